@@ -1,0 +1,95 @@
+"""Recipes (presets) and the checking of notebook parameters.
+
+A notebook parameter left at ``None`` takes the preset's value; any value given
+explicitly wins. Every check raises :class:`ParameterError` naming the parameter, the
+bad value and a fix, so a typo is caught in the first cell that can know.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from .device import DEVICES
+from .errors import ParameterError
+from .models import ARCH_BLOCKS
+
+# The recipes of hw1. "full": the GPU recipe for the whole of CIFAR-10. "cpu": a recipe
+# for about 5,000 training images that finishes within 20 minutes on a 2-core CPU.
+HW1_PRESETS: dict[str, dict[str, Any]] = {
+    "full": dict(arch="resnet34", width=64, epochs=100, batch_size=256, lr=0.2,
+                 weight_decay=5e-4, label_smoothing=0.1, cutout=16, max_train_images=None),
+    "cpu": dict(arch="resnet18", width=32, epochs=80, batch_size=128, lr=0.2,
+                weight_decay=5e-4, label_smoothing=0.1, cutout=8, max_train_images=5000),
+}
+
+
+def _choice(name: str, value: Any, choices) -> None:
+    if value not in choices:
+        raise ParameterError(f"{name}={value!r} is unknown; choose one of {', '.join(map(str, choices))}.")
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ParameterError(f"{name}={value!r} must be an integer >= 1.")
+
+
+@dataclass
+class Hw1Settings:
+    """Every setting of an hw1 run, after the preset has been applied and checked."""
+
+    data_dir: str
+    download: bool
+    fraction: float
+    epochs: int
+    batch_size: int
+    lr: float
+    arch: str
+    width: int
+    seed: int
+    device: str
+    preset: str
+    figures_dir: str
+    results_dir: str
+    weight_decay: float
+    label_smoothing: float
+    cutout: int
+    max_train_images: int | None
+    val_fraction: float = 0.1
+    overwrite: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_hw1(preset: str = "full", **params: Any) -> Hw1Settings:
+    """Fill parameters left at ``None`` from ``preset`` and check every value."""
+    _choice("preset", preset, HW1_PRESETS)
+    known = {f.name for f in fields(Hw1Settings)}
+    unknown = set(params) - known
+    if unknown:
+        raise ParameterError(f"unknown parameter(s) {sorted(unknown)}; valid names: {sorted(known)}.")
+    merged = dict(HW1_PRESETS[preset])
+    merged.update({k: v for k, v in params.items() if v is not None})
+    merged["preset"] = preset
+    missing = known - set(merged) - {"val_fraction", "overwrite"}
+    if missing:
+        raise ParameterError(f"parameter(s) {sorted(missing)} must be given.")
+
+    _choice("arch", merged["arch"], ARCH_BLOCKS)
+    _choice("device", str(merged["device"]).split(":")[0], DEVICES)
+    for name in ("epochs", "batch_size", "width"):
+        _positive_int(name, merged[name])
+    fraction = merged["fraction"]
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise ParameterError(
+            f"fraction={fraction!r} is outside (0, 1]: 1.0 uses all labelled training images, "
+            "0.5 half, 0.1 a tenth."
+        )
+    if not isinstance(merged["lr"], (int, float)) or merged["lr"] <= 0:
+        raise ParameterError(f"lr={merged['lr']!r} must be a positive number, e.g. 0.1.")
+    if not isinstance(merged["seed"], int):
+        raise ParameterError(f"seed={merged['seed']!r} must be an integer.")
+    if merged["max_train_images"] is not None:
+        _positive_int("max_train_images", merged["max_train_images"])
+    return Hw1Settings(**merged)

@@ -1,0 +1,137 @@
+"""Figures for both homeworks. Each function returns a matplotlib Figure; the
+notebooks show it and save it with :func:`helpers.runs.save_figure`."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+import torch
+from torch import nn
+
+CURVES = (("loss", "loss"), ("accuracy", "accuracy"), ("precision", "macro precision"),
+          ("recall", "macro recall"), ("f1", "macro F1"))
+
+
+def plot_history(history: list[dict], title: str = "") -> plt.Figure:
+    """Per-epoch curves of loss, accuracy and macro precision/recall/F1, train vs validation."""
+    keys = [(k, label) for k, label in CURVES if f"train_{k}" in history[0] or f"val_{k}" in history[0]]
+    cols = min(3, len(keys))
+    rows = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    epochs = [h["epoch"] for h in history]
+    for ax, (key, label) in zip(axes.flat, keys):
+        for split, style in (("train", "--"), ("val", "-")):
+            values = [h.get(f"{split}_{key}") for h in history]
+            if any(v is not None for v in values):
+                ax.plot(epochs, values, style, label=split)
+        ax.set(title=label, xlabel="epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(matrix: np.ndarray | list, classes: tuple[str, ...] | list[str]) -> plt.Figure:
+    """Confusion matrix as two heatmaps: counts, and rows normalised to recall."""
+    cm = np.asarray(matrix)
+    normed = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig, axes = plt.subplots(1, 2, figsize=(15, 6))
+    sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", xticklabels=classes, yticklabels=classes,
+                ax=axes[0], cbar=False)
+    sns.heatmap(normed, annot=True, fmt=".2f", cmap="Blues", xticklabels=classes,
+                yticklabels=classes, ax=axes[1], vmin=0, vmax=1, cbar=False)
+    for ax, title in zip(axes, ("counts", "row-normalised (recall per class)")):
+        ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_per_class(per_class: dict[str, dict]) -> plt.Figure:
+    """Grouped bar chart of precision, recall and F1 for each class."""
+    names = list(per_class)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(12, 4))
+    for i, (key, label) in enumerate((("precision", "precision"), ("recall", "recall"),
+                                      ("f1-score", "F1"))):
+        ax.bar(x + (i - 1) * 0.27, [per_class[n][key] for n in names], 0.27, label=label)
+    ax.set_xticks(x, names, rotation=30)
+    ax.set(ylim=(0, 1), ylabel="score", title="per-class test metrics")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(ncols=3, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(images: torch.Tensor, titles: list[str], cols: int = 8,
+               size: float = 1.6) -> plt.Figure:
+    """uint8 or [0, 1] float images (N, C, H, W) in a grid with a title each."""
+    n = len(images)
+    rows = max(1, math.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * 1.25 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, title in zip(axes.flat, images, titles):
+        arr = img.permute(1, 2, 0).cpu().numpy()
+        ax.imshow(arr if arr.dtype == np.uint8 else np.clip(arr, 0, 1), interpolation="nearest")
+        ax.set_title(title, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_misclassified(
+    images: torch.Tensor, y_true: np.ndarray, y_pred: np.ndarray, confidence: np.ndarray,
+    classes: tuple[str, ...] | list[str], n: int = 32,
+) -> plt.Figure:
+    """The most confidently wrong test images, titled true -> predicted (confidence)."""
+    wrong = np.flatnonzero(np.asarray(y_true) != np.asarray(y_pred))
+    wrong = wrong[np.argsort(-np.asarray(confidence)[wrong])][:n]
+    titles = [f"{classes[y_true[i]]} -> {classes[y_pred[i]]}\n{confidence[i]:.0%}" for i in wrong]
+    fig = image_grid(images[torch.as_tensor(wrong, dtype=torch.long)], titles)
+    fig.suptitle("misclassified test images (true -> predicted, confidence)", y=1.0)
+    return fig
+
+
+def plot_gradient_norms(history: list[dict]) -> plt.Figure:
+    """Heatmap of each layer's mean gradient L2 norm per epoch (log10 scale)."""
+    layers = list(history[0]["grad_norm"])
+    data = np.array([[h["grad_norm"][name] for h in history] for name in layers])
+    fig, ax = plt.subplots(figsize=(min(3 + 0.25 * len(history), 16), 2 + 0.22 * len(layers)))
+    sns.heatmap(np.log10(np.maximum(data, 1e-12)), ax=ax, cmap="viridis",
+                yticklabels=[name.removesuffix(".weight") for name in layers],
+                xticklabels=[h["epoch"] for h in history],
+                cbar_kws={"label": "log10 mean gradient norm"})
+    ax.set(xlabel="epoch", title="gradient norm per layer and epoch")
+    ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_layer_histograms(values: dict[str, np.ndarray], title: str, cols: int = 6) -> plt.Figure:
+    """One histogram per layer (weights, or gradients of one batch)."""
+    names = list(values)
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 1.9 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, name in zip(axes.flat, names):
+        ax.axis("on")
+        ax.hist(np.asarray(values[name]).ravel(), bins=60, color="tab:blue")
+        ax.set_title(name.removesuffix(".weight"), fontsize=7)
+        ax.tick_params(labelsize=6)
+        ax.set_yscale("log")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def layer_weights(model: nn.Module) -> dict[str, np.ndarray]:
+    """Conv and linear weights of ``model`` by layer name, as flat numpy arrays."""
+    return {name: p.detach().float().cpu().numpy().ravel()
+            for name, p in model.named_parameters() if p.dim() > 1}

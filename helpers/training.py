@@ -1,0 +1,400 @@
+"""The one training function both homeworks share.
+
+Data stays in memory as uint8 tensors (on the GPU when there is one); each batch is
+sliced, augmented and normalised on the device. Metrics are accumulated on the device
+and read once per epoch. Every epoch writes a resumable checkpoint, and the best epoch
+(by the objective's validation metric) is kept separately.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .augment import BatchAugment, to_float
+from .cifar import ImageSet
+from .errors import CheckpointError, CourseworkError, ParameterError
+from .metrics import ConfusionMeter, LossMeter
+from .progress import _in_notebook_with_widgets, log_line, progress_bar
+from .runs import save_torch
+
+OPTIMIZERS = ("sgd", "adamw")
+
+
+class TrainingDiverged(CourseworkError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class FitConfig:
+    """How to train: optimiser, schedule and the device-side tricks."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    optimizer: str = "sgd"
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    warmup: float = 0.15  # fraction of all steps spent ramping the learning rate up
+    amp: bool = True  # bf16 (or fp16 with a scaler) autocast on CUDA; ignored elsewhere
+    channels_last: bool = True
+    compile: bool = False
+    deterministic: bool = False
+    seed: int = 0
+    patience: int | None = None  # early stopping: epochs without improvement
+    eval_batch_size: int = 1024
+    track_gradients: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ParameterError(f"{name}={value!r} must be an integer >= 1.")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
+            raise ParameterError(f"lr={self.lr!r} must be a positive number, e.g. 0.1 for SGD.")
+        if self.optimizer not in OPTIMIZERS:
+            raise ParameterError(
+                f"optimizer={self.optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}."
+            )
+
+
+class Classification:
+    """Cross-entropy (with optional label smoothing); best epoch = highest val accuracy."""
+
+    monitor, maximize = "val_accuracy", True
+
+    def __init__(self, num_classes: int, label_smoothing: float = 0.0) -> None:
+        self.num_classes, self.label_smoothing = num_classes, label_smoothing
+
+    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
+        logits = model(x)
+        return F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing), logits
+
+    def meter(self, device: torch.device) -> ConfusionMeter:
+        return ConfusionMeter(self.num_classes, device)
+
+
+class Reconstruction:
+    """Mean squared error between the output and the clean image; best = lowest val loss.
+
+    With ``corrupt`` (a function of a batch and a generator) the model sees a corrupted
+    image and must restore the clean one: that is restoration pretraining.
+    """
+
+    monitor, maximize = "val_loss", False
+
+    def __init__(self, corrupt: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None):
+        self.corrupt = corrupt
+
+    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
+        source = self.corrupt(x, generator) if self.corrupt is not None else x
+        output = model(source)
+        return F.mse_loss(output.float(), x.float()), output
+
+    def meter(self, device: torch.device) -> LossMeter:
+        return LossMeter(device)
+
+
+@dataclass
+class FitResult:
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_score: float = float("nan")
+    seconds: float = 0.0
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if device.type == "cuda" and enabled:
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return contextlib.nullcontext()
+
+
+def _to_device_batch(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    x = images if images.is_floating_point() else to_float(images)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def _tracked_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    """Conv and linear weights: the layers whose gradient norms we record."""
+    return [(n, p) for n, p in model.named_parameters() if p.requires_grad and p.dim() > 1]
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    data: ImageSet,
+    objective,
+    device: torch.device,
+    batch_size: int = 1024,
+    channels_last: bool = True,
+    amp: bool = True,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Loss and metrics of ``model`` on ``data`` (a fixed seed for any corruption)."""
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator(device=device).manual_seed(seed + 1)
+    meter = objective.meter(device)
+    for start in range(0, len(data), batch_size):
+        x = data.images[start:start + batch_size].to(device, non_blocking=True)
+        y = data.labels[start:start + batch_size].to(device, non_blocking=True)
+        with _autocast(device, amp):
+            loss, out = objective.loss(model, _to_device_batch(x, channels_last), y, generator)
+        meter.update(loss, out, y)
+    model.train(was_training)
+    return meter.compute()
+
+
+@torch.no_grad()
+def predict_proba(
+    model: nn.Module,
+    images: torch.Tensor,
+    device: torch.device,
+    batch_size: int = 1024,
+    flip_tta: bool = False,
+    channels_last: bool = True,
+) -> torch.Tensor:
+    """Class probabilities for uint8 ``images`` (on the CPU); ``flip_tta`` averages the
+    predictions for each image and its mirror image."""
+    was_training = model.training
+    model.eval()
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        x = _to_device_batch(images[start:start + batch_size].to(device), channels_last)
+        with _autocast(device, True):
+            p = model(x).float().softmax(1)
+            if flip_tta:
+                p = (p + model(x.flip(3)).float().softmax(1)) / 2
+        outputs.append(p)
+    model.train(was_training)
+    return torch.cat(outputs).cpu()
+
+
+def _make_optimizer(model: nn.Module, config: FitConfig) -> torch.optim.Optimizer:
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() <= 1]
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=config.lr)
+
+
+def _rng_state(generator: torch.Generator, device: torch.device) -> dict:
+    state = {"generator": generator.get_state(), "torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, generator: torch.Generator, device: torch.device) -> None:
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _better(score: float, best: float, maximize: bool) -> bool:
+    if math.isnan(best):
+        return True
+    return score > best if maximize else score < best
+
+
+def fit(
+    model: nn.Module,
+    train: ImageSet,
+    val: ImageSet | None,
+    objective,
+    config: FitConfig,
+    device: torch.device,
+    augment: BatchAugment | Callable | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    stop_after_epochs: int | None = None,
+) -> FitResult:
+    """Train ``model`` in place and return its per-epoch history.
+
+    ``objective`` is :class:`Classification` or :class:`Reconstruction`. With
+    ``checkpoint_dir``, ``last.pt`` (everything needed to resume) is written after every
+    epoch and ``best.pt`` whenever the monitored validation metric improves; ``resume``
+    continues from ``last.pt``. At the end the model holds the best epoch's weights.
+    ``stop_after_epochs`` ends the call early (as an interruption would), for testing resume.
+    """
+    if len(train) == 0:
+        raise ParameterError("the training set is empty: there is nothing to train on.")
+    if config.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+    model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    forward_model = torch.compile(model) if config.compile else model
+    images = train.images.to(device)
+    labels = train.labels.to(device)
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    augment = augment or (lambda x, g: to_float(x))
+
+    n = len(train)
+    batch_size = min(config.batch_size, n)
+    steps = max(1, n // batch_size)
+    optimizer = _make_optimizer(model, config)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=config.epochs * steps,
+        pct_start=config.warmup, anneal_strategy="linear", cycle_momentum=False,
+        div_factor=10.0, final_div_factor=100.0,
+    )
+    use_fp16 = (device.type == "cuda" and config.amp and not torch.cuda.is_bf16_supported())
+    scaler = torch.amp.GradScaler("cuda", enabled=use_fp16)
+    tracked = _tracked_parameters(model) if config.track_gradients else []
+
+    result = FitResult()
+    start_epoch = 0
+    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if resume:
+        if ckpt_dir is None or not (ckpt_dir / "last.pt").exists():
+            raise ParameterError(
+                f"resume=True but there is no checkpoint {ckpt_dir}/last.pt to resume from; "
+                "set resume=False to start a new run."
+            )
+        state = torch.load(ckpt_dir / "last.pt", map_location=device, weights_only=False)
+        for key in ("epochs", "batch_size", "lr", "optimizer"):
+            if state["config"][key] != getattr(config, key):
+                raise CheckpointError(
+                    f"cannot resume: the checkpoint was trained with {key}="
+                    f"{state['config'][key]!r}, this run asks for {getattr(config, key)!r}. "
+                    "Use the original parameters, or start a new run in a new results_dir."
+                )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"], generator, device)
+        result.history = state["history"]
+        result.best_epoch, result.best_score = state["best_epoch"], state["best_score"]
+        start_epoch = state["epoch"]
+        log_line(f"resumed from {ckpt_dir / 'last.pt'} after epoch {start_epoch}")
+
+    show_batches = config.progress and _in_notebook_with_widgets()
+    epoch_bar = progress_bar(
+        range(start_epoch, config.epochs), desc="epochs", initial=start_epoch,
+        total=config.epochs, disable=not config.progress,
+    )
+    clock = time.perf_counter()
+    model.train()
+    for epoch in epoch_bar:
+        t0 = time.perf_counter()
+        order = torch.randperm(n, generator=generator, device=device)
+        meter = objective.meter(device)
+        step_losses = torch.zeros(steps, device=device)
+        grad_sums = torch.zeros(len(tracked), device=device)
+        for step in progress_bar(range(steps), desc=f"epoch {epoch + 1}", leave=False,
+                                 disable=not show_batches):
+            index = order[step * batch_size:(step + 1) * batch_size]
+            x = augment(images[index], generator)
+            if config.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = labels[index]
+            with _autocast(device, config.amp):
+                loss, out = objective.loss(forward_model, x, y, generator)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if tracked:
+                scaler.unscale_(optimizer)
+                grads = [p.grad for _, p in tracked if p.grad is not None]
+                if len(grads) == len(tracked):
+                    grad_sums += torch.stack(torch._foreach_norm(grads)).float()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            step_losses[step] = loss.detach()
+            meter.update(loss.detach(), out.detach(), y)
+
+        bad = (~torch.isfinite(step_losses)).nonzero()
+        if len(bad):  # the one host sync of the epoch's training part
+            first = int(bad[0])
+            kept = f" The last good checkpoint is {ckpt_dir / 'last.pt'}." if ckpt_dir else ""
+            raise TrainingDiverged(
+                f"the training loss became {float(step_losses[first])} at epoch {epoch + 1}, "
+                f"step {first + 1} of {steps}.{kept} Lower lr (now {config.lr}) and try again."
+            )
+        record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
+        record.update({f"train_{k}": v for k, v in meter.compute().items()})
+        if val is not None and len(val):
+            scores = evaluate(model, val, objective, device, config.eval_batch_size,
+                              config.channels_last, config.amp, config.seed)
+            record.update({f"val_{k}": v for k, v in scores.items()})
+        if tracked:
+            norms = (grad_sums / steps).tolist()
+            record["grad_norm"] = {name: g for (name, _), g in zip(tracked, norms)}
+        record["seconds"] = time.perf_counter() - t0
+        result.history.append(record)
+
+        monitor = objective.monitor if objective.monitor in record else "train_loss"
+        maximize = objective.maximize if monitor == objective.monitor else False
+        improved = _better(record[monitor], result.best_score, maximize)
+        if improved:
+            result.best_epoch, result.best_score = epoch + 1, record[monitor]
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if ckpt_dir is not None:
+                save_torch(ckpt_dir / "best.pt", {"model": best_state, "epoch": epoch + 1,
+                                                  monitor: record[monitor]})
+        if ckpt_dir is not None:
+            save_torch(ckpt_dir / "last.pt", {
+                "epoch": epoch + 1, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(), "rng": _rng_state(generator, device),
+                "history": result.history, "best_epoch": result.best_epoch,
+                "best_score": result.best_score, "config": asdict(config),
+            })
+        summary = "  ".join(
+            f"{k}={record[k]:.4f}" for k in ("train_loss", "val_loss", "val_accuracy", "val_f1")
+            if k in record
+        )
+        log_line(f"epoch {epoch + 1:3d}/{config.epochs}  {summary}  ({record['seconds']:.1f}s)")
+        if config.patience and epoch + 1 - result.best_epoch >= config.patience:
+            log_line(f"early stop: no better {monitor} for {config.patience} epochs")
+            break
+        if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
+            break
+
+    if result.best_epoch and result.history and result.best_epoch != result.history[-1]["epoch"]:
+        if ckpt_dir is not None:
+            best_state = torch.load(ckpt_dir / "best.pt", map_location=device)["model"]
+        model.load_state_dict(best_state)
+    result.seconds = time.perf_counter() - clock
+    return result
+
+
+def gradient_snapshot(
+    model: nn.Module, data: ImageSet, objective, device: torch.device, batch_size: int = 256
+) -> dict[str, np.ndarray]:
+    """Per-layer gradients of one batch of ``data`` (eval mode, so BN statistics stay put)."""
+    was_training = model.training
+    model.eval()
+    x = to_float(data.images[:batch_size].to(device))
+    y = data.labels[:batch_size].to(device)
+    model.zero_grad(set_to_none=True)
+    loss, _ = objective.loss(model, x, y, torch.Generator(device=device).manual_seed(0))
+    loss.backward()
+    grads = {name: p.grad.detach().float().cpu().numpy().ravel()
+             for name, p in _tracked_parameters(model) if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    return grads

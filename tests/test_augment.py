@@ -1,0 +1,46 @@
+import torch
+
+from helpers.augment import BatchAugment, cutout, random_crop, random_flip
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_crop_is_a_shifted_window_of_the_reflect_padded_image():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)
+    out = random_crop(x, 2, gen())
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="reflect")
+    for i in range(2):
+        windows = [padded[i, :, dy:dy + 8, dx:dx + 8] for dy in range(5) for dx in range(5)]
+        assert any(torch.equal(out[i], w) for w in windows)
+
+
+def test_crop_shifts_vary_and_are_seeded():
+    x = torch.rand(64, 3, 16, 16)
+    a, b = random_crop(x, 4, gen(1)), random_crop(x, 4, gen(1))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, x)
+    assert sum(torch.equal(a[i], x[i]) for i in range(64)) < 16
+
+
+def test_flip_mirrors_about_half():
+    x = torch.rand(400, 3, 4, 4)
+    out = random_flip(x, gen())
+    flipped = sum(torch.equal(out[i], x[i].flip(2)) for i in range(400))
+    kept = sum(torch.equal(out[i], x[i]) for i in range(400))
+    assert flipped + kept == 400 and 150 < flipped < 250
+
+
+def test_cutout_zeroes_one_square():
+    x = torch.ones(10, 3, 32, 32)
+    out = cutout(x, 8, gen())
+    zeros = (out[:, 0] == 0).sum((1, 2))
+    assert ((zeros > 0) & (zeros <= 81)).all()  # at most a 9x9 square, clipped at borders
+
+
+def test_batch_augment_turns_uint8_into_unit_floats():
+    x = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
+    out = BatchAugment(crop_pad=4, flip=True, cutout=8, jitter=0.2)(x, gen())
+    assert out.dtype == torch.float32 and out.shape == x.shape
+    assert 0 <= out.min() and out.max() <= 1

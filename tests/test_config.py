@@ -1,0 +1,43 @@
+import pytest
+
+from helpers.config import HW1_PRESETS, resolve_hw1
+from helpers.errors import ParameterError
+from helpers.device import select_device
+
+BASE = dict(data_dir="d", download=False, fraction=1.0, seed=0, device="cpu",
+            figures_dir="f", results_dir="r")
+
+
+def test_preset_fills_what_is_not_given_and_explicit_values_win():
+    s = resolve_hw1("cpu", **BASE, epochs=None, arch=None)
+    assert s.epochs == HW1_PRESETS["cpu"]["epochs"] and s.arch == HW1_PRESETS["cpu"]["arch"]
+    s = resolve_hw1("cpu", **BASE, epochs=3, arch="resnet34", width=8)
+    assert (s.epochs, s.arch, s.width) == (3, "resnet34", 8)
+    assert resolve_hw1("full", **BASE).arch == "resnet34"
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(preset="fast"), "preset='fast' is unknown; choose one of full, cpu"),
+    (dict(arch="vgg"), "arch='vgg' is unknown; choose one of resnet18, resnet34"),
+    (dict(device="tpu"), "device='tpu' is unknown"),
+    (dict(epochs=0), "epochs=0 must be an integer >= 1"),
+    (dict(batch_size=-2), "batch_size=-2 must be an integer >= 1"),
+    (dict(fraction=0), r"fraction=0 is outside \(0, 1\]"),
+    (dict(fraction=1.2), r"fraction=1.2 is outside \(0, 1\]"),
+    (dict(lr=0), "lr=0 must be a positive number"),
+    (dict(widht=32), "unknown parameter"),
+])
+def test_bad_parameters_name_the_problem(change, message):
+    params = {**BASE, **change}
+    preset = params.pop("preset", "cpu")
+    with pytest.raises(ParameterError, match=message):
+        resolve_hw1(preset, **params)
+
+
+def test_cuda_without_gpu_is_explained(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ParameterError, match="no CUDA GPU"):
+        select_device("cuda")
+    assert select_device("auto").type in ("cpu", "mps")

@@ -1,0 +1,66 @@
+import pytest
+import torch
+
+from helpers.augment import BatchAugment
+from helpers.cifar import load_cifar10, split_train_val
+from helpers.errors import CheckpointError
+from helpers.models import build_classifier
+from helpers.training import (Classification, FitConfig, TrainingDiverged, fit,
+                              predict_proba)
+
+CPU = torch.device("cpu")
+
+
+def small_run(cifar_dir, tmp_path, epochs=3, **kw):
+    train, _ = load_cifar10(cifar_dir)
+    train, val = split_train_val(train, 0.25, seed=0)
+    torch.manual_seed(0)
+    model = build_classifier("resnet18", width=8)
+    config = FitConfig(epochs=epochs, batch_size=30, lr=0.05, seed=0, progress=False)
+    result = fit(model, train, val, Classification(10), config, CPU,
+                 augment=BatchAugment(crop_pad=2), checkpoint_dir=tmp_path / "ckpt", **kw)
+    return model, result
+
+
+def test_loss_falls_and_history_is_complete(cifar_dir, tmp_path):
+    model, result = small_run(cifar_dir, tmp_path, epochs=4)
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < 0.8 * losses[0]
+    keys = {"train_loss", "val_loss", "val_accuracy", "val_precision", "val_recall", "val_f1", "lr"}
+    assert keys <= set(result.history[0])
+    assert len(result.history[0]["grad_norm"]) == 21  # conv + linear weights of a ResNet-18
+    assert (tmp_path / "ckpt" / "last.pt").exists() and (tmp_path / "ckpt" / "best.pt").exists()
+    best = max(result.history, key=lambda h: h["val_accuracy"])
+    assert result.best_epoch == best["epoch"]
+
+
+def test_resumed_run_ends_like_an_uninterrupted_one(cifar_dir, tmp_path):
+    model_a, full = small_run(cifar_dir, tmp_path / "a", epochs=3)
+    small_run(cifar_dir, tmp_path / "b", epochs=3, stop_after_epochs=1)  # "interrupted"
+    model_b, resumed = small_run(cifar_dir, tmp_path / "b", epochs=3, resume=True)
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
+    for a, b in zip(model_a.state_dict().values(), model_b.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_resume_with_other_parameters_is_refused(cifar_dir, tmp_path):
+    small_run(cifar_dir, tmp_path, epochs=2, stop_after_epochs=1)
+    with pytest.raises(CheckpointError, match="epochs=2"):
+        small_run(cifar_dir, tmp_path, epochs=5, resume=True)
+
+
+def test_nan_loss_stops_with_epoch_and_step(cifar_dir, tmp_path):
+    train, _ = load_cifar10(cifar_dir)
+    model = build_classifier("resnet18", width=8)
+    with torch.no_grad():
+        model.fc.bias.fill_(float("nan"))
+    config = FitConfig(epochs=2, batch_size=30, lr=0.05, progress=False)
+    with pytest.raises(TrainingDiverged, match="epoch 1, step 1 of 4"):
+        fit(model, train, None, Classification(10), config, CPU)
+
+
+def test_predictions_are_probabilities(cifar_dir):
+    _, test = load_cifar10(cifar_dir)
+    model = build_classifier("resnet18", width=8)
+    p = predict_proba(model, test.images, CPU, flip_tta=True)
+    assert p.shape == (40, 10) and torch.allclose(p.sum(1), torch.ones(40), atol=1e-5)
