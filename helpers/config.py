@@ -93,3 +93,75 @@ def resolve_hw1(preset: str = "full", **params: Any) -> Hw1Settings:
     if merged["max_train_images"] is not None:
         _positive_int("max_train_images", merged["max_train_images"])
     return Hw1Settings(**merged)
+
+
+DATASETS = ("cifar10", "folder")
+
+
+@dataclass
+class Hw2Settings:
+    """Every setting of an hw2 run, checked."""
+
+    dataset: str
+    data_dir: str
+    download: bool
+    normal_class: int | str
+    train_dir: str | None
+    anomalies_dir: str | None
+    test_dir: str | None
+    annotation_file: str | None
+    image_size: tuple[int, int]
+    channels: tuple[int, ...]
+    latent: int
+    epochs: int
+    batch_size: int
+    lr: float
+    patience: int
+    seed: int
+    device: str
+    score: str
+    threshold_method: str
+    target_tnr: float
+    val_fraction: float
+    figures_dir: str
+    results_dir: str
+    overwrite: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_hw2(**params: Any) -> Hw2Settings:
+    """Check the hw2 parameters; ``image_size=None`` means the data set's natural size."""
+    from .anomaly import SCORES, THRESHOLD_METHODS
+
+    known = {f.name for f in fields(Hw2Settings)}
+    unknown = set(params) - known
+    if unknown:
+        raise ParameterError(f"unknown parameter(s) {sorted(unknown)}; valid names: {sorted(known)}.")
+    p = dict(params)
+    _choice("dataset", p["dataset"], DATASETS)
+    _choice("device", str(p["device"]).split(":")[0], DEVICES)
+    _choice("threshold_method", p["threshold_method"], THRESHOLD_METHODS)
+    _choice("score", p["score"], SCORES)
+    for name in ("epochs", "batch_size", "latent", "patience"):
+        _positive_int(name, p[name])
+    if p.get("image_size") is None:
+        p["image_size"] = (32, 48) if p["dataset"] == "folder" else (32, 32)
+    size = p["image_size"]
+    if isinstance(size, int):
+        size = (size, size)
+    p["image_size"] = tuple(size)
+    factor = 2 ** len(p["channels"])
+    if len(p["image_size"]) != 2 or any(not isinstance(s, int) or s < factor or s % factor
+                                        for s in p["image_size"]):
+        raise ParameterError(f"image_size={size!r} must be (height, width), each a multiple of "
+                             f"{factor}, e.g. (32, 48).")
+    if p["dataset"] == "cifar10" and p["image_size"] != (32, 32):
+        raise ParameterError("dataset='cifar10' images are 32x32: leave image_size=None.")
+    p["channels"] = tuple(p["channels"])
+    if not isinstance(p["lr"], (int, float)) or p["lr"] <= 0:
+        raise ParameterError(f"lr={p['lr']!r} must be a positive number, e.g. 0.002.")
+    if not 0 < p["target_tnr"] < 1:
+        raise ParameterError(f"target_tnr={p['target_tnr']!r} must lie in (0, 1), e.g. 0.98.")
+    return Hw2Settings(**p)

@@ -103,7 +103,9 @@ def plot_gradient_norms(history: list[dict]) -> plt.Figure:
     layers = list(history[0]["grad_norm"])
     data = np.array([[h["grad_norm"][name] for h in history] for name in layers])
     fig, ax = plt.subplots(figsize=(min(3 + 0.25 * len(history), 16), 2 + 0.22 * len(layers)))
-    sns.heatmap(np.log10(np.maximum(data, 1e-12)), ax=ax, cmap="viridis",
+    with np.errstate(divide="ignore"):
+        logged = np.where(data > 0, np.log10(data), np.nan)  # exact zeros (e.g. at init) stay blank
+    sns.heatmap(logged, ax=ax, cmap="viridis",
                 yticklabels=[name.removesuffix(".weight") for name in layers],
                 xticklabels=[h["epoch"] for h in history],
                 cbar_kws={"label": "log10 mean gradient norm"})
@@ -135,3 +137,76 @@ def layer_weights(model: nn.Module) -> dict[str, np.ndarray]:
     """Conv and linear weights of ``model`` by layer name, as flat numpy arrays."""
     return {name: p.detach().float().cpu().numpy().ravel()
             for name, p in model.named_parameters() if p.dim() > 1}
+
+
+# --- anomaly detection (hw2) ---------------------------------------------------------
+
+def plot_threshold(labels: np.ndarray, scores: np.ndarray, chosen: float, test_optimum: float,
+                   how: str = "") -> plt.Figure:
+    """TPR and TNR on the test set as the threshold sweeps; the chosen threshold and the
+    test-label optimum (shown for reference, never used) are marked."""
+    labels, scores = np.asarray(labels), np.asarray(scores)
+    grid = np.quantile(scores, np.linspace(0, 1, 400))
+    tpr = [(scores[labels == 1] >= t).mean() for t in grid]
+    tnr = [(scores[labels == 0] < t).mean() for t in grid]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.plot(grid, tpr, label="TPR (anomalies caught)")
+    ax.plot(grid, tnr, label="TNR (normals passed)")
+    ax.axvline(chosen, color="k", label=f"chosen: {chosen:.3g}" + (f"\n({how})" if how else ""))
+    ax.axvline(test_optimum, color="tab:red", ls=":",
+               label=f"test-label optimum: {test_optimum:.3g}\n(reference only, not used)")
+    ax.set_xscale("log")
+    ax.set(xlabel="threshold on the anomaly score", ylabel="rate", ylim=(0, 1.02),
+           title="TPR and TNR on the test set against the threshold")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def plot_roc(labels: np.ndarray, scores: np.ndarray) -> plt.Figure:
+    """ROC curve of the anomaly score with its AUROC."""
+    from sklearn.metrics import RocCurveDisplay
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    RocCurveDisplay.from_predictions(labels, scores, ax=ax, name="reconstruction error",
+                                     plot_chance_level=True)
+    ax.set(title="ROC on the test set")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_score_histograms(labels: np.ndarray, scores: np.ndarray, threshold: float) -> plt.Figure:
+    """Histograms of normal and anomalous test scores (log-spaced bins), threshold marked."""
+    labels, scores = np.asarray(labels), np.asarray(scores)
+    bins = np.geomspace(max(scores.min(), 1e-8), scores.max(), 60)
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.hist(scores[labels == 0], bins, alpha=0.6, label=f"normal ({(labels == 0).sum()})")
+    ax.hist(scores[labels == 1], bins, alpha=0.6, label=f"anomaly ({(labels == 1).sum()})")
+    ax.axvline(threshold, color="k", label="chosen threshold")
+    ax.set(xscale="log", yscale="log", xlabel="anomaly score", ylabel="images",
+           title="test scores by true label")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_reconstructions(images: torch.Tensor, reconstructions: torch.Tensor,
+                         maps: torch.Tensor, titles: list[str]) -> plt.Figure:
+    """Columns of images: original, reconstruction, and error map underneath."""
+    n = len(images)
+    fig, axes = plt.subplots(3, n, figsize=(1.5 * n, 3.4), squeeze=False)
+    vmax = float(maps.max())
+    for i in range(n):
+        axes[0, i].imshow(images[i].permute(1, 2, 0).numpy())
+        axes[1, i].imshow(reconstructions[i].permute(1, 2, 0).clamp(0, 1).numpy())
+        axes[2, i].imshow(maps[i].numpy(), cmap="inferno", vmin=0, vmax=vmax)
+        axes[0, i].set_title(titles[i], fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax, label in zip(axes[:, 0], ("input", "rebuilt", "error")):
+        ax.set_ylabel(label, fontsize=8)
+    fig.tight_layout()
+    return fig

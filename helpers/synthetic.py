@@ -49,3 +49,43 @@ def write_cifar10(
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({"label_names": list(CIFAR10_CLASSES), "num_vis": 3072}, f)
     return Path(data_dir)
+
+
+def _crop(rng: np.random.Generator, anomalous: bool) -> np.ndarray:
+    """A small RGB crop of varying size: smooth and dim if normal, with a bright blob if not."""
+    h, w = int(rng.integers(26, 30)), int(rng.integers(46, 51))
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.array([90, 120, 100]) + rng.normal(0, 6, 3)
+    img = base[None, None, :] + 10 * np.sin(xx / 7 + rng.uniform(0, 6))[..., None]
+    img = img + rng.normal(0, 3, (h, w, 3))
+    if anomalous:
+        cy, cx, r = rng.uniform(5, h - 5), rng.uniform(8, w - 8), rng.uniform(4, 8)
+        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r**2))
+        img = img + blob[..., None] * np.array([150, 120, -60])
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def write_anomaly_folder(
+    root: str | Path, train: int = 120, test_normal: int = 40, test_anomalies: int = 8,
+    known: int = 8, seed: int = 0,
+) -> Path:
+    """Write the course layout (train/, anomalies/, test/imgs/, test/test_annotation.txt)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    for sub in ("train", "anomalies", "test/imgs"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i in range(train):
+        Image.fromarray(_crop(rng, False)).save(root / "train" / f"n{i:04d}.jpg", quality=95)
+    for i in range(known):
+        Image.fromarray(_crop(rng, True)).save(root / "anomalies" / f"a{i:04d}.jpg", quality=95)
+    labels = [0] * test_normal + [1] * test_anomalies
+    rng.shuffle(labels)
+    lines = []
+    for i, label in enumerate(labels):
+        name = f"t{i:04d}.jpg"
+        Image.fromarray(_crop(rng, bool(label))).save(root / "test" / "imgs" / name, quality=95)
+        lines.append(f"{name} {label}")
+    (root / "test" / "test_annotation.txt").write_text("\n".join(lines) + "\n")
+    return root

@@ -1,0 +1,111 @@
+"""The steps of homework 2 (anomaly detection), each one call from the notebook."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .anomaly import anomaly_report, anomaly_scores, choose_threshold, oracle_threshold
+from .augment import BatchAugment
+from .autoencoder import ConvAutoencoder
+from .cifar import load_cifar10, split_train_val
+from .config import Hw2Settings
+from .device import describe_device
+from .folder_data import AnomalyData, load_anomaly_folder, one_class_cifar10
+from .runs import environment, fingerprint, write_json
+from .training import FitConfig, FitResult, Reconstruction, fit
+
+
+def load_data(s: Hw2Settings) -> AnomalyData:
+    """The course folder layout, or CIFAR-10 with ``normal_class`` as the normal class."""
+    if s.dataset == "folder":
+        return load_anomaly_folder(s.data_dir, s.image_size, s.train_dir, s.anomalies_dir,
+                                   s.test_dir, s.annotation_file)
+    train, test = load_cifar10(s.data_dir, s.download)
+    return one_class_cifar10(train, test, s.normal_class)
+
+
+def build_model(s: Hw2Settings) -> ConvAutoencoder:
+    torch.manual_seed(s.seed)
+    return ConvAutoencoder(s.channels, s.latent)
+
+
+def train(s: Hw2Settings, model: ConvAutoencoder, data: AnomalyData, device: torch.device,
+          run_dir: Path):
+    """Split normal images into training and validation, and train to reconstruct them.
+
+    Augmentation keeps images normal: mirror images and a mild colour jitter. Training
+    stops early when the validation loss has not improved for ``patience`` epochs.
+    Returns the fit result and the validation split (for choosing the threshold).
+    """
+    fit_part, val = split_train_val(data.train, s.val_fraction, s.seed)
+    config = FitConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, optimizer="adamw",
+                       weight_decay=1e-4, seed=s.seed, patience=s.patience, warmup=0.1)
+    result = fit(model, fit_part, val, Reconstruction(), config, device,
+                 augment=BatchAugment(crop_pad=0, flip=True, jitter=0.05),
+                 checkpoint_dir=Path(run_dir) / "checkpoints")
+    return result, val
+
+
+@dataclass
+class Hw2Result:
+    threshold: float
+    how: str
+    val_scores: np.ndarray
+    known_scores: np.ndarray | None
+    test_scores: np.ndarray
+    report: dict
+
+
+def score_and_threshold(s: Hw2Settings, model: ConvAutoencoder, data: AnomalyData, val,
+                        device: torch.device) -> Hw2Result:
+    """Score validation normals, known anomalies and the test set; choose the threshold
+    from validation normals (and known anomalies) only; report on the test labels."""
+    val_scores = anomaly_scores(model, val.images, device, s.score)
+    known = (anomaly_scores(model, data.anomalies.images, device, s.score)
+             if data.anomalies is not None else None)
+    threshold, how = choose_threshold(s.threshold_method, val_scores, known, s.target_tnr)
+    test_scores = anomaly_scores(model, data.test.images, device, s.score)
+    labels = data.test.labels.numpy()
+    report = anomaly_report(labels, test_scores, threshold)
+    report["threshold_rule"] = how
+    report["test_label_optimum_threshold"] = oracle_threshold(labels, test_scores)  # reported only
+    return Hw2Result(threshold, how, val_scores, known, test_scores, report)
+
+
+def save_metrics(s: Hw2Settings, run_dir: Path, result: Hw2Result, fit_result: FitResult,
+                 data: AnomalyData, device: torch.device, started: float) -> Path:
+    """Write ``metrics.json``: test scores at the chosen threshold, history and the record."""
+    return write_json(Path(run_dir) / "metrics.json", {
+        **result.report,
+        "best_epoch": fit_result.best_epoch,
+        "history": fit_result.history,
+        "params": s.as_dict(),
+        "data": {"train_images": len(data.train), "test_images": len(data.test),
+                 "known_anomalies": 0 if data.anomalies is None else len(data.anomalies),
+                 "train_fingerprint": fingerprint(data.train.images),
+                 "test_fingerprint": fingerprint(data.test.images, data.test.labels),
+                 "notes": data.notes},
+        "device": describe_device(device),
+        "environment": environment(),
+        "train_seconds": round(fit_result.seconds, 1),
+        "wall_seconds": round(time.time() - started, 1),
+    })
+
+
+def extremes(model: ConvAutoencoder, data: AnomalyData, scores: np.ndarray,
+             device: torch.device, k: int = 8):
+    """The ``k`` best- and ``k`` worst-reconstructed test images: inputs, reconstructions,
+    error maps and titles (true label and score), ready for ``plots.plot_reconstructions``."""
+    from .anomaly import error_maps, reconstruct
+
+    order = np.argsort(scores)
+    pick = torch.as_tensor(np.r_[order[:k], order[-k:]], dtype=torch.long)
+    images = data.test.images[pick]
+    rebuilt = reconstruct(model, images, device)
+    titles = [f"{data.test.classes[int(data.test.labels[i])]}\n{scores[i]:.2g}" for i in pick]
+    return images, rebuilt, error_maps(images, rebuilt), titles

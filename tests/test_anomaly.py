@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from helpers.anomaly import (anomaly_report, balanced_threshold, choose_threshold,
+                             quantile_threshold, scores_from_errors)
+from helpers.autoencoder import ChannelAttention, ConvAutoencoder
+from helpers.errors import ParameterError
+
+
+def test_autoencoder_rebuilds_the_input_shape_in_unit_range():
+    model = ConvAutoencoder((8, 16, 32), latent=4).eval()
+    x = torch.rand(2, 3, 32, 48)
+    y = model(x)
+    assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+
+
+def test_autoencoder_refuses_sizes_it_cannot_halve():
+    with pytest.raises(ParameterError, match="divisible by 8"):
+        ConvAutoencoder((8, 16, 32), latent=4)(torch.rand(1, 3, 28, 48))
+
+
+def test_channel_attention_mask_scales_each_channel_by_a_unit_weight():
+    att = ChannelAttention(8)
+    x = torch.rand(2, 8, 4, 6)
+    mask = att.mask(x)
+    assert mask.shape == (2, 8, 1, 1) and ((0 < mask) & (mask < 1)).all()
+    assert torch.allclose(att(x), x * mask)
+
+
+def test_scores_mean_and_local_maximum():
+    maps = torch.zeros(2, 10, 10)
+    maps[1, 2:4, 2:4] = 1.0  # a small local defect
+    assert np.allclose(scores_from_errors(maps, "mse"), [0, 0.04])
+    local = scores_from_errors(maps, "max_smoothed", window=3)
+    assert local[0] == 0 and np.isclose(local[1], 4 / 9)
+    with pytest.raises(ParameterError, match="mse, max_smoothed"):
+        scores_from_errors(maps, "median")
+
+
+def test_quantile_threshold_gives_the_target_tnr_on_its_normals():
+    normal = np.random.default_rng(0).normal(size=1000)
+    t = quantile_threshold(normal, 0.95)
+    assert abs((normal < t).mean() - 0.95) < 0.002
+
+
+def test_balanced_threshold_separates_separable_scores_in_the_gap():
+    t = balanced_threshold(np.array([0.1, 0.2, 0.3]), np.array([0.9, 1.0]))
+    assert 0.3 < t < 0.9
+    report = anomaly_report([0, 0, 0, 1, 1], [0.1, 0.2, 0.3, 0.9, 1.0], t)
+    assert report["tpr"] == 1 and report["tnr"] == 1
+
+
+def test_choose_threshold_auto_uses_known_anomalies_only_when_present():
+    normal, known = np.linspace(0, 1, 50), np.array([5.0, 6.0])
+    t_known, how = choose_threshold("auto", normal, known, 0.9)
+    assert 1 < t_known < 5 and "known anomalies" in how
+    t_q, how = choose_threshold("auto", normal, None, 0.9)
+    assert np.isclose(t_q, 0.9) and "quantile" in how
+    with pytest.raises(ParameterError, match="needs known anomalies"):
+        choose_threshold("balanced", normal, None, 0.9)
+    with pytest.raises(ParameterError, match="auto, quantile, balanced"):
+        choose_threshold("oracle", normal, known, 0.9)
+
+
+def test_report_counts_and_matches_scikit_learn():
+    rng = np.random.default_rng(1)
+    labels = np.r_[np.zeros(90), np.ones(10)].astype(int)
+    scores = rng.normal(size=100) + 2 * labels
+    r = anomaly_report(labels, scores, 1.0)
+    assert r["tpr"] == (scores[labels == 1] >= 1).mean()
+    assert r["tnr"] == (scores[labels == 0] < 1).mean()
+    assert np.isclose(r["auroc"], roc_auc_score(labels, scores))
+    assert sum(map(sum, r["confusion_matrix"])) == 100
