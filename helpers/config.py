@@ -7,7 +7,8 @@ bad value and a fix, so a typo is caught in the first cell that can know.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from .device import DEVICES
@@ -19,7 +20,7 @@ from .models import ARCH_BLOCKS
 HW1_PRESETS: dict[str, dict[str, Any]] = {
     "full": dict(arch="resnet34", width=64, epochs=100, batch_size=256, lr=0.2,
                  weight_decay=5e-4, label_smoothing=0.1, cutout=16, max_train_images=None),
-    "cpu": dict(arch="resnet18", width=32, epochs=80, batch_size=128, lr=0.2,
+    "cpu": dict(arch="resnet18", width=32, epochs=150, batch_size=128, lr=0.2,
                 weight_decay=5e-4, label_smoothing=0.1, cutout=8, max_train_images=5000),
 }
 
@@ -57,6 +58,13 @@ class Hw1Settings:
     max_train_images: int | None
     val_fraction: float = 0.1
     overwrite: bool = False
+    resume: bool = False
+    deterministic: bool = False
+    pretrain: str = "none"  # "none", "restoration", or the path of an encoder checkpoint
+    pretrain_epochs: int = 30
+    mask_ratio: float = 0.5
+    noise_std: float = 0.1
+    pretrain_dir: str = "results/pretrained"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,7 +80,8 @@ def resolve_hw1(preset: str = "full", **params: Any) -> Hw1Settings:
     merged = dict(HW1_PRESETS[preset])
     merged.update({k: v for k, v in params.items() if v is not None})
     merged["preset"] = preset
-    missing = known - set(merged) - {"val_fraction", "overwrite"}
+    optional = {f.name for f in fields(Hw1Settings) if f.default is not MISSING}
+    missing = known - set(merged) - optional
     if missing:
         raise ParameterError(f"parameter(s) {sorted(missing)} must be given.")
 
@@ -92,6 +101,18 @@ def resolve_hw1(preset: str = "full", **params: Any) -> Hw1Settings:
         raise ParameterError(f"seed={merged['seed']!r} must be an integer.")
     if merged["max_train_images"] is not None:
         _positive_int("max_train_images", merged["max_train_images"])
+    pretrain = merged.get("pretrain", "none")
+    if not isinstance(pretrain, str) or not pretrain:
+        raise ParameterError(f"pretrain={pretrain!r} must be 'none', 'restoration' or the path "
+                             "of an encoder checkpoint.")
+    if pretrain not in ("none", "restoration") and not Path(pretrain).expanduser().is_file():
+        raise ParameterError(f"pretrain={pretrain!r} is neither 'none' nor 'restoration', and no "
+                             "encoder checkpoint exists at that path.")
+    _positive_int("pretrain_epochs", merged.get("pretrain_epochs", 1))
+    if not 0 <= merged.get("mask_ratio", 0.5) < 1:
+        raise ParameterError(f"mask_ratio={merged['mask_ratio']!r} must lie in [0, 1).")
+    if merged.get("noise_std", 0.1) < 0:
+        raise ParameterError(f"noise_std={merged['noise_std']!r} must be >= 0.")
     return Hw1Settings(**merged)
 
 
@@ -126,6 +147,8 @@ class Hw2Settings:
     figures_dir: str
     results_dir: str
     overwrite: bool = False
+    resume: bool = False
+    deterministic: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

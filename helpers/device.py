@@ -37,3 +37,21 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     return device.type
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The mixed-precision type worth using on ``device``, or None for plain float32.
+
+    CUDA: bfloat16 where supported (Ampere and newer), else float16 (with a gradient
+    scaler). CPU: bfloat16 only where the processor has native bf16 instructions
+    (e.g. AVX512-BF16, AMX), since emulated bf16 is slower than float32.
+    """
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu":
+        try:
+            if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+                return torch.bfloat16
+        except (AttributeError, RuntimeError):
+            pass
+    return None

@@ -4,27 +4,30 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .augment import BatchAugment
+from .augment import BatchAugment, to_float
 from .cifar import ImageSet, load_cifar10, split_train_val, stratified_indices
 from .config import Hw1Settings
 from .device import describe_device
 from .metrics import classification_summary
 from .models import ResNetClassifier, build_classifier
+from .pretrain import RestorationNet, corrupt, load_encoder, load_restoration_net, save_encoder
 from .runs import environment, fingerprint, write_json
-from .training import Classification, FitConfig, FitResult, fit, predict_proba
+from .training import Classification, FitConfig, FitResult, Reconstruction, fit, predict_proba
 from .training import gradient_snapshot as _snapshot
 
 
 @dataclass
 class Hw1Data:
-    train: ImageSet
-    val: ImageSet
-    test: ImageSet
+    train: ImageSet  # the labelled images trained on (after ``fraction``)
+    val: ImageSet  # held out of the pool, for choosing the best epoch
+    test: ImageSet  # used once, for the final report
+    pool: ImageSet  # every training image (labels unused by pretraining)
     source: dict
 
 
@@ -49,7 +52,7 @@ def load_data(s: Hw1Settings) -> Hw1Data:
         "train_fingerprint": fingerprint(train.images, train.labels),
         "test_fingerprint": fingerprint(test.images, test.labels),
     }
-    return Hw1Data(train, val, test, source)
+    return Hw1Data(train, val, test, pool, source)
 
 
 def build_model(s: Hw1Settings, num_classes: int = 10) -> ResNetClassifier:
@@ -60,16 +63,18 @@ def build_model(s: Hw1Settings, num_classes: int = 10) -> ResNetClassifier:
 
 def fit_config(s: Hw1Settings, **overrides) -> FitConfig:
     return FitConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
-                     weight_decay=s.weight_decay, seed=s.seed, **overrides)
+                     weight_decay=s.weight_decay, seed=s.seed, deterministic=s.deterministic,
+                     **overrides)
 
 
 def train(s: Hw1Settings, model: ResNetClassifier, data: Hw1Data, device: torch.device,
-          run_dir: Path, resume: bool = False) -> FitResult:
-    """Train with the recipe's augmentation; checkpoints go to ``run_dir/checkpoints``."""
+          run_dir: Path) -> FitResult:
+    """Train with the recipe's augmentation; checkpoints go to ``run_dir/checkpoints``
+    (``s.resume`` continues from the last one)."""
     return fit(
         model, data.train, data.val, Classification(len(data.train.classes), s.label_smoothing),
         fit_config(s), device, augment=BatchAugment(crop_pad=4, flip=True, cutout=s.cutout),
-        checkpoint_dir=Path(run_dir) / "checkpoints", resume=resume,
+        checkpoint_dir=Path(run_dir) / "checkpoints", resume=s.resume,
     )
 
 
@@ -91,7 +96,8 @@ def test_report(model: ResNetClassifier, data: Hw1Data, device: torch.device) ->
 
 
 def save_metrics(s: Hw1Settings, run_dir: Path, test: TestResult, result: FitResult,
-                 data: Hw1Data, device: torch.device, started: float) -> Path:
+                 data: Hw1Data, device: torch.device, started: float,
+                 encoder_checkpoint: Path | None = None) -> Path:
     """Write ``metrics.json``: test scores, history, parameters, data, device, versions."""
     return write_json(Path(run_dir) / "metrics.json", {
         **test.summary,
@@ -99,6 +105,7 @@ def save_metrics(s: Hw1Settings, run_dir: Path, test: TestResult, result: FitRes
         "history": result.history,
         "params": s.as_dict(),
         "data": data.source,
+        "encoder_checkpoint": str(encoder_checkpoint) if encoder_checkpoint else None,
         "device": describe_device(device),
         "environment": environment(),
         "train_seconds": round(result.seconds, 1),
@@ -109,3 +116,56 @@ def save_metrics(s: Hw1Settings, run_dir: Path, test: TestResult, result: FitRes
 def gradient_snapshot(model: ResNetClassifier, data: Hw1Data, device: torch.device) -> dict:
     """Per-layer gradients of one batch of training images."""
     return _snapshot(model, data.train, Classification(len(data.train.classes)), device)
+
+
+def pretrained_path(s: Hw1Settings, data: Hw1Data) -> Path:
+    """Where the restoration-pretrained encoder for these settings and images lives."""
+    key = (f"{s.arch}-w{s.width}-e{s.pretrain_epochs}-m{s.mask_ratio}-n{s.noise_std}"
+           f"-{fingerprint(data.pool.images)}")
+    return Path(s.pretrain_dir) / f"encoder-{key}.pt"
+
+
+def pretrain_encoder(s: Hw1Settings, data: Hw1Data, device: torch.device) -> Path:
+    """Pretrain encoder + decoder to restore corrupted images, on every training image
+    (no labels), and save the encoder; a matching checkpoint is reused, not redone.
+
+    Pretraining always uses seed 0, so runs with different seeds (which vary the
+    labelled subset and the fine-tuning) share one pretrained encoder.
+    """
+    path = pretrained_path(s, data)
+    if path.exists():
+        print(f"reusing the pretrained encoder {path}")
+        return path
+    torch.manual_seed(0)
+    net = RestorationNet(s.arch, s.width)
+    objective = Reconstruction(partial(corrupt, mask_ratio=s.mask_ratio, noise_std=s.noise_std))
+    config = FitConfig(epochs=s.pretrain_epochs, batch_size=s.batch_size, lr=2e-3,
+                       optimizer="adamw", weight_decay=1e-4, seed=0, track_gradients=False)
+    result = fit(net, data.pool, None, objective, config, device,
+                 augment=BatchAugment(crop_pad=4, flip=True))
+    save_encoder(net, path, {"epochs": s.pretrain_epochs, "mask_ratio": s.mask_ratio,
+                             "noise_std": s.noise_std, "images": len(data.pool),
+                             "final_loss": result.history[-1]["train_loss"],
+                             "history": result.history})
+    print(f"saved the pretrained encoder to {path}")
+    return path
+
+
+def apply_pretraining(s: Hw1Settings, model: ResNetClassifier, data: Hw1Data,
+                      device: torch.device) -> Path | None:
+    """Initialise ``model``'s encoder as ``s.pretrain`` says; returns the checkpoint used."""
+    if s.pretrain == "none":
+        return None
+    path = pretrain_encoder(s, data, device) if s.pretrain == "restoration" else Path(s.pretrain)
+    load_encoder(model, path)
+    return path
+
+
+def restoration_examples(path: Path, data: Hw1Data, s: Hw1Settings, n: int = 8):
+    """Corrupted inputs, restorations and originals of ``n`` test images, for a figure."""
+    net = load_restoration_net(path).eval()
+    clean = to_float(data.test.images[:n])
+    corrupted = corrupt(clean, torch.Generator().manual_seed(0), s.mask_ratio, noise_std=s.noise_std)
+    with torch.no_grad():
+        restored = net(corrupted)
+    return corrupted, restored, clean

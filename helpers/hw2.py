@@ -16,7 +16,7 @@ from .cifar import load_cifar10, split_train_val
 from .config import Hw2Settings
 from .device import describe_device
 from .folder_data import AnomalyData, load_anomaly_folder, one_class_cifar10
-from .runs import environment, fingerprint, write_json
+from .runs import environment, fingerprint, write_json, write_text
 from .training import FitConfig, FitResult, Reconstruction, fit
 
 
@@ -44,10 +44,11 @@ def train(s: Hw2Settings, model: ConvAutoencoder, data: AnomalyData, device: tor
     """
     fit_part, val = split_train_val(data.train, s.val_fraction, s.seed)
     config = FitConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, optimizer="adamw",
-                       weight_decay=1e-4, seed=s.seed, patience=s.patience, warmup=0.1)
+                       weight_decay=1e-4, seed=s.seed, patience=s.patience, warmup=0.1,
+                       deterministic=s.deterministic)
     result = fit(model, fit_part, val, Reconstruction(), config, device,
                  augment=BatchAugment(crop_pad=0, flip=True, jitter=0.05),
-                 checkpoint_dir=Path(run_dir) / "checkpoints")
+                 checkpoint_dir=Path(run_dir) / "checkpoints", resume=s.resume)
     return result, val
 
 
@@ -79,13 +80,19 @@ def score_and_threshold(s: Hw2Settings, model: ConvAutoencoder, data: AnomalyDat
 
 def save_metrics(s: Hw2Settings, run_dir: Path, result: Hw2Result, fit_result: FitResult,
                  data: AnomalyData, device: torch.device, started: float) -> Path:
-    """Write ``metrics.json``: test scores at the chosen threshold, history and the record."""
+    """Write ``metrics.json`` (test metrics at the chosen threshold, history, the record of
+    the run) and ``scores.csv`` (each test image's name, label and score)."""
+    names = data.test_names or [str(i) for i in range(len(data.test))]
+    rows = [f"{name},{int(label)},{score:.6g}"
+            for name, label, score in zip(names, data.test.labels.tolist(), result.test_scores)]
+    write_text(Path(run_dir) / "scores.csv", "file,label,score\n" + "\n".join(rows) + "\n")
     return write_json(Path(run_dir) / "metrics.json", {
         **result.report,
         "best_epoch": fit_result.best_epoch,
         "history": fit_result.history,
         "params": s.as_dict(),
-        "data": {"train_images": len(data.train), "test_images": len(data.test),
+        "data": {"dataset": s.dataset, "data_dir": str(Path(s.data_dir).expanduser().resolve()),
+                 "train_images": len(data.train), "test_images": len(data.test),
                  "known_anomalies": 0 if data.anomalies is None else len(data.anomalies),
                  "train_fingerprint": fingerprint(data.train.images),
                  "test_fingerprint": fingerprint(data.test.images, data.test.labels),

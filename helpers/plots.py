@@ -105,9 +105,12 @@ def plot_gradient_norms(history: list[dict]) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(min(3 + 0.25 * len(history), 16), 2 + 0.22 * len(layers)))
     with np.errstate(divide="ignore"):
         logged = np.where(data > 0, np.log10(data), np.nan)  # exact zeros (e.g. at init) stay blank
-    sns.heatmap(logged, ax=ax, cmap="viridis",
-                yticklabels=[name.removesuffix(".weight") for name in layers],
-                xticklabels=[h["epoch"] for h in history],
+    import pandas as pd
+
+    frame = pd.DataFrame(logged, index=[name.removesuffix(".weight") for name in layers],
+                         columns=[h["epoch"] for h in history])
+    sns.heatmap(frame, ax=ax, cmap="viridis", yticklabels=True,
+                xticklabels=max(1, len(history) // 20),
                 cbar_kws={"label": "log10 mean gradient norm"})
     ax.set(xlabel="epoch", title="gradient norm per layer and epoch")
     ax.tick_params(axis="y", labelsize=7)
@@ -149,7 +152,7 @@ def plot_threshold(labels: np.ndarray, scores: np.ndarray, chosen: float, test_o
     grid = np.quantile(scores, np.linspace(0, 1, 400))
     tpr = [(scores[labels == 1] >= t).mean() for t in grid]
     tnr = [(scores[labels == 0] < t).mean() for t in grid]
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plt.subplots(figsize=(10, 4))
     ax.plot(grid, tpr, label="TPR (anomalies caught)")
     ax.plot(grid, tnr, label="TNR (normals passed)")
     ax.axvline(chosen, color="k", label=f"chosen: {chosen:.3g}" + (f"\n({how})" if how else ""))
@@ -193,20 +196,42 @@ def plot_score_histograms(labels: np.ndarray, scores: np.ndarray, threshold: flo
 
 
 def plot_reconstructions(images: torch.Tensor, reconstructions: torch.Tensor,
-                         maps: torch.Tensor, titles: list[str]) -> plt.Figure:
-    """Columns of images: original, reconstruction, and error map underneath."""
+                         maps: torch.Tensor, titles: list[str], cols: int = 8) -> plt.Figure:
+    """Blocks of three rows (input, reconstruction, error map), ``cols`` images a block;
+    error maps share one colour scale, so a dark map is a good reconstruction."""
     n = len(images)
-    fig, axes = plt.subplots(3, n, figsize=(1.5 * n, 3.4), squeeze=False)
+    blocks = math.ceil(n / cols)
+    fig, axes = plt.subplots(3 * blocks, cols, figsize=(1.5 * cols, 3.3 * blocks), squeeze=False)
     vmax = float(maps.max())
-    for i in range(n):
-        axes[0, i].imshow(images[i].permute(1, 2, 0).numpy())
-        axes[1, i].imshow(reconstructions[i].permute(1, 2, 0).clamp(0, 1).numpy())
-        axes[2, i].imshow(maps[i].numpy(), cmap="inferno", vmin=0, vmax=vmax)
-        axes[0, i].set_title(titles[i], fontsize=7)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    for ax, label in zip(axes[:, 0], ("input", "rebuilt", "error")):
-        ax.set_ylabel(label, fontsize=8)
+        ax.set_frame_on(False)
+    for i in range(n):
+        b, c = divmod(i, cols)
+        axes[3 * b, c].imshow(images[i].permute(1, 2, 0).numpy())
+        axes[3 * b + 1, c].imshow(reconstructions[i].permute(1, 2, 0).clamp(0, 1).numpy())
+        axes[3 * b + 2, c].imshow(maps[i].numpy(), cmap="inferno", vmin=0, vmax=vmax)
+        axes[3 * b, c].set_title(titles[i], fontsize=7)
+    for b in range(blocks):
+        for r, label in enumerate(("input", "rebuilt", "error")):
+            axes[3 * b + r, 0].set_ylabel(label, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_restorations(corrupted: torch.Tensor, restored: torch.Tensor,
+                      clean: torch.Tensor) -> plt.Figure:
+    """Rows: corrupted input, the pretrained network's restoration, the original."""
+    n = len(clean)
+    fig, axes = plt.subplots(3, n, figsize=(1.4 * n, 4.4), squeeze=False)
+    for row, (images, label) in enumerate(((corrupted, "corrupted"), (restored, "restored"),
+                                           (clean, "original"))):
+        for i in range(n):
+            axes[row, i].imshow(images[i].permute(1, 2, 0).clamp(0, 1).numpy())
+            axes[row, i].set_xticks([])
+            axes[row, i].set_yticks([])
+        axes[row, 0].set_ylabel(label, fontsize=9)
+    fig.suptitle("restoration pretraining on test images (no labels used)")
     fig.tight_layout()
     return fig

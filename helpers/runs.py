@@ -35,7 +35,11 @@ def _atomic(path: str | Path, write: Callable[[str], None]) -> Path:
 
 def write_json(path: str | Path, data: Any) -> Path:
     """Atomically write ``data`` as indented JSON."""
-    text = json.dumps(data, indent=2, default=_json_default) + "\n"
+    return write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Atomically write ``text``."""
     return _atomic(path, lambda tmp: Path(tmp).write_text(text))
 
 
@@ -68,6 +72,11 @@ def prepare_run_dir(results_dir: str | Path, overwrite: bool = False, resume: bo
         raise ParameterError(
             f"results_dir={str(results_dir)!r} already holds a finished run (metrics.json). "
             "Choose a new results_dir to keep it, or set overwrite=True to replace it."
+        )
+    if resume and not (path / "checkpoints" / "last.pt").exists():
+        raise ParameterError(
+            f"resume=True but {path / 'checkpoints' / 'last.pt'} does not exist: there is no "
+            "interrupted run in this results_dir. Set resume=False to start one."
         )
     try:
         path.mkdir(parents=True, exist_ok=True)

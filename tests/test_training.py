@@ -30,7 +30,7 @@ def test_loss_falls_and_history_is_complete(cifar_dir, tmp_path):
     assert keys <= set(result.history[0])
     assert len(result.history[0]["grad_norm"]) == 21  # conv + linear weights of a ResNet-18
     assert (tmp_path / "ckpt" / "last.pt").exists() and (tmp_path / "ckpt" / "best.pt").exists()
-    best = max(result.history, key=lambda h: h["val_accuracy"])
+    best = min(result.history, key=lambda h: h["val_loss"])
     assert result.best_epoch == best["epoch"]
 
 
@@ -64,3 +64,13 @@ def test_predictions_are_probabilities(cifar_dir):
     model = build_classifier("resnet18", width=8)
     p = predict_proba(model, test.images, CPU, flip_tta=True)
     assert p.shape == (40, 10) and torch.allclose(p.sum(1), torch.ones(40), atol=1e-5)
+
+
+def test_resume_into_another_architecture_is_a_clear_error(cifar_dir, tmp_path):
+    small_run(cifar_dir, tmp_path, epochs=2, stop_after_epochs=1)
+    train, _ = load_cifar10(cifar_dir)
+    other = build_classifier("resnet34", width=8)
+    config = FitConfig(epochs=2, batch_size=30, lr=0.05, seed=0, progress=False)
+    with pytest.raises(CheckpointError, match=r"trained as resnet18, width 8.*resnet34, width 8"):
+        fit(other, train, None, Classification(10), config, CPU,
+            checkpoint_dir=tmp_path / "ckpt", resume=True)

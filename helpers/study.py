@@ -1,0 +1,197 @@
+"""The data-fraction study of hw1: does restoration pretraining help, and when?
+
+    python -m helpers.study --data-dir data --preset cpu --fractions 1.0 0.5 0.1 --seeds 0 1
+
+runs ``hw1_classification.ipynb`` through papermill for every cell of the grid
+fraction x {scratch, pretrained} x seed, keeping each executed notebook, then writes
+``<out>/study.json`` and figures: per fraction, validation loss, recall, precision and
+F1 per epoch (pretrained against scratch), and a summary of test accuracy and macro F1.
+A cell whose ``metrics.json`` already exists is not run again, so an interrupted study
+continues where it stopped and more seeds can be added later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .runs import save_figure, write_json
+
+ARMS = {"scratch": "none", "pretrained": "restoration"}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cell_name(fraction: float, arm: str, seed: int) -> str:
+    return f"f{fraction:g}-{arm}-s{seed}"
+
+
+def run_cell(notebook: Path, out: Path, fraction: float, arm: str, seed: int,
+             params: dict) -> Path:
+    """Execute one cell of the grid; returns its metrics.json path."""
+    import papermill
+
+    name = cell_name(fraction, arm, seed)
+    run_dir = out / "runs" / name
+    metrics = run_dir / "metrics.json"
+    if metrics.exists():
+        print(f"[study] {name}: done before, kept")
+        return metrics
+    started = time.time()
+    (out / "notebooks").mkdir(parents=True, exist_ok=True)
+    print(f"[study] {name}: running ...", flush=True)
+    papermill.execute_notebook(
+        str(notebook), str(out / "notebooks" / f"{name}.ipynb"),
+        parameters={**params, "fraction": fraction, "seed": seed, "pretrain": ARMS[arm],
+                    "results_dir": str(run_dir), "figures_dir": str(out / "figures" / name),
+                    "pretrain_dir": str(out / "pretrained"), "overwrite": True},
+        cwd=str(ROOT), progress_bar=False, kernel_name="python3",
+    )
+    print(f"[study] {name}: {time.time() - started:.0f} s", flush=True)
+    return metrics
+
+
+def summarise(out: Path) -> dict:
+    """Collect every finished cell under ``out/runs`` into one summary."""
+    cells = []
+    for metrics in sorted((out / "runs").glob("*/metrics.json")):
+        m = json.loads(metrics.read_text())
+        p = m["params"]
+        cells.append({"fraction": p["fraction"], "arm": "pretrained" if p["pretrain"] != "none" else "scratch",
+                      "seed": p["seed"], "test_accuracy": m["test_accuracy"], "macro_f1": m["macro_f1"],
+                      "train_images": m["data"]["train_images"], "epochs": p["epochs"],
+                      "wall_seconds": m.get("wall_seconds"), "history": m["history"],
+                      "preset": p["preset"], "arch": p["arch"], "width": p["width"],
+                      "pretrain_epochs": p["pretrain_epochs"], "device": m.get("device")})
+    table = []
+    for fraction in sorted({c["fraction"] for c in cells}, reverse=True):
+        row = {"fraction": fraction}
+        for arm in ARMS:
+            group = [c for c in cells if c["fraction"] == fraction and c["arm"] == arm]
+            if group:
+                acc = np.array([c["test_accuracy"] for c in group])
+                f1 = np.array([c["macro_f1"] for c in group])
+                row[arm] = {"seeds": sorted(c["seed"] for c in group),
+                            "train_images": group[0]["train_images"],
+                            "test_accuracy_mean": float(acc.mean()), "test_accuracy_std": float(acc.std()),
+                            "macro_f1_mean": float(f1.mean()), "macro_f1_std": float(f1.std())}
+        if "scratch" in row and "pretrained" in row:
+            row["gain_points"] = 100 * (row["pretrained"]["test_accuracy_mean"]
+                                        - row["scratch"]["test_accuracy_mean"])
+        table.append(row)
+    return {"cells": cells, "table": table}
+
+
+def markdown_table(summary: dict) -> str:
+    """The summary as a Markdown table (mean ± std over seeds)."""
+    lines = ["| labelled fraction | training images | seeds | scratch accuracy | pretrained accuracy "
+             "| gain (points) | scratch macro F1 | pretrained macro F1 |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in summary["table"]:
+        s, p = row.get("scratch"), row.get("pretrained")
+        any_arm = s or p
+
+        def fmt(arm, key):
+            return f"{arm[key + '_mean']:.3f} ± {arm[key + '_std']:.3f}" if arm else "—"
+
+        gain = f"{row['gain_points']:+.1f}" if "gain_points" in row else "—"
+        lines.append(f"| {row['fraction']:g} | {any_arm['train_images']} | "
+                     f"{','.join(map(str, any_arm['seeds']))} | {fmt(s, 'test_accuracy')} | "
+                     f"{fmt(p, 'test_accuracy')} | {gain} | {fmt(s, 'macro_f1')} | {fmt(p, 'macro_f1')} |")
+    return "\n".join(lines)
+
+
+def plot_fraction_curves(summary: dict, fraction: float):
+    """Validation loss, recall, precision and F1 per epoch, pretrained vs scratch."""
+    import matplotlib.pyplot as plt
+
+    keys = (("val_loss", "validation loss"), ("val_recall", "macro recall"),
+            ("val_precision", "macro precision"), ("val_f1", "macro F1"))
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
+    for cell in (c for c in summary["cells"] if c["fraction"] == fraction):
+        style = "-" if cell["arm"] == "pretrained" else "--"
+        color = "tab:orange" if cell["arm"] == "pretrained" else "tab:blue"
+        epochs = [h["epoch"] for h in cell["history"]]
+        for ax, (key, _) in zip(axes, keys):
+            ax.plot(epochs, [h[key] for h in cell["history"]], style, color=color, alpha=0.8,
+                    label=f"{cell['arm']} (seed {cell['seed']})")
+    for ax, (_, title) in zip(axes, keys):
+        ax.set(title=title, xlabel="epoch")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{fraction:g} of the labels: pretrained (solid) vs scratch (dashed)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_summary(summary: dict):
+    """Bars of test accuracy and macro F1 per fraction and arm (mean, error bar = std)."""
+    import matplotlib.pyplot as plt
+
+    rows = summary["table"]
+    x = np.arange(len(rows))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, key, title in ((axes[0], "test_accuracy", "test accuracy"), (axes[1], "macro_f1", "macro F1")):
+        for i, arm in enumerate(ARMS):
+            means = [r[arm][f"{key}_mean"] if arm in r else np.nan for r in rows]
+            stds = [r[arm][f"{key}_std"] if arm in r else 0 for r in rows]
+            bars = ax.bar(x + (i - 0.5) * 0.38, means, 0.38, yerr=stds, capsize=3, label=arm)
+            ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=2)
+        ax.set_xticks(x, [f"{r['fraction']:g} of labels" for r in rows])
+        ax.set(title=title, ylim=(0, 1))
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--preset", default="cpu", choices=("cpu", "full"))
+    parser.add_argument("--fractions", type=float, nargs="+", default=[1.0, 0.5, 0.1])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+    parser.add_argument("--pretrain-epochs", type=int, default=30)
+    parser.add_argument("--arch", default=None)
+    parser.add_argument("--width", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--download", action="store_true")
+    parser.add_argument("--out", default="results/hw1/study", help="runs, notebooks and study.json")
+    parser.add_argument("--figures-dir", default="figures/hw1/study")
+    args = parser.parse_args(argv)
+
+    out = Path(args.out)
+    params = {"data_dir": str(Path(args.data_dir).expanduser().resolve()), "preset": args.preset,
+              "download": args.download, "device": args.device,
+              "pretrain_epochs": args.pretrain_epochs}
+    params.update({k: v for k, v in (("epochs", args.epochs), ("arch", args.arch),
+                                     ("width", args.width), ("batch_size", args.batch_size)) if v})
+    notebook = ROOT / "hw1_classification.ipynb"
+    started = time.time()
+    for fraction in args.fractions:
+        for seed in args.seeds:
+            for arm in ("pretrained", "scratch"):  # pretrained first: it makes the shared encoder
+                run_cell(notebook, out.resolve(), fraction, arm, seed, params)
+    summary = summarise(out)
+    summary["command"] = "python -m helpers.study " + " ".join(argv or [])
+    summary["this_invocation_seconds"] = round(time.time() - started, 1)
+    write_json(out / "study.json", summary)
+    figures = Path(args.figures_dir)
+    for fraction in sorted({c["fraction"] for c in summary["cells"]}, reverse=True):
+        save_figure(plot_fraction_curves(summary, fraction), figures / f"curves_f{fraction:g}.png")
+    save_figure(plot_summary(summary), figures / "summary.png")
+    table = markdown_table(summary)
+    (out / "study.md").write_text(table + "\n")
+    print(table)
+    return summary
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

@@ -1,0 +1,31 @@
+import json
+
+import pytest
+
+from helpers import study
+
+
+@pytest.mark.notebook
+def test_study_runs_the_grid_and_summarises_it(cifar_dir, tmp_path, capsys):
+    args = ["--data-dir", str(cifar_dir), "--fractions", "1.0", "0.5", "--seeds", "0",
+            "--epochs", "1", "--pretrain-epochs", "1", "--width", "4", "--device", "cpu",
+            "--out", str(tmp_path / "study"), "--figures-dir", str(tmp_path / "fig")]
+    summary = study.main(args)
+    cells = {(c["fraction"], c["arm"]) for c in summary["cells"]}
+    assert cells == {(1.0, "scratch"), (1.0, "pretrained"), (0.5, "scratch"), (0.5, "pretrained")}
+    assert len(list((tmp_path / "study" / "notebooks").glob("*.ipynb"))) == 4  # executed copies kept
+    assert len(list((tmp_path / "study" / "pretrained").glob("encoder-*.pt"))) == 1  # shared encoder
+    saved = json.loads((tmp_path / "study" / "study.json").read_text())
+    row = saved["table"][0]
+    assert row["fraction"] == 1.0 and "gain_points" in row
+    full, half = row["scratch"]["train_images"], saved["table"][1]["scratch"]["train_images"]
+    assert abs(half - full / 2) <= 10  # half of each class, rounded per class
+    assert {p.name for p in (tmp_path / "fig").iterdir()} == {"curves_f1.png", "curves_f0.5.png", "summary.png"}
+    assert "| 0.5 |" in capsys.readouterr().out
+
+    # a second invocation keeps finished cells and only runs the new seed
+    more = [a if a != "1.0" else "0.5" for a in args]  # fractions 0.5 0.5 -> only 0.5
+    summary = study.main(more[:7] + ["1"] + more[7:])
+    assert "f0.5-scratch-s0: done before, kept" in capsys.readouterr().out
+    assert len(summary["cells"]) == 6
+    assert summary["table"][1]["scratch"]["seeds"] == [0, 1]
