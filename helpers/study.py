@@ -30,7 +30,7 @@ def cell_name(fraction: float, arm: str, seed: int) -> str:
 
 
 def run_cell(notebook: Path, out: Path, fraction: float, arm: str, seed: int,
-             params: dict) -> Path:
+             params: dict, pretrain_dir: Path) -> Path:
     """Execute one cell of the grid; returns its metrics.json path."""
     import papermill
 
@@ -47,7 +47,7 @@ def run_cell(notebook: Path, out: Path, fraction: float, arm: str, seed: int,
         str(notebook), str(out / "notebooks" / f"{name}.ipynb"),
         parameters={**params, "fraction": fraction, "seed": seed, "pretrain": ARMS[arm],
                     "results_dir": str(run_dir), "figures_dir": str(out / "figures" / name),
-                    "pretrain_dir": str(out / "pretrained"), "overwrite": True},
+                    "pretrain_dir": str(pretrain_dir), "overwrite": True},
         cwd=str(ROOT), progress_bar=False, kernel_name="python3",
     )
     print(f"[study] {name}: {time.time() - started:.0f} s", flush=True)
@@ -163,6 +163,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--download", action="store_true")
     parser.add_argument("--out", default="results/hw1/study", help="runs, notebooks and study.json")
     parser.add_argument("--figures-dir", default="figures/hw1/study")
+    parser.add_argument("--pretrain-dir", default=None,
+                        help="pretrained encoders (default <out>/pretrained); share one between studies")
     args = parser.parse_args(argv)
 
     out = Path(args.out)
@@ -172,11 +174,12 @@ def main(argv: list[str] | None = None) -> dict:
     params.update({k: v for k, v in (("epochs", args.epochs), ("arch", args.arch),
                                      ("width", args.width), ("batch_size", args.batch_size)) if v})
     notebook = ROOT / "hw1_classification.ipynb"
+    pretrain_dir = Path(args.pretrain_dir or out / "pretrained").expanduser().resolve()
     started = time.time()
     for fraction in args.fractions:
         for seed in args.seeds:
             for arm in ("pretrained", "scratch"):  # pretrained first: it makes the shared encoder
-                run_cell(notebook, out.resolve(), fraction, arm, seed, params)
+                run_cell(notebook, out.resolve(), fraction, arm, seed, params, pretrain_dir)
     summary = summarise(out)
     summary["command"] = "python -m helpers.study " + " ".join(argv or [])
     summary["this_invocation_seconds"] = round(time.time() - started, 1)

@@ -30,8 +30,11 @@ def test_loss_falls_and_history_is_complete(cifar_dir, tmp_path):
     assert keys <= set(result.history[0])
     assert len(result.history[0]["grad_norm"]) == 21  # conv + linear weights of a ResNet-18
     assert (tmp_path / "ckpt" / "last.pt").exists() and (tmp_path / "ckpt" / "best.pt").exists()
-    best = min(result.history, key=lambda h: h["val_loss"])
-    assert result.best_epoch == best["epoch"]
+    accuracy = [h["val_accuracy"] for h in result.history]
+    trailing = [sum(accuracy[max(0, i - 4):i + 1]) / len(accuracy[max(0, i - 4):i + 1])
+                for i in range(len(accuracy))]
+    assert result.best_epoch == 1 + max(range(len(trailing)), key=lambda i: (trailing[i], -i))
+    assert [h["selection_score"] for h in result.history] == pytest.approx(trailing)
 
 
 def test_resumed_run_ends_like_an_uninterrupted_one(cifar_dir, tmp_path):

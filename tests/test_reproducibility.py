@@ -1,0 +1,54 @@
+"""The same parameters and seed give the same metrics.json numbers on two CPU runs."""
+
+import json
+
+import papermill
+import pytest
+
+from test_notebooks import ROOT
+
+TIMING = {"seconds", "train_seconds", "wall_seconds"}
+
+
+def numbers(path):
+    """metrics.json without wall-clock timings."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in TIMING}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(json.loads(path.read_text()))
+
+
+def run_twice(notebook, params, tmp_path):
+    results = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        out.mkdir()
+        papermill.execute_notebook(
+            str(ROOT / notebook), str(out / notebook), cwd=str(ROOT), kernel_name="python3",
+            progress_bar=False,
+            parameters={**params, "results_dir": str(out / "results"), "figures_dir": str(out / "fig")})
+        results.append(numbers(out / "results" / "metrics.json"))
+    return results
+
+
+@pytest.mark.notebook
+def test_hw1_twice_gives_identical_metrics(cifar_dir, tmp_path):
+    a, b = run_twice("hw1_classification.ipynb", dict(
+        data_dir=str(cifar_dir), download=False, preset="cpu", epochs=2, width=8, batch_size=32,
+        device="cpu"), tmp_path)
+    assert a["history"] and a["test_accuracy"] == b["test_accuracy"]
+    assert a["history"] == b["history"] and a["per_class"] == b["per_class"]
+    assert a["data"]["train_fingerprint"] == b["data"]["train_fingerprint"]
+
+
+@pytest.mark.notebook
+def test_hw2_twice_gives_identical_metrics(anomaly_dir, tmp_path):
+    a, b = run_twice("hw2_anomaly.ipynb", dict(
+        dataset="folder", data_dir=str(anomaly_dir), channels=[8, 16, 32], latent=8, epochs=2,
+        batch_size=32, device="cpu"), tmp_path)
+    for key in ("tpr", "tnr", "threshold", "auroc", "aupr", "history"):
+        assert a[key] == b[key], key
