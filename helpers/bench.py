@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from .augment import BatchAugment
 from .cifar import load_cifar10
-from .device import autocast_dtype, describe_device, select_device
+from .device import autocast, autocast_dtype, describe_device, select_device
 from .models import build_classifier
 from .synthetic import write_cifar10
 from .training import Classification, FitConfig, fit
@@ -52,28 +52,34 @@ def bench_fit(model, train, device, batch_size, epochs, amp, channels_last, comp
     return (epochs + 1) * steps * batch_size / (time.perf_counter() - start)
 
 
-def bench_bare(model, device, batch_size, steps, amp, channels_last) -> float:
-    model.to(device).train()
+def _plain_step(model, device, amp, channels_last):
+    """Put ``model`` on ``device`` and return (memory format, step(x, y) -> loss): plain SGD
+    forward, backward and update, with the same autocast choice as ``fit``."""
     memory = torch.channels_last if channels_last else torch.contiguous_format
-    model.to(memory_format=memory)
-    x = torch.rand(batch_size, 3, 32, 32, device=device).contiguous(memory_format=memory)
-    y = torch.randint(0, 10, (batch_size,), device=device)
+    model.to(device).to(memory_format=memory).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
-    dtype = autocast_dtype(device) if amp else None
 
-    def step():
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+    def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with autocast(device, amp):
             loss = F.cross_entropy(model(x).float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        return loss
 
+    return memory, step
+
+
+def bench_bare(model, device, batch_size, steps, amp, channels_last) -> float:
+    memory, step = _plain_step(model, device, amp, channels_last)
+    x = torch.rand(batch_size, 3, 32, 32, device=device).contiguous(memory_format=memory)
+    y = torch.randint(0, 10, (batch_size,), device=device)
     for _ in range(3):
-        step()
+        step(x, y)
     _sync(device)
     start = time.perf_counter()
     for _ in range(steps):
-        step()
+        step(x, y)
     _sync(device)
     return steps * batch_size / (time.perf_counter() - start)
 
@@ -82,8 +88,6 @@ def bench_conventional(model, root, device, batch_size, steps, workers, amp, cha
     import torchvision.transforms as T
     from torchvision.datasets import CIFAR10
 
-    transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
-                           T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))])
     class GeneratedCIFAR10(CIFAR10):
         """Generated batches cannot match the official md5 sums: skip those checks."""
 
@@ -92,16 +96,14 @@ def bench_conventional(model, root, device, batch_size, steps, workers, amp, cha
         def _check_integrity(self) -> bool:
             return True
 
+    transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
+                           T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))])
     dataset = GeneratedCIFAR10(root, train=True, transform=transform, download=False)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
                                          num_workers=workers, drop_last=True,
                                          pin_memory=device.type == "cuda",
                                          persistent_workers=workers > 0)
-    model.to(device).train()
-    memory = torch.channels_last if channels_last else torch.contiguous_format
-    model.to(memory_format=memory)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
-    dtype = autocast_dtype(device) if amp else None
+    memory, step = _plain_step(model, device, amp, channels_last)
     done, start = 0, None
     while done < steps + 2:
         for x, y in loader:
@@ -109,13 +111,7 @@ def bench_conventional(model, root, device, batch_size, steps, workers, amp, cha
                 _sync(device)
                 start = time.perf_counter()
             x = x.to(device, non_blocking=True).contiguous(memory_format=memory)
-            y = y.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                loss = F.cross_entropy(model(x).float(), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss.item()  # the usual per-step logging sync
+            step(x, y.to(device, non_blocking=True)).item()  # the usual per-step logging sync
             done += 1
             if done >= steps + 2:
                 break

@@ -30,6 +30,15 @@ def _choice(name: str, value: Any, choices) -> None:
         raise ParameterError(f"{name}={value!r} is unknown; choose one of {', '.join(map(str, choices))}.")
 
 
+def _reject_unknown(params: dict[str, Any], settings_class) -> set[str]:
+    """The valid parameter names of ``settings_class``; a typo'd name is an error."""
+    known = {f.name for f in fields(settings_class)}
+    unknown = set(params) - known
+    if unknown:
+        raise ParameterError(f"unknown parameter(s) {sorted(unknown)}; valid names: {sorted(known)}.")
+    return known
+
+
 def _positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ParameterError(f"{name}={value!r} must be an integer >= 1.")
@@ -73,10 +82,7 @@ class Hw1Settings:
 def resolve_hw1(preset: str = "full", **params: Any) -> Hw1Settings:
     """Fill parameters left at ``None`` from ``preset`` and check every value."""
     _choice("preset", preset, HW1_PRESETS)
-    known = {f.name for f in fields(Hw1Settings)}
-    unknown = set(params) - known
-    if unknown:
-        raise ParameterError(f"unknown parameter(s) {sorted(unknown)}; valid names: {sorted(known)}.")
+    known = _reject_unknown(params, Hw1Settings)
     merged = dict(HW1_PRESETS[preset])
     merged.update({k: v for k, v in params.items() if v is not None})
     merged["preset"] = preset
@@ -158,10 +164,7 @@ def resolve_hw2(**params: Any) -> Hw2Settings:
     """Check the hw2 parameters; ``image_size=None`` means the data set's natural size."""
     from .anomaly import SCORES, THRESHOLD_METHODS
 
-    known = {f.name for f in fields(Hw2Settings)}
-    unknown = set(params) - known
-    if unknown:
-        raise ParameterError(f"unknown parameter(s) {sorted(unknown)}; valid names: {sorted(known)}.")
+    _reject_unknown(params, Hw2Settings)
     p = dict(params)
     _choice("dataset", p["dataset"], DATASETS)
     _choice("device", str(p["device"]).split(":")[0], DEVICES)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from .errors import ParameterError
@@ -55,3 +57,11 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
         except (AttributeError, RuntimeError):
             pass
     return None
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """Mixed-precision context for ``device`` (see :func:`autocast_dtype`), or a no-op."""
+    dtype = autocast_dtype(device) if enabled else None
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)

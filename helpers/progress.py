@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 
-def _in_notebook_with_widgets() -> bool:
+def in_notebook_with_widgets() -> bool:
     try:
         from IPython import get_ipython
 
@@ -25,7 +25,7 @@ def progress_bar(*args: Any, **kwargs: Any):
     Text bars go to stdout and refresh at most every few seconds, so papermill logs
     and CI output stay readable.
     """
-    if _in_notebook_with_widgets():
+    if in_notebook_with_widgets():
         from tqdm.notebook import tqdm
 
         return tqdm(*args, **kwargs)

@@ -8,7 +8,6 @@ and read once per epoch. Every epoch writes a resumable checkpoint, and the best
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,11 +22,11 @@ from torch import nn
 
 from .augment import BatchAugment, to_float
 from .checkpoints import describe, load_checked
-from .device import autocast_dtype
+from .device import autocast, autocast_dtype
 from .cifar import ImageSet
 from .errors import CheckpointError, CourseworkError, ParameterError
 from .metrics import ConfusionMeter, LossMeter
-from .progress import _in_notebook_with_widgets, log_line, progress_bar
+from .progress import in_notebook_with_widgets, log_line, progress_bar
 from .runs import save_torch
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -122,13 +121,6 @@ class FitResult:
     seconds: float = 0.0
 
 
-def _autocast(device: torch.device, enabled: bool):
-    dtype = autocast_dtype(device) if enabled else None
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
-
-
 def _to_device_batch(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
     x = images if images.is_floating_point() else to_float(images)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
@@ -158,7 +150,7 @@ def evaluate(
     for start in range(0, len(data), batch_size):
         x = data.images[start:start + batch_size].to(device, non_blocking=True)
         y = data.labels[start:start + batch_size].to(device, non_blocking=True)
-        with _autocast(device, amp):
+        with autocast(device, amp):
             loss, out = objective.loss(model, _to_device_batch(x, channels_last), y, generator)
         meter.update(loss, out, y)
     model.train(was_training)
@@ -181,7 +173,7 @@ def predict_proba(
     outputs = []
     for start in range(0, len(images), batch_size):
         x = _to_device_batch(images[start:start + batch_size].to(device), channels_last)
-        with _autocast(device, True):
+        with autocast(device, True):
             p = model(x).float().softmax(1)
             if flip_tta:
                 p = (p + model(x.flip(3)).float().softmax(1)) / 2
@@ -299,7 +291,7 @@ def fit(
         start_epoch = state["epoch"]
         log_line(f"resumed from {ckpt_dir / 'last.pt'} after epoch {start_epoch}")
 
-    show_batches = config.progress and _in_notebook_with_widgets()
+    show_batches = config.progress and in_notebook_with_widgets()
     epoch_bar = progress_bar(
         range(start_epoch, config.epochs), desc="epochs", initial=start_epoch,
         total=config.epochs, disable=not config.progress,
@@ -319,7 +311,7 @@ def fit(
             if config.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             y = labels[index]
-            with _autocast(device, config.amp):
+            with autocast(device, config.amp):
                 loss, out = objective.loss(forward_model, x, y, generator)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
