@@ -39,6 +39,23 @@ def _reject_unknown(params: dict[str, Any], settings_class) -> set[str]:
     return known
 
 
+def _name_the_run(settings):
+    """Check ``run_name`` and ``log_dir``; fill a run_name left at None from the parameters."""
+    from .runs import run_name
+
+    name = settings.run_name
+    if name is None:
+        settings.run_name = run_name(settings.run_label(), settings.as_dict())
+    elif not isinstance(name, str) or not name.strip() or name in (".", "..") or any(
+            c in name for c in "/\\"):
+        raise ParameterError(f"run_name={name!r} must be a plain folder name (no slashes), "
+                             "or None to name the run from its parameters.")
+    if settings.log_dir is not None and not isinstance(settings.log_dir, str):
+        raise ParameterError(f"log_dir={settings.log_dir!r} must be a folder path, or None for no "
+                             "TensorBoard logging.")
+    return settings
+
+
 def _positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ParameterError(f"{name}={value!r} must be an integer >= 1.")
@@ -74,9 +91,16 @@ class Hw1Settings:
     mask_ratio: float = 0.5
     noise_std: float = 0.1
     pretrain_dir: str = "results/pretrained"
+    run_name: str | None = None  # None: named from the parameters (see runs.run_name)
+    log_dir: str | None = None  # TensorBoard event files; None: no TensorBoard logging
+    compile_model: bool = False  # torch.compile the model
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def run_label(self) -> str:
+        arm = "scratch" if self.pretrain == "none" else "pretrained"
+        return f"{self.preset}-{self.arch}-w{self.width}-frac{self.fraction:g}-{arm}-seed{self.seed}"
 
 
 def resolve_hw1(preset: str = "full", **params: Any) -> Hw1Settings:
@@ -119,7 +143,7 @@ def resolve_hw1(preset: str = "full", **params: Any) -> Hw1Settings:
         raise ParameterError(f"mask_ratio={merged['mask_ratio']!r} must lie in [0, 1).")
     if merged.get("noise_std", 0.1) < 0:
         raise ParameterError(f"noise_std={merged['noise_std']!r} must be >= 0.")
-    return Hw1Settings(**merged)
+    return _name_the_run(Hw1Settings(**merged))
 
 
 DATASETS = ("cifar10", "folder")
@@ -155,9 +179,16 @@ class Hw2Settings:
     overwrite: bool = False
     resume: bool = False
     deterministic: bool = False
+    run_name: str | None = None
+    log_dir: str | None = None
+    compile_model: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def run_label(self) -> str:
+        source = f"cifar10-{self.normal_class}" if self.dataset == "cifar10" else "folder"
+        return f"{source}-seed{self.seed}"
 
 
 def resolve_hw2(**params: Any) -> Hw2Settings:
@@ -190,4 +221,4 @@ def resolve_hw2(**params: Any) -> Hw2Settings:
         raise ParameterError(f"lr={p['lr']!r} must be a positive number, e.g. 0.002.")
     if not 0 < p["target_tnr"] < 1:
         raise ParameterError(f"target_tnr={p['target_tnr']!r} must lie in (0, 1), e.g. 0.98.")
-    return Hw2Settings(**p)
+    return _name_the_run(Hw2Settings(**p))

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -17,8 +18,9 @@ from .device import describe_device
 from .metrics import classification_summary
 from .models import ResNetClassifier, build_classifier
 from .pretrain import RestorationNet, corrupt, load_encoder, load_restoration_net, save_encoder
-from .runs import environment, fingerprint, write_json
-from .training import Classification, FitConfig, FitResult, Reconstruction, fit, predict_proba
+from .runs import environment, fingerprint, history_writer, publish_latest, write_json
+from .training import (Classification, EpochHook, FitConfig, FitResult, Reconstruction, fit,
+                       predict_proba)
 from .training import gradient_snapshot as _snapshot
 
 
@@ -64,17 +66,19 @@ def build_model(s: Hw1Settings, num_classes: int = 10) -> ResNetClassifier:
 def fit_config(s: Hw1Settings, **overrides) -> FitConfig:
     return FitConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
                      weight_decay=s.weight_decay, seed=s.seed, deterministic=s.deterministic,
-                     **overrides)
+                     compile=s.compile_model, **overrides)
 
 
 def train(s: Hw1Settings, model: ResNetClassifier, data: Hw1Data, device: torch.device,
-          run_dir: Path) -> FitResult:
+          run_dir: Path, on_epoch: Sequence[EpochHook] = ()) -> FitResult:
     """Train with the recipe's augmentation; checkpoints go to ``run_dir/checkpoints``
-    (``s.resume`` continues from the last one)."""
+    (``s.resume`` continues from the last one) and ``run_dir/history.json`` grows each
+    epoch; ``on_epoch`` hooks (e.g. TensorBoard) are called after every epoch too."""
     return fit(
         model, data.train, data.val, Classification(len(data.train.classes), s.label_smoothing),
         fit_config(s), device, augment=BatchAugment(crop_pad=4, flip=True, cutout=s.cutout),
         checkpoint_dir=Path(run_dir) / "checkpoints", resume=s.resume,
+        on_epoch=[history_writer(run_dir), *on_epoch],
     )
 
 
@@ -98,8 +102,9 @@ def test_report(model: ResNetClassifier, data: Hw1Data, device: torch.device) ->
 def save_metrics(s: Hw1Settings, run_dir: Path, test: TestResult, result: FitResult,
                  data: Hw1Data, device: torch.device, started: float,
                  encoder_checkpoint: Path | None = None) -> Path:
-    """Write ``metrics.json``: test scores, history, parameters, data, device, versions."""
-    return write_json(Path(run_dir) / "metrics.json", {
+    """Write the run's ``metrics.json`` (test scores, history, parameters, data, device,
+    versions) and copy it to ``<results_dir>/metrics.json``; returns the run's file."""
+    path = write_json(Path(run_dir) / "metrics.json", {
         **test.summary,
         "best_epoch": result.best_epoch,
         "history": result.history,
@@ -111,6 +116,8 @@ def save_metrics(s: Hw1Settings, run_dir: Path, test: TestResult, result: FitRes
         "train_seconds": round(result.seconds, 1),
         "wall_seconds": round(time.time() - started, 1),
     })
+    publish_latest(run_dir)
+    return path
 
 
 def gradient_snapshot(model: ResNetClassifier, data: Hw1Data, device: torch.device) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -16,8 +17,8 @@ from .cifar import load_cifar10, split_train_val
 from .config import Hw2Settings
 from .device import describe_device
 from .folder_data import AnomalyData, load_anomaly_folder, one_class_cifar10
-from .runs import environment, fingerprint, write_json, write_text
-from .training import FitConfig, FitResult, Reconstruction, fit
+from .runs import environment, fingerprint, history_writer, publish_latest, write_json, write_text
+from .training import EpochHook, FitConfig, FitResult, Reconstruction, fit
 
 
 def load_data(s: Hw2Settings) -> AnomalyData:
@@ -35,20 +36,23 @@ def build_model(s: Hw2Settings) -> ConvAutoencoder:
 
 
 def train(s: Hw2Settings, model: ConvAutoencoder, data: AnomalyData, device: torch.device,
-          run_dir: Path):
+          run_dir: Path, on_epoch: Sequence[EpochHook] = ()):
     """Split normal images into training and validation, and train to reconstruct them.
 
     Augmentation keeps images normal: mirror images and a mild colour jitter. Training
     stops early when the validation loss has not improved for ``patience`` epochs.
-    Returns the fit result and the validation split (for choosing the threshold).
+    Checkpoints and ``history.json`` go to ``run_dir``; ``on_epoch`` hooks (e.g.
+    TensorBoard) are called after every epoch. Returns the fit result and the validation
+    split (for choosing the threshold).
     """
     fit_part, val = split_train_val(data.train, s.val_fraction, s.seed)
     config = FitConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, optimizer="adamw",
                        weight_decay=1e-4, seed=s.seed, patience=s.patience, warmup=0.1,
-                       deterministic=s.deterministic)
+                       deterministic=s.deterministic, compile=s.compile_model)
     result = fit(model, fit_part, val, Reconstruction(), config, device,
                  augment=BatchAugment(crop_pad=0, flip=True, jitter=0.05),
-                 checkpoint_dir=Path(run_dir) / "checkpoints", resume=s.resume)
+                 checkpoint_dir=Path(run_dir) / "checkpoints", resume=s.resume,
+                 on_epoch=[history_writer(run_dir), *on_epoch])
     return result, val
 
 
@@ -80,13 +84,14 @@ def score_and_threshold(s: Hw2Settings, model: ConvAutoencoder, data: AnomalyDat
 
 def save_metrics(s: Hw2Settings, run_dir: Path, result: Hw2Result, fit_result: FitResult,
                  data: AnomalyData, device: torch.device, started: float) -> Path:
-    """Write ``metrics.json`` (test metrics at the chosen threshold, history, the record of
-    the run) and ``scores.csv`` (each test image's name, label and score)."""
+    """Write the run's ``metrics.json`` (test metrics at the chosen threshold, history, the
+    record of the run) and ``scores.csv`` (each test image's name, label and score), and
+    copy the metrics to ``<results_dir>/metrics.json``; returns the run's file."""
     names = data.test_names or [str(i) for i in range(len(data.test))]
     rows = [f"{name},{int(label)},{score:.6g}"
             for name, label, score in zip(names, data.test.labels.tolist(), result.test_scores)]
     write_text(Path(run_dir) / "scores.csv", "file,label,score\n" + "\n".join(rows) + "\n")
-    return write_json(Path(run_dir) / "metrics.json", {
+    path = write_json(Path(run_dir) / "metrics.json", {
         **result.report,
         "best_epoch": fit_result.best_epoch,
         "history": fit_result.history,
@@ -102,6 +107,8 @@ def save_metrics(s: Hw2Settings, run_dir: Path, result: Hw2Result, fit_result: F
         "train_seconds": round(fit_result.seconds, 1),
         "wall_seconds": round(time.time() - started, 1),
     })
+    publish_latest(run_dir)
+    return path
 
 
 def extremes(model: ConvAutoencoder, data: AnomalyData, scores: np.ndarray,

@@ -61,22 +61,38 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
-def prepare_run_dir(results_dir: str | Path, overwrite: bool = False, resume: bool = False) -> Path:
-    """Create ``results_dir`` for a run, refusing to replace a finished run's results.
+# Settings that say where or how a run executes, not what it computes: they do not
+# change a run's name, and may differ when a run is resumed.
+OPERATIONAL = frozenset({"overwrite", "resume", "figures_dir", "results_dir", "run_name", "device",
+                         "download", "log_dir", "deterministic", "compile_model"})
+
+
+def run_name(label: str, params: dict[str, Any]) -> str:
+    """``<label>-<6 hex digits>``: the digits hash every setting that changes the result, so
+    the same parameters always give the same name and different ones a different name."""
+    key = {k: v for k, v in params.items() if k not in OPERATIONAL}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{label}-{digest[:6]}"
+
+
+def prepare_run_dir(run_dir: str | Path, overwrite: bool = False, resume: bool = False) -> Path:
+    """Create the folder of one run, refusing to replace a finished run's results.
 
     A folder that already holds ``metrics.json`` is a finished run: it is reused only
     with ``overwrite=True`` (start again) or ``resume=True`` (continue from its checkpoint).
     """
-    path = Path(results_dir).expanduser()
+    path = Path(run_dir).expanduser()
     if (path / "metrics.json").exists() and not (overwrite or resume):
         raise ParameterError(
-            f"results_dir={str(results_dir)!r} already holds a finished run (metrics.json). "
-            "Choose a new results_dir to keep it, or set overwrite=True to replace it."
+            f"{path} already holds a finished run with these parameters (metrics.json). "
+            "Give another run_name (or results_dir) to keep it and start a new one, or set "
+            "overwrite=True to replace it."
         )
     if resume and not (path / "checkpoints" / "last.pt").exists():
         raise ParameterError(
             f"resume=True but {path / 'checkpoints' / 'last.pt'} does not exist: there is no "
-            "interrupted run in this results_dir. Set resume=False to start one."
+            "interrupted run in this run folder (check results_dir and run_name). Set "
+            "resume=False to start one."
         )
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -85,10 +101,57 @@ def prepare_run_dir(results_dir: str | Path, overwrite: bool = False, resume: bo
         probe.unlink()
     except OSError as exc:
         raise ParameterError(
-            f"results_dir={str(results_dir)!r} is not writable ({exc.strerror}). "
-            "Choose a folder you can write to."
+            f"results_dir: cannot write to {str(path)!r} ({exc.strerror}). "
+            "Choose a results_dir you can write to."
         ) from None
     return path
+
+
+def start_run(settings) -> Path:
+    """Make ``<results_dir>/<run_name>/`` for ``settings`` and record its parameters there
+    (``params.json``). Resuming checks that the parameters are those of the interrupted run."""
+    params = settings.as_dict()
+    run = prepare_run_dir(Path(settings.results_dir) / settings.run_name,
+                          settings.overwrite, settings.resume)
+    recorded = run / "params.json"
+    if settings.resume and recorded.exists():
+        before = json.loads(recorded.read_text())
+        changed = sorted(k for k in set(before) | set(params) if k not in OPERATIONAL
+                         and json.dumps(before.get(k), default=str) != json.dumps(params.get(k), default=str))
+        if changed:
+            raise ParameterError(
+                f"cannot resume {run}: it was started with different {', '.join(changed)} "
+                f"({', '.join(f'{k}={before.get(k)!r}' for k in changed)}). Use the original "
+                "parameters, or set resume=False to start a new run."
+            )
+    write_json(recorded, params)
+    return run
+
+
+def history_writer(run_dir: str | Path) -> Callable[[list[dict], Any], None]:
+    """An ``on_epoch`` hook for ``fit`` that keeps ``history.json`` in the run folder current."""
+    path = Path(run_dir) / "history.json"
+    return lambda history, model: write_json(path, history)
+
+
+def publish_latest(run_dir: str | Path) -> Path:
+    """Copy the run's ``metrics.json`` to ``<results_dir>/metrics.json`` (the latest run,
+    naming its folder); the run folder keeps the original."""
+    run_dir = Path(run_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return write_json(run_dir.parent / "metrics.json", {"run_dir": str(run_dir), **metrics})
+
+
+def figure_saver(*folders: str | Path, also: Callable[[str, Any], None] | None = None):
+    """``save(fig, name)`` writes ``<folder>/<name>.png`` into every folder (e.g. figures_dir
+    and the run folder's ``figures/``) and hands the figure to ``also`` (e.g. TensorBoard)."""
+    def save(fig, name: str) -> Path:
+        paths = [save_figure(fig, Path(folder) / f"{name}.png") for folder in folders]
+        if also is not None:
+            also(name, fig)
+        return paths[0]
+
+    return save
 
 
 def fingerprint(*tensors: torch.Tensor) -> str:

@@ -6,8 +6,9 @@ runs ``hw1_classification.ipynb`` through papermill for every cell of the grid
 fraction x {scratch, pretrained} x seed, keeping each executed notebook, then writes
 ``<out>/study.json`` and figures: per fraction, validation loss, recall, precision and
 F1 per epoch (pretrained against scratch), and a summary of test accuracy and macro F1.
-A cell whose ``metrics.json`` already exists is not run again, so an interrupted study
-continues where it stopped and more seeds can be added later.
+A cell whose ``metrics.json`` already exists is not run again, and an interrupted cell
+resumes from its last checkpoint, so an interrupted study continues where it stopped and
+more seeds can be added later.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ def run_cell(notebook: Path, out: Path, fraction: float, arm: str, seed: int,
     papermill.execute_notebook(
         str(notebook), str(out / "notebooks" / f"{name}.ipynb"),
         parameters={**params, "fraction": fraction, "seed": seed, "pretrain": ARMS[arm],
-                    "results_dir": str(run_dir), "figures_dir": str(out / "figures" / name),
-                    "pretrain_dir": str(pretrain_dir), "overwrite": True},
+                    "results_dir": str(run_dir.parent), "run_name": name,
+                    "figures_dir": str(out / "figures" / name), "pretrain_dir": str(pretrain_dir),
+                    "resume": (run_dir / "checkpoints" / "last.pt").exists()},
         cwd=str(ROOT), progress_bar=False, kernel_name="python3",
     )
     print(f"[study] {name}: {time.time() - started:.0f} s", flush=True)

@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -214,6 +214,86 @@ def _better(score: float, best: float, maximize: bool) -> bool:
     return score > best if maximize else score < best
 
 
+@dataclass
+class _Trainer:
+    """What one training run holds: the model and everything that must be checkpointed."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator
+    device: torch.device
+    config: FitConfig
+
+    def state(self, epoch: int, result: FitResult) -> dict:
+        """Everything needed to continue after ``epoch`` exactly as if never stopped."""
+        return {
+            "epoch": epoch, "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(), "rng": _rng_state(self.generator, self.device),
+            "history": result.history, "best_epoch": result.best_epoch,
+            "best_score": result.best_score, "config": asdict(self.config),
+            "model_name": describe(self.model),
+        }
+
+    def restore(self, path: Path, result: FitResult) -> int:
+        """Load ``path`` (a ``last.pt``) into the trainer and ``result``; returns its epoch."""
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        for key in ("epochs", "batch_size", "lr", "optimizer"):
+            if state["config"][key] != getattr(self.config, key):
+                raise CheckpointError(
+                    f"cannot resume: the checkpoint was trained with {key}="
+                    f"{state['config'][key]!r}, this run asks for {getattr(self.config, key)!r}. "
+                    "Use the original parameters, or start a new run in a new results_dir."
+                )
+        load_checked(self.model, state["model"], path, state.get("model_name"))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"], self.generator, self.device)
+        result.history = state["history"]
+        result.best_epoch, result.best_score = state["best_epoch"], state["best_score"]
+        return state["epoch"]
+
+
+def _make_trainer(model: nn.Module, config: FitConfig, device: torch.device, steps: int) -> _Trainer:
+    optimizer = _make_optimizer(model, config)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=config.epochs * steps,
+        pct_start=config.warmup, anneal_strategy="linear", cycle_momentum=False,
+        div_factor=10.0, final_div_factor=100.0,
+    )
+    use_fp16 = config.amp and autocast_dtype(device) == torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_fp16)
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    return _Trainer(model, optimizer, scheduler, scaler, generator, device, config)
+
+
+def _set_up_backends(config: FitConfig, device: torch.device) -> None:
+    if config.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+
+def _check_finite(step_losses: torch.Tensor, epoch: int, config: FitConfig,
+                  ckpt_dir: Path | None) -> None:
+    """Stop with the epoch and step of the first NaN/inf loss (one host sync per epoch)."""
+    bad = (~torch.isfinite(step_losses)).nonzero()
+    if len(bad):
+        first = int(bad[0])
+        kept = f" The last good checkpoint is {ckpt_dir / 'last.pt'}." if ckpt_dir else ""
+        raise TrainingDiverged(
+            f"the training loss became {float(step_losses[first])} at epoch {epoch + 1}, "
+            f"step {first + 1} of {len(step_losses)}.{kept} Lower lr (now {config.lr}) and try again."
+        )
+
+
+EpochHook = Callable[[list, nn.Module], None]
+
+
 def fit(
     model: nn.Module,
     train: ImageSet,
@@ -225,43 +305,35 @@ def fit(
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
     stop_after_epochs: int | None = None,
+    on_epoch: Sequence[EpochHook] = (),
 ) -> FitResult:
     """Train ``model`` in place and return its per-epoch history.
 
     ``objective`` is :class:`Classification` or :class:`Reconstruction`. With
     ``checkpoint_dir``, ``last.pt`` (everything needed to resume) is written after every
     epoch and ``best.pt`` whenever the monitored validation metric improves; ``resume``
-    continues from ``last.pt``. At the end the model holds the best epoch's weights.
-    ``stop_after_epochs`` ends the call early (as an interruption would), for testing resume.
+    continues from ``last.pt``. Each hook in ``on_epoch`` is called with the history and
+    the model after every epoch (e.g. TensorBoard, ``history.json``). At the end the model
+    holds the best epoch's weights. ``stop_after_epochs`` ends the call early (as an
+    interruption would), for testing resume.
     """
     if len(train) == 0:
         raise ParameterError("the training set is empty: there is nothing to train on.")
-    if config.deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-    elif device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-
+    _set_up_backends(config, device)
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     forward_model = torch.compile(model) if config.compile else model
     images = train.images.to(device)
     labels = train.labels.to(device)
-    generator = torch.Generator(device=device).manual_seed(config.seed)
     augment = augment or (lambda x, g: to_float(x))
 
     n = len(train)
     batch_size = min(config.batch_size, n)
     steps = max(1, n // batch_size)
-    optimizer = _make_optimizer(model, config)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=config.epochs * steps,
-        pct_start=config.warmup, anneal_strategy="linear", cycle_momentum=False,
-        div_factor=10.0, final_div_factor=100.0,
-    )
-    use_fp16 = config.amp and autocast_dtype(device) == torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_fp16)
+    trainer = _make_trainer(model, config, device, steps)
+    optimizer, scheduler, scaler, generator = (trainer.optimizer, trainer.scheduler,
+                                               trainer.scaler, trainer.generator)
     tracked = _tracked_parameters(model) if config.track_gradients else []
 
     result = FitResult()
@@ -273,22 +345,7 @@ def fit(
                 f"resume=True but there is no checkpoint {ckpt_dir}/last.pt to resume from; "
                 "set resume=False to start a new run."
             )
-        state = torch.load(ckpt_dir / "last.pt", map_location=device, weights_only=False)
-        for key in ("epochs", "batch_size", "lr", "optimizer"):
-            if state["config"][key] != getattr(config, key):
-                raise CheckpointError(
-                    f"cannot resume: the checkpoint was trained with {key}="
-                    f"{state['config'][key]!r}, this run asks for {getattr(config, key)!r}. "
-                    "Use the original parameters, or start a new run in a new results_dir."
-                )
-        load_checked(model, state["model"], ckpt_dir / "last.pt", state.get("model_name"))
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"], generator, device)
-        result.history = state["history"]
-        result.best_epoch, result.best_score = state["best_epoch"], state["best_score"]
-        start_epoch = state["epoch"]
+        start_epoch = trainer.restore(ckpt_dir / "last.pt", result)
         log_line(f"resumed from {ckpt_dir / 'last.pt'} after epoch {start_epoch}")
 
     show_batches = config.progress and in_notebook_with_widgets()
@@ -326,14 +383,7 @@ def fit(
             step_losses[step] = loss.detach()
             meter.update(loss.detach(), out.detach(), y)
 
-        bad = (~torch.isfinite(step_losses)).nonzero()
-        if len(bad):  # the one host sync of the epoch's training part
-            first = int(bad[0])
-            kept = f" The last good checkpoint is {ckpt_dir / 'last.pt'}." if ckpt_dir else ""
-            raise TrainingDiverged(
-                f"the training loss became {float(step_losses[first])} at epoch {epoch + 1}, "
-                f"step {first + 1} of {steps}.{kept} Lower lr (now {config.lr}) and try again."
-            )
+        _check_finite(step_losses, epoch, config, ckpt_dir)
         record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
         record.update({f"train_{k}": v for k, v in meter.compute().items()})
         if val is not None and len(val):
@@ -357,14 +407,9 @@ def fit(
                 save_torch(ckpt_dir / "best.pt", {"model": best_state, "epoch": epoch + 1,
                                                   monitor: record[monitor]})
         if ckpt_dir is not None:
-            save_torch(ckpt_dir / "last.pt", {
-                "epoch": epoch + 1, "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(), "rng": _rng_state(generator, device),
-                "history": result.history, "best_epoch": result.best_epoch,
-                "best_score": result.best_score, "config": asdict(config),
-                "model_name": describe(model),
-            })
+            save_torch(ckpt_dir / "last.pt", trainer.state(epoch + 1, result))
+        for hook in on_epoch:
+            hook(result.history, model)
         summary = "  ".join(
             f"{k}={record[k]:.4f}" for k in ("train_loss", "val_loss", "val_accuracy", "val_f1")
             if k in record

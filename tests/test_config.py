@@ -26,6 +26,9 @@ def test_preset_fills_what_is_not_given_and_explicit_values_win():
     (dict(fraction=1.2), r"fraction=1.2 is outside \(0, 1\]"),
     (dict(lr=0), "lr=0 must be a positive number"),
     (dict(widht=32), "unknown parameter"),
+    (dict(run_name="a/b"), "run_name='a/b' must be a plain folder name"),
+    (dict(run_name=".."), "run_name='..' must be a plain folder name"),
+    (dict(log_dir=3), "log_dir=3 must be a folder path"),
 ])
 def test_bad_parameters_name_the_problem(change, message):
     params = {**BASE, **change}

@@ -30,15 +30,21 @@ def run_with_nbval(notebook: str, parameters: dict, tmp_path: Path) -> subproces
 def test_hw1_notebook_executes(cifar_dir, tmp_path):
     params = dict(data_dir=str(cifar_dir), download=False, preset="cpu", epochs=2, arch="resnet18",
                   width=8, batch_size=32, device="cpu", figures_dir=str(tmp_path / "figures"),
-                  results_dir=str(tmp_path / "results"))
+                  results_dir=str(tmp_path / "results"), log_dir=str(tmp_path / "tb"))
     done = run_with_nbval("hw1_classification.ipynb", params, tmp_path)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     metrics = json.loads((tmp_path / "results" / "metrics.json").read_text())
     assert {"test_accuracy", "macro_f1", "per_class", "history", "params"} <= set(metrics)
     assert metrics["params"]["epochs"] == 2 and len(metrics["history"]) == 2
+    run = Path(metrics["run_dir"])  # <results_dir>/metrics.json is a copy of the run's own
+    assert run.parent == tmp_path / "results" and run.name == metrics["params"]["run_name"]
+    assert {"params.json", "metrics.json", "history.json", "checkpoints", "figures"} <= {
+        p.name for p in run.iterdir()}
     figures = {p.name for p in (tmp_path / "figures").glob("*.png")}
     assert {"curves.png", "confusion_matrix.png", "per_class.png", "misclassified.png",
             "gradient_norms.png", "weight_histograms.png", "gradient_histograms.png"} <= figures
+    assert figures == {p.name for p in (run / "figures").glob("*.png")}
+    assert list((tmp_path / "tb" / run.name).glob("events.out.tfevents.*"))
 
 
 @pytest.mark.notebook
@@ -50,7 +56,7 @@ def test_hw2_notebook_executes(anomaly_dir, tmp_path):
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     metrics = json.loads((tmp_path / "results" / "metrics.json").read_text())
     assert {"tpr", "tnr", "threshold", "auroc", "aupr", "params"} <= set(metrics)
-    scores = (tmp_path / "results" / "scores.csv").read_text().splitlines()
+    scores = (Path(metrics["run_dir"]) / "scores.csv").read_text().splitlines()
     assert scores[0] == "file,label,score" and len(scores) == 49
     assert metrics["params"]["dataset"] == "folder" and metrics["test_anomalies"] == 8
     figures = {p.name for p in (tmp_path / "figures").glob("*.png")}

@@ -3,7 +3,9 @@ import json
 import pytest
 
 from helpers.errors import ParameterError
-from helpers.runs import fingerprint, prepare_run_dir, write_json
+from helpers.config import resolve_hw1
+from helpers.runs import (figure_saver, fingerprint, history_writer, prepare_run_dir, publish_latest,
+                          start_run, write_json)
 
 
 def test_finished_run_is_not_overwritten_unless_asked(tmp_path):
@@ -23,7 +25,7 @@ def test_resume_needs_a_checkpoint(tmp_path):
 def test_unwritable_results_dir_is_named(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    with pytest.raises(ParameterError, match="is not writable"):
+    with pytest.raises(ParameterError, match="results_dir: cannot write to .*a_file"):
         prepare_run_dir(blocker / "run")
 
 
@@ -51,3 +53,70 @@ def test_fingerprint_changes_with_the_data():
     b = a.clone()
     b[3] = 99
     assert fingerprint(a) != fingerprint(b)
+
+
+def settings(tmp_path, **changes):
+    params = dict(data_dir="data", download=False, fraction=1.0, epochs=2, batch_size=32, lr=0.1,
+                  arch=None, width=None, seed=0, device="cpu", figures_dir=str(tmp_path / "f"),
+                  results_dir=str(tmp_path / "results"))
+    params.update(changes)
+    return resolve_hw1("cpu", **params)
+
+
+def test_run_name_follows_the_parameters_that_change_the_result(tmp_path):
+    a = settings(tmp_path)
+    assert a.run_name.startswith("cpu-resnet18-w32-frac1-scratch-seed0-")
+    assert settings(tmp_path).run_name == a.run_name
+    assert settings(tmp_path, lr=0.05).run_name != a.run_name
+    assert settings(tmp_path, seed=1).run_name != a.run_name
+    # where and how a run executes does not rename it (so resume finds it)
+    assert settings(tmp_path, device="auto", resume=True, overwrite=True).run_name == a.run_name
+    assert settings(tmp_path, run_name="mine").run_name == "mine"
+
+
+def test_each_run_gets_its_own_folder_and_a_rerun_is_refused(tmp_path):
+    first = start_run(settings(tmp_path))
+    second = start_run(settings(tmp_path, seed=1))
+    assert first.parent == second.parent == tmp_path / "results" and first != second
+    assert json.loads((first / "params.json").read_text())["seed"] == 0
+    write_json(first / "metrics.json", {"test_accuracy": 0.5})
+    with pytest.raises(ParameterError, match="already holds a finished run.*run_name.*overwrite=True"):
+        start_run(settings(tmp_path))
+    assert json.loads((first / "metrics.json").read_text()) == {"test_accuracy": 0.5}
+
+
+def test_resume_refuses_changed_parameters(tmp_path):
+    run = start_run(settings(tmp_path, run_name="r"))
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "last.pt").write_bytes(b"")
+    with pytest.raises(ParameterError, match="cannot resume .*different lr .*lr=0.1"):
+        start_run(settings(tmp_path, run_name="r", lr=0.05, resume=True))
+    assert start_run(settings(tmp_path, run_name="r", resume=True, device="auto")) == run
+
+
+def test_latest_metrics_are_copied_to_results_dir(tmp_path):
+    run = start_run(settings(tmp_path))
+    write_json(run / "metrics.json", {"test_accuracy": 0.7})
+    latest = json.loads(publish_latest(run).read_text())
+    assert latest == {"run_dir": str(run), "test_accuracy": 0.7}
+    assert json.loads((run / "metrics.json").read_text()) == {"test_accuracy": 0.7}
+
+
+def test_history_writer_keeps_history_json_current(tmp_path):
+    hook = history_writer(tmp_path)
+    hook([{"epoch": 1, "train_loss": 2.0}], None)
+    hook([{"epoch": 1, "train_loss": 2.0}, {"epoch": 2, "train_loss": 1.5}], None)
+    assert [h["epoch"] for h in json.loads((tmp_path / "history.json").read_text())] == [1, 2]
+
+
+def test_figure_saver_writes_every_folder_and_hands_on_the_figure(tmp_path):
+    import matplotlib.pyplot as plt
+
+    seen = []
+    save = figure_saver(tmp_path / "a", tmp_path / "b", also=lambda name, fig: seen.append(name))
+    fig = plt.figure()
+    path = save(fig, "curves")
+    plt.close(fig)
+    assert path == tmp_path / "a" / "curves.png"
+    assert (tmp_path / "b" / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert seen == ["curves"]
