@@ -56,6 +56,23 @@ def _name_the_run(settings):
     return settings
 
 
+def parse_assignments(items: list[str]) -> dict[str, Any]:
+    """``["epochs=5", "channels=[8, 16]", "device=cpu"]`` -> parameters: each value is read
+    as JSON when it parses (numbers, true/false/null, lists), else kept as a string."""
+    import json
+
+    params = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise ParameterError(f"{item!r} is not NAME=VALUE; write e.g. epochs=5.")
+        try:
+            params[name] = json.loads(text)
+        except json.JSONDecodeError:
+            params[name] = text
+    return params
+
+
 def _positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ParameterError(f"{name}={value!r} must be an integer >= 1.")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import parse_assignments
 from .runs import save_figure, write_json
 
 ARMS = {"scratch": "none", "pretrained": "restoration"}
@@ -165,6 +166,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--download", action="store_true")
     parser.add_argument("--out", default="results/hw1/study", help="runs, notebooks and study.json")
     parser.add_argument("--figures-dir", default="figures/hw1/study")
+    parser.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
+                        help="any other notebook parameter for every run, e.g. lr=0.1")
     parser.add_argument("--pretrain-dir", default=None,
                         help="pretrained encoders (default <out>/pretrained); share one between studies")
     args = parser.parse_args(argv)
@@ -175,6 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
               "pretrain_epochs": args.pretrain_epochs}
     params.update({k: v for k, v in (("epochs", args.epochs), ("arch", args.arch),
                                      ("width", args.width), ("batch_size", args.batch_size)) if v})
+    params.update(parse_assignments(args.set))
     notebook = ROOT / "hw1_classification.ipynb"
     pretrain_dir = Path(args.pretrain_dir or out / "pretrained").expanduser().resolve()
     started = time.time()

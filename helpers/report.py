@@ -1,0 +1,98 @@
+"""The README's results, written from the metrics files so they cannot disagree.
+
+The README marks each generated block with HTML comments::
+
+    <!-- results:hw1 -->
+    ... replaced on every ``python -m helpers.reproduce`` ...
+    <!-- /results:hw1 -->
+
+and :func:`replace_block` swaps a block's content; the ``render_*`` functions write it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .errors import CourseworkError
+
+
+def replace_block(text: str, name: str, content: str) -> str:
+    """``text`` with the block ``name`` holding ``content``; a missing block is an error."""
+    pattern = re.compile(rf"(<!-- results:{re.escape(name)} -->\n).*?(<!-- /results:{re.escape(name)} -->)",
+                         re.S)
+    if not pattern.search(text):
+        raise CourseworkError(
+            f"the README has no block '<!-- results:{name} -->' ... '<!-- /results:{name} -->'; "
+            "put the two markers back where the results should go."
+        )
+    return pattern.sub(lambda m: m.group(1) + content.rstrip("\n") + "\n" + m.group(2), text, count=1)
+
+
+def minutes(seconds: float) -> str:
+    """``874.2`` -> ``"14 min 34 s"``."""
+    seconds = int(round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def provenance(command: str, metrics: dict, date: str, extra: str = "") -> str:
+    """One line saying which command, data, device, library versions and time produced a result."""
+    env = metrics.get("environment", {})
+    data = metrics.get("data", {})
+    where = Path(data.get("data_dir", "?")).name
+    return (f"_Produced by `{command}` on {date}: data `{where}`{extra}, device "
+            f"{metrics.get('device', '?')}, torch {env.get('torch', '?')}._")
+
+
+def render_hw1(metrics: dict, command: str, date: str) -> str:
+    """The hw1 block: provenance, the headline table and the per-class table."""
+    p, d = metrics["params"], metrics["data"]
+    extra = (f" ({d['train_images']:,} training / {d['val_images']:,} validation / "
+             f"{d['test_images']:,} test images), recipe `{p['preset']}` ({p['arch']}, width "
+             f"{p['width']}, {p['epochs']} epochs, fraction {p['fraction']:g})")
+    lines = [provenance(command, metrics, date, extra), "",
+             "| test accuracy | macro precision | macro recall | macro F1 | weighted F1 | best epoch | wall time |",
+             "|---|---|---|---|---|---|---|",
+             f"| **{metrics['test_accuracy']:.3f}** | {metrics['macro_precision']:.3f} | "
+             f"{metrics['macro_recall']:.3f} | {metrics['macro_f1']:.3f} | {metrics['weighted_f1']:.3f} | "
+             f"{metrics['best_epoch']} of {p['epochs']} | {minutes(metrics['wall_seconds'])} |", "",
+             "| class | precision | recall | F1 | | class | precision | recall | F1 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    rows = [f"{name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1-score']:.3f}"
+            for name, r in metrics["per_class"].items()]
+    half = (len(rows) + 1) // 2
+    for left, right in zip(rows[:half], rows[half:] + [" | | |"] * (2 * half - len(rows))):
+        lines.append(f"| {left} | | {right} |")
+    return "\n".join(lines)
+
+
+def render_hw2(runs: list[dict], command: str, date: str) -> str:
+    """The hw2 block: one row per threshold method that was run."""
+    first = runs[0]
+    d = first["data"]
+    extra = (f" ({d['train_images']:,} normal training images, {first['test_normals']:,} normal and "
+             f"{first['test_anomalies']:,} anomalous test images, {d.get('known_anomalies', 0)} known "
+             f"anomalies)")
+    lines = [provenance(command, first, date, extra), "",
+             "| `threshold_method` | threshold chosen from | TPR | TNR | balanced accuracy | AUROC | AUPR | wall time |",
+             "|---|---|---|---|---|---|---|---|"]
+    for m in runs:
+        lines.append(f"| `{m['params']['threshold_method']}` | {m['threshold_rule']} | **{m['tpr']:.3f}** | "
+                     f"**{m['tnr']:.3f}** | {m['balanced_accuracy']:.3f} | {m['auroc']:.4f} | "
+                     f"{m['aupr']:.3f} | {minutes(m['wall_seconds'])} |")
+    notes = d.get("notes") or []
+    if notes:
+        lines += ["", "What the loader noticed in this data:", ""] + [f"- {note}" for note in notes]
+    return "\n".join(lines)
+
+
+def render_study(summary: dict, table: str, command: str, date: str) -> str:
+    """The study block: provenance and the table of the grid."""
+    cells = summary["cells"]
+    first = cells[0]
+    seconds = sum(c.get("wall_seconds") or 0 for c in cells)
+    line = (f"_Produced by `{command}` on {date}: recipe `{first['preset']}` ({first['arch']}, "
+            f"width {first['width']}, {first['epochs']} epochs per run; pretraining "
+            f"{first['pretrain_epochs']} epochs on every training image without labels), "
+            f"{len(cells)} runs, {minutes(seconds)} of notebook time, device {first['device']}._")
+    return f"{line}\n\n{table}"

@@ -1,0 +1,149 @@
+"""Reproduce every result in the README with one command.
+
+    python -m helpers.reproduce --recipe cpu --cifar-dir path/to/cifar10 --anomaly-dir path/to/anomaly-data
+
+runs, through papermill and with the documented parameters:
+
+1. ``hw1_classification.ipynb`` with the chosen recipe (``--recipe cpu`` or ``full``);
+2. ``hw2_anomaly.ipynb`` on the course's anomaly data (``--anomaly-dir``; without it,
+   one-class CIFAR-10), once per threshold method in ``--threshold-methods``;
+3. the hw1 data-fraction study (``python -m helpers.study``);
+
+keeps every executed notebook under ``--out``, regenerates the figures under
+``figures/`` (with a ``PROVENANCE.md`` beside them: which command, data, device and time
+produced them), and rewrites the README's results blocks from the metrics files.
+A finished step is not run again (delete its folder under ``--out``, or pass
+``--overwrite``, to redo it); an interrupted training run resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from . import report, study
+from .config import parse_assignments
+from .errors import ParameterError
+from .runs import write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_notebook(notebook: str, out: Path, name: str, params: dict, overwrite: bool) -> dict:
+    """Execute ``notebook`` into ``out/notebooks/<name>.ipynb`` with a progress bar of its
+    cells; its run folder is ``out/runs/<name>``. Returns the run's metrics."""
+    import papermill
+
+    run_dir = out / "runs" / name
+    metrics_path = run_dir / "metrics.json"
+    if metrics_path.exists() and not overwrite:
+        print(f"[reproduce] {name}: finished before, kept ({metrics_path})", flush=True)
+        return json.loads(metrics_path.read_text())
+    print(f"[reproduce] {name}: running {notebook} ...", flush=True)
+    started = time.time()
+    (out / "notebooks").mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(
+        str(ROOT / notebook), str(out / "notebooks" / f"{name}.ipynb"),
+        parameters={**params, "results_dir": str(run_dir.parent), "run_name": name,
+                    "overwrite": overwrite and metrics_path.exists(),
+                    "resume": not metrics_path.exists() and (run_dir / "checkpoints" / "last.pt").exists()},
+        cwd=str(ROOT), kernel_name="python3", progress_bar=True,
+    )
+    print(f"[reproduce] {name}: done in {report.minutes(time.time() - started)}", flush=True)
+    return json.loads(metrics_path.read_text())
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", choices=("cpu", "full"), default="cpu", help="hw1 preset (default cpu)")
+    parser.add_argument("--cifar-dir", default="data", help="folder holding cifar-10-batches-py/")
+    parser.add_argument("--download", action="store_true", help="download CIFAR-10 if missing")
+    parser.add_argument("--anomaly-dir", default=None,
+                        help="the course's anomaly data (train/, anomalies/, test/); default: one-class CIFAR-10")
+    parser.add_argument("--threshold-methods", nargs="+", default=["auto", "quantile"])
+    parser.add_argument("--study-fractions", type=float, nargs="+", default=[1.0, 0.5, 0.1])
+    parser.add_argument("--study-seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--study-epochs", type=int, default=None,
+                        help="epochs per study run (default: 40 for cpu, the preset's for full)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--only", nargs="+", choices=("hw1", "hw2", "study"), default=["hw1", "hw2", "study"])
+    parser.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
+                        help="extra notebook parameters for quick checks, e.g. epochs=2; "
+                             "hw1.width=8 or hw2.latent=8 sets one homework's parameter only")
+    parser.add_argument("--out", default=None, help="executed notebooks and runs (default results/reproduce-<recipe>)")
+    parser.add_argument("--figures-dir", default=str(ROOT / "figures"))
+    parser.add_argument("--readme", default=str(ROOT / "README.md"))
+    parser.add_argument("--overwrite", action="store_true", help="run finished steps again")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command = "python -m helpers.reproduce " + " ".join(shlex.quote(a) for a in argv)
+    out = Path(args.out or ROOT / "results" / f"reproduce-{args.recipe}").resolve()
+    figures = Path(args.figures_dir).resolve()
+    readme = Path(args.readme)
+    if not readme.exists():
+        raise ParameterError(f"--readme {readme} does not exist; point it at the repository's README.md.")
+    extra = {hw: parse_assignments([a.split(".", 1)[-1] for a in args.set
+                                    if a.split("=", 1)[0].count(".") == 0 or a.startswith(hw + ".")])
+             for hw in ("hw1", "hw2")}
+    for block in args.only:  # fail now, not after an hour of training
+        report.replace_block(readme.read_text(), block, "")
+    cifar = str(Path(args.cifar_dir).expanduser().resolve())
+    date = time.strftime("%Y-%m-%d")
+    done: dict = {}
+
+    def publish(block: str, content: str, folder: Path) -> None:
+        """Rewrite the README's block, and the figures' PROVENANCE.md, as soon as a step is done."""
+        write_text(readme, report.replace_block(readme.read_text(), block, content))
+        write_text(folder / "PROVENANCE.md", "# Where the figures in this folder come from\n\n" + content + "\n")
+
+    if "hw1" in args.only:
+        params = {"preset": args.recipe, "data_dir": cifar, "download": args.download,
+                  "device": args.device, "figures_dir": str(figures / "hw1"), **extra["hw1"]}
+        done["hw1"] = run_notebook("hw1_classification.ipynb", out, f"hw1-{args.recipe}", params, args.overwrite)
+        publish("hw1", report.render_hw1(done["hw1"], command, date), figures / "hw1")
+
+    if "hw2" in args.only:
+        data = ({"dataset": "folder", "data_dir": str(Path(args.anomaly_dir).expanduser().resolve())}
+                if args.anomaly_dir else {"dataset": "cifar10", "data_dir": cifar, "download": args.download})
+        runs = []
+        for i, method in enumerate(args.threshold_methods):
+            params = {**data, "device": args.device, "threshold_method": method, **extra["hw2"],
+                      # the first method's figures are the README's; the others' stay in their run folders
+                      "figures_dir": str(figures / "hw2" if i == 0 else out / "figures" / f"hw2-{method}")}
+            runs.append(run_notebook("hw2_anomaly.ipynb", out, f"hw2-{method}", params, args.overwrite))
+        done["hw2"] = runs
+        publish("hw2", report.render_hw2(runs, command, date), figures / "hw2")
+
+    if "study" in args.only:
+        epochs = args.study_epochs or (40 if args.recipe == "cpu" else None)
+        study_args = ["--data-dir", cifar, "--preset", args.recipe, "--device", args.device,
+                      "--fractions", *map(str, args.study_fractions),
+                      "--seeds", *map(str, args.study_seeds),
+                      "--out", str(out / "study"), "--figures-dir", str(figures / "hw1" / "study")]
+        if epochs:
+            study_args += ["--epochs", str(epochs)]
+        if args.download:
+            study_args.append("--download")
+        if extra["hw1"]:
+            study_args += ["--set", *(f"{k}={json.dumps(v)}" for k, v in extra["hw1"].items())]
+        print("[reproduce] study: python -m helpers.study " + " ".join(study_args), flush=True)
+        summary = study.main(study_args)
+        done["study"] = summary
+        publish("study", report.render_study(summary, study.markdown_table(summary), command, date),
+                figures / "hw1" / "study")
+
+    print(f"[reproduce] README results rewritten ({readme}); figures under {figures}; "
+          f"executed notebooks under {out / 'notebooks'}", flush=True)
+    return done
+
+
+if __name__ == "__main__":
+    main()

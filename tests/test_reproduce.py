@@ -1,0 +1,60 @@
+import json
+import shutil
+
+import pytest
+
+from helpers import reproduce
+from helpers.errors import CourseworkError
+from helpers.report import replace_block
+
+README = "intro\n<!-- results:hw1 -->\nold table\n<!-- /results:hw1 -->\noutro\n"
+
+
+def test_replace_block_swaps_only_the_block():
+    new = replace_block(README, "hw1", "| new | table |")
+    assert new == "intro\n<!-- results:hw1 -->\n| new | table |\n<!-- /results:hw1 -->\noutro\n"
+    assert replace_block(new, "hw1", "x") == replace_block(README, "hw1", "x")
+
+
+def test_a_missing_block_names_the_markers():
+    with pytest.raises(CourseworkError, match="no block '<!-- results:hw2 -->'"):
+        replace_block(README, "hw2", "x")
+
+
+@pytest.mark.notebook
+def test_one_command_runs_everything_and_rewrites_the_readme(cifar_dir, anomaly_dir, tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    shutil.copy(reproduce.ROOT / "README.md", readme)
+    args = ["--cifar-dir", str(cifar_dir), "--anomaly-dir", str(anomaly_dir), "--device", "cpu",
+            "--threshold-methods", "auto", "quantile", "--study-fractions", "1.0", "--study-epochs", "1",
+            "--out", str(tmp_path / "out"), "--figures-dir", str(tmp_path / "figures"),
+            "--readme", str(readme),
+            "--set", "epochs=1", "batch_size=32", "hw1.width=4", "hw1.pretrain_epochs=1",
+            "hw2.channels=[8,16,32]", "hw2.latent=8"]
+    done = reproduce.main(args)
+
+    text = readme.read_text()
+    hw1 = done["hw1"]
+    assert f"| **{hw1['test_accuracy']:.3f}** | {hw1['macro_precision']:.3f} |" in text
+    for run in done["hw2"]:
+        assert f"| `{run['params']['threshold_method']}` | {run['threshold_rule']} | **{run['tpr']:.3f}** |" in text
+    assert text.count("_Produced by `python -m helpers.reproduce --cifar-dir") == 3
+    assert {c["arm"] for c in done["study"]["cells"]} == {"scratch", "pretrained"}
+    # outside the blocks, the README is unchanged
+    original = (reproduce.ROOT / "README.md").read_text()
+    assert text.split("<!-- results:hw1 -->")[0] == original.split("<!-- results:hw1 -->")[0]
+
+    figures = tmp_path / "figures"
+    assert (figures / "hw1" / "confusion_matrix.png").exists() and (figures / "hw2" / "roc.png").exists()
+    assert (figures / "hw1" / "study" / "summary.png").exists()
+    for folder in ("hw1", "hw2", "hw1/study"):
+        assert "_Produced by" in (figures / folder / "PROVENANCE.md").read_text()
+    notebooks = {p.name for p in (tmp_path / "out" / "notebooks").glob("*.ipynb")}
+    assert notebooks == {"hw1-cpu.ipynb", "hw2-auto.ipynb", "hw2-quantile.ipynb"}
+    assert json.loads((tmp_path / "out" / "runs" / "hw1-cpu" / "metrics.json").read_text())["params"]["width"] == 4
+
+    # a second call keeps the finished steps instead of training again
+    capsys.readouterr()
+    again = reproduce.main(args + ["--only", "hw1", "hw2"])
+    assert again["hw1"]["test_accuracy"] == hw1["test_accuracy"]
+    assert capsys.readouterr().out.count("finished before, kept") == 3
