@@ -120,6 +120,11 @@ def find_cifar10(data_dir: str | Path, download: bool = False) -> Path:
     archive = data_dir / CIFAR10_ARCHIVE
     if archive.exists() or download:
         return download_cifar10(data_dir)  # verifies and unpacks an archive already there
+    if folder.is_dir() and any(folder.glob("data_batch_*")):
+        raise DataError(
+            f"{folder.resolve()} has training batches but no test_batch: the copy is incomplete. "
+            f"Copy test_batch there, or delete the folder and set download=True to fetch CIFAR-10 again."
+        )
     raise DataError(
         f"CIFAR-10 not found: expected {folder.resolve()}/ with data_batch_* and test_batch. "
         f"Set download=True to fetch it (needs internet), or place {CIFAR10_ARCHIVE} "

@@ -84,7 +84,7 @@ def prepare_run_dir(run_dir: str | Path, overwrite: bool = False, resume: bool =
     path = Path(run_dir).expanduser()
     if (path / "metrics.json").exists() and not (overwrite or resume):
         raise ParameterError(
-            f"{path} already holds a finished run with these parameters (metrics.json). "
+            f"{path} already holds a finished run (metrics.json). "
             "Give another run_name (or results_dir) to keep it and start a new one, or set "
             "overwrite=True to replace it."
         )

@@ -89,7 +89,7 @@ def summarise(out: Path) -> dict:
 
 
 def markdown_table(summary: dict) -> str:
-    """The summary as a Markdown table (mean ± std over seeds)."""
+    """The summary as a Markdown table (mean ± std over seeds; the value alone for one seed)."""
     lines = ["| labelled fraction | training images | seeds | scratch accuracy | pretrained accuracy "
              "| gain (points) | scratch macro F1 | pretrained macro F1 |",
              "|---|---|---|---|---|---|---|---|"]
@@ -98,7 +98,11 @@ def markdown_table(summary: dict) -> str:
         any_arm = s or p
 
         def fmt(arm, key):
-            return f"{arm[key + '_mean']:.3f} ± {arm[key + '_std']:.3f}" if arm else "—"
+            if not arm:
+                return "—"
+            if len(arm["seeds"]) < 2:
+                return f"{arm[key + '_mean']:.3f}"
+            return f"{arm[key + '_mean']:.3f} ± {arm[key + '_std']:.3f}"
 
         gain = f"{row['gain_points']:+.1f}" if "gain_points" in row else "—"
         lines.append(f"| {row['fraction']:g} | {any_arm['train_images']} | "

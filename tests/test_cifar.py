@@ -56,6 +56,13 @@ def test_corrupt_batch_file_is_named(tmp_path):
         load_cifar10(root)
 
 
+def test_missing_test_batch_is_named(tmp_path):
+    root = write_cifar10(tmp_path, per_batch=20, batches=1, test=10)
+    (root / CIFAR10_FOLDER / "test_batch").unlink()
+    with pytest.raises(DataError, match="has training batches but no test_batch.*Copy test_batch there"):
+        load_cifar10(root)
+
+
 def test_data_and_labels_of_different_lengths(tmp_path):
     root = write_cifar10(tmp_path, per_batch=20, batches=1, test=10)
     path = root / CIFAR10_FOLDER / "test_batch"

@@ -29,3 +29,22 @@ def test_study_runs_the_grid_and_summarises_it(cifar_dir, tmp_path, capsys):
     assert "f0.5-scratch-s0: done before, kept" in capsys.readouterr().out
     assert len(summary["cells"]) == 6
     assert summary["table"][1]["scratch"]["seeds"] == [0, 1]
+
+
+def _arm(seeds, acc, std):
+    return {"seeds": seeds, "train_images": 100, "test_accuracy_mean": acc, "test_accuracy_std": std,
+            "macro_f1_mean": acc, "macro_f1_std": std}
+
+
+def test_markdown_table_shows_spread_only_over_several_seeds():
+    summary = {"table": [
+        {"fraction": 1.0, "scratch": _arm([0, 1], 0.7, 0.01), "pretrained": _arm([0, 1], 0.72, 0.02),
+         "gain_points": 2.0},
+        {"fraction": 0.1, "scratch": _arm([0], 0.3, 0.0), "pretrained": _arm([0], 0.28, 0.0),
+         "gain_points": -2.0},
+        {"fraction": 0.5, "scratch": _arm([0], 0.5, 0.0)},
+    ]}
+    rows = study.markdown_table(summary).splitlines()[2:]
+    assert "| 0.700 ± 0.010 | 0.720 ± 0.020 | +2.0 |" in rows[0]
+    assert "| 0.300 | 0.280 | -2.0 |" in rows[1] and "±" not in rows[1]
+    assert rows[2].endswith("| 0.500 | — | — | 0.500 | — |")
