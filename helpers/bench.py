@@ -166,7 +166,8 @@ def run(arch: str = "resnet18", width: int = 32, batch_size: int = 128, images: 
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m helpers.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="resnet18", choices=("resnet18", "resnet34"))
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=128)

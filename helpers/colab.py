@@ -49,7 +49,8 @@ def point_at(url: str, branch: str = "main", root: Path = ROOT) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m helpers.colab", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("url", help="https://github.com/OWNER/REPO")
     parser.add_argument("--branch", default="main")
     args = parser.parse_args(argv)

@@ -28,7 +28,7 @@ from pathlib import Path
 from . import report, study
 from .config import parse_assignments
 from .errors import ParameterError
-from .runs import write_text
+from .runs import write_provenance, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,7 +58,8 @@ def run_notebook(notebook: str, out: Path, name: str, params: dict, overwrite: b
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m helpers.reproduce", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", choices=("cpu", "full"), default="cpu", help="hw1 preset (default cpu)")
     parser.add_argument("--cifar-dir", default="data", help="folder holding cifar-10-batches-py/")
     parser.add_argument("--download", action="store_true", help="download CIFAR-10 if missing")
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
     def publish(block: str, content: str, folder: Path) -> None:
         """Rewrite the README's block, and the figures' PROVENANCE.md, as soon as a step is done."""
         write_text(readme, report.replace_block(readme.read_text(), block, content))
-        write_text(folder / "PROVENANCE.md", "# Where the figures in this folder come from\n\n" + content + "\n")
+        write_provenance(folder, content)
 
     if "hw1" in args.only:
         params = {"preset": args.recipe, "data_dir": cifar, "download": args.download,

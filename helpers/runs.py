@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -142,14 +143,34 @@ def publish_latest(run_dir: str | Path) -> Path:
     return write_json(run_dir.parent / "metrics.json", {"run_dir": str(run_dir), **metrics})
 
 
-def figure_saver(*folders: str | Path, also: Callable[[str, Any], None] | None = None):
-    """``save(fig, name)`` writes ``<folder>/<name>.png`` into every folder (e.g. figures_dir
-    and the run folder's ``figures/``) and hands the figure to ``also`` (e.g. TensorBoard)."""
+def write_provenance(folder: str | Path, text: str) -> Path:
+    """Write ``<folder>/PROVENANCE.md``: where the figures in that folder come from."""
+    return write_text(Path(folder) / "PROVENANCE.md",
+                      f"# Where the figures in this folder come from\n\n{text}\n")
+
+
+def figure_saver(figures_dir: str | Path, run_dir: str | Path,
+                 also: Callable[[str, Any], None] | None = None) -> Callable[[Any, str], Path]:
+    """``save(fig, name)`` writes ``<name>.png`` into ``figures_dir`` and into the run folder's
+    own ``figures/``, hands the figure to ``also`` (e.g. TensorBoard), and keeps
+    ``figures_dir/PROVENANCE.md`` naming the run that wrote the figures."""
+    figures_dir, run_dir = Path(figures_dir), Path(run_dir)
+    own = run_dir / "figures"
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    saved: list[str] = []
+
     def save(fig, name: str) -> Path:
-        paths = [save_figure(fig, Path(folder) / f"{name}.png") for folder in folders]
+        path = save_figure(fig, figures_dir / f"{name}.png")
+        if own.resolve() != figures_dir.resolve():
+            save_figure(fig, own / f"{name}.png")
         if also is not None:
             also(name, fig)
-        return paths[0]
+        saved.append(name)
+        write_provenance(figures_dir, (
+            f"_Written on {date} by the notebook run in `{run_dir}` (its parameters: `params.json`, "
+            f"its results: `metrics.json` there)._\n\nFigures from that run: "
+            + ", ".join(f"`{n}.png`" for n in saved) + ". Any other PNG here comes from an earlier run."))
+        return path
 
     return save
 

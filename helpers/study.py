@@ -156,7 +156,8 @@ def plot_summary(summary: dict):
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m helpers.study", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--preset", default="cpu", choices=("cpu", "full"))
     parser.add_argument("--fractions", type=float, nargs="+", default=[1.0, 0.5, 0.1])

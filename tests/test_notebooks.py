@@ -44,6 +44,8 @@ def test_hw1_notebook_executes(cifar_dir, tmp_path):
     assert {"curves.png", "confusion_matrix.png", "per_class.png", "misclassified.png",
             "gradient_norms.png", "weight_histograms.png", "gradient_histograms.png"} <= figures
     assert figures == {p.name for p in (run / "figures").glob("*.png")}
+    provenance = (tmp_path / "figures" / "PROVENANCE.md").read_text()  # the figures name their run
+    assert str(run.relative_to(tmp_path)) in provenance and "`curves.png`" in provenance
     assert list((tmp_path / "tb" / run.name).glob("events.out.tfevents.*"))
 
 

@@ -109,14 +109,33 @@ def test_history_writer_keeps_history_json_current(tmp_path):
     assert [h["epoch"] for h in json.loads((tmp_path / "history.json").read_text())] == [1, 2]
 
 
-def test_figure_saver_writes_every_folder_and_hands_on_the_figure(tmp_path):
+def test_figure_saver_writes_both_folders_names_the_run_and_hands_on_the_figure(tmp_path):
     import matplotlib.pyplot as plt
 
     seen = []
-    save = figure_saver(tmp_path / "a", tmp_path / "b", also=lambda name, fig: seen.append(name))
+    figures, run_dir = tmp_path / "figures", tmp_path / "results" / "run-1"
+    figures.mkdir()
+    (figures / "old.png").write_bytes(b"earlier run")
+    save = figure_saver(figures, run_dir, also=lambda name, fig: seen.append(name))
     fig = plt.figure()
     path = save(fig, "curves")
+    save(fig, "roc")
     plt.close(fig)
-    assert path == tmp_path / "a" / "curves.png"
-    assert (tmp_path / "b" / "curves.png").read_bytes()[:4] == b"\x89PNG"
-    assert seen == ["curves"]
+    assert path == figures / "curves.png"
+    assert (run_dir / "figures" / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert seen == ["curves", "roc"]
+    provenance = (figures / "PROVENANCE.md").read_text()
+    assert str(run_dir) in provenance and "`curves.png`, `roc.png`" in provenance
+    assert "old.png" not in provenance and (figures / "old.png").read_bytes() == b"earlier run"
+    assert not (run_dir / "figures" / "PROVENANCE.md").exists()
+
+
+def test_figure_saver_into_the_run_folder_itself_writes_each_figure_once(tmp_path):
+    import matplotlib.pyplot as plt
+
+    run_dir = tmp_path / "run"
+    save = figure_saver(run_dir / "figures", run_dir)
+    fig = plt.figure()
+    save(fig, "curves")
+    plt.close(fig)
+    assert sorted(p.name for p in (run_dir / "figures").iterdir()) == ["PROVENANCE.md", "curves.png"]
