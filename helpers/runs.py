@@ -16,6 +16,15 @@ import torch
 from .errors import ParameterError
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def _atomic(path: str | Path, write: Callable[[str], None]) -> Path:
     """Write through a temporary file in the same folder, then rename over ``path``.
 
@@ -27,6 +36,7 @@ def _atomic(path: str | Path, write: Callable[[str], None]) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files private (0600); give the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

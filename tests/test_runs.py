@@ -5,7 +5,7 @@ import pytest
 from helpers.errors import ParameterError
 from helpers.config import resolve_hw1
 from helpers.runs import (figure_saver, fingerprint, history_writer, prepare_run_dir, publish_latest,
-                          start_run, write_json)
+                          start_run, write_json, write_text)
 
 
 def test_finished_run_is_not_overwritten_unless_asked(tmp_path):
@@ -43,6 +43,13 @@ def test_interrupted_write_keeps_the_old_file(tmp_path):
         runs._atomic(path, crash_half_way)
     assert json.loads(path.read_text()) == {"ok": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary left behind
+
+
+def test_written_files_get_the_same_mode_as_a_plain_open(tmp_path):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    written = write_text(tmp_path / "written.txt", "x")
+    assert written.stat().st_mode == plain.stat().st_mode  # not mkstemp's private 0600
 
 
 def test_fingerprint_changes_with_the_data():
