@@ -40,6 +40,7 @@ class AnomalyData:
     anomalies: ImageSet | None = None
     test_names: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the loader skipped or noticed
+    test_in_train: np.ndarray | None = None  # per test image: pixel-identical to a training image
 
 
 def decode_image(path: Path, image_size: tuple[int, int]) -> np.ndarray:
@@ -161,9 +162,9 @@ def load_anomaly_folder(
                                  ANOMALY_CLASSES)
 
     train_digests = {_digest(x) for x in train_x}
-    in_train = sum(_digest(x) in train_digests for x in test_x)
-    if in_train:
-        notes.append(f"{in_train} test image(s) are pixel-identical to training images")
+    in_train = np.array([_digest(x) in train_digests for x in test_x], dtype=bool)
+    if in_train.any():
+        notes.append(f"{int(in_train.sum())} test image(s) are pixel-identical to training images")
     if anomalies is not None:
         test_digests = {_digest(x) for x in test_x}
         unseen = [i for i, x in enumerate(anomalies.images) if _digest(x.numpy()) not in test_digests]
@@ -175,7 +176,7 @@ def load_anomaly_folder(
     train = ImageSet(torch.from_numpy(train_x), torch.zeros(len(train_x), dtype=torch.long),
                      ANOMALY_CLASSES)
     test = ImageSet(torch.from_numpy(test_x), torch.from_numpy(test_y), ANOMALY_CLASSES)
-    return AnomalyData(train, test, anomalies, [name for name, _ in entries], notes)
+    return AnomalyData(train, test, anomalies, [name for name, _ in entries], notes, in_train)
 
 
 def one_class_cifar10(train: ImageSet, test: ImageSet, normal_class: int | str) -> AnomalyData:

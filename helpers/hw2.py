@@ -79,18 +79,50 @@ def score_and_threshold(s: Hw2Settings, model: ConvAutoencoder, data: AnomalyDat
     report = anomaly_report(labels, test_scores, threshold)
     report["threshold_rule"] = how
     report["test_label_optimum_threshold"] = oracle_threshold(labels, test_scores)  # reported only
+    unseen = _unseen_test_images(data)
+    if unseen is not None:  # the same threshold, on the test images the model never trained on
+        report["unseen_test"] = anomaly_report(labels[unseen], test_scores[unseen], threshold)
     return Hw2Result(threshold, how, val_scores, known, test_scores, report)
+
+
+def describe(report: dict) -> str:
+    """The test metrics as a few printable lines (and again without the test images that
+    also occur in the training folder, when there are such)."""
+    def line(r: dict) -> str:
+        return (f"TPR {r['tpr']:.3f}  TNR {r['tnr']:.3f}  balanced accuracy {r['balanced_accuracy']:.3f}  "
+                f"AUROC {r['auroc']:.4f}  AUPR {r['aupr']:.4f}")
+
+    lines = [f"threshold {report['threshold']:.4g}: {report['threshold_rule']}", line(report),
+             f"confusion matrix [[TN, FP], [FN, TP]]: {report['confusion_matrix']}"]
+    if "unseen_test" in report:
+        u = report["unseen_test"]
+        lines.append(f"on the {u['test_normals'] + u['test_anomalies']} test images not in the training "
+                     f"folder: {line(u)}")
+    return "\n".join(lines)
+
+
+def _unseen_test_images(data: AnomalyData) -> np.ndarray | None:
+    """Mask of the test images not pixel-identical to a training image, when some are
+    and the rest still hold both classes; otherwise None."""
+    if data.test_in_train is None or not data.test_in_train.any():
+        return None
+    unseen = ~data.test_in_train
+    if len(set(data.test.labels.numpy()[unseen].tolist())) < 2:
+        return None
+    return unseen
 
 
 def save_metrics(s: Hw2Settings, run_dir: Path, result: Hw2Result, fit_result: FitResult,
                  data: AnomalyData, device: torch.device, started: float) -> Path:
     """Write the run's ``metrics.json`` (test metrics at the chosen threshold, history, the
-    record of the run) and ``scores.csv`` (each test image's name, label and score), and
+    record of the run) and ``scores.csv`` (each test image's name, label, score and whether it is pixel-identical to a training image), and
     copy the metrics to ``<results_dir>/metrics.json``; returns the run's file."""
     names = data.test_names or [str(i) for i in range(len(data.test))]
-    rows = [f"{name},{int(label)},{score:.6g}"
-            for name, label, score in zip(names, data.test.labels.tolist(), result.test_scores)]
-    write_text(Path(run_dir) / "scores.csv", "file,label,score\n" + "\n".join(rows) + "\n")
+    in_train = (data.test_in_train if data.test_in_train is not None
+                else np.zeros(len(data.test), dtype=bool))
+    rows = [f"{name},{int(label)},{score:.6g},{int(seen)}"
+            for name, label, score, seen in zip(names, data.test.labels.tolist(), result.test_scores, in_train)]
+    write_text(Path(run_dir) / "scores.csv", "file,label,score,in_train\n" + "\n".join(rows) + "\n")
     path = write_json(Path(run_dir) / "metrics.json", {
         **result.report,
         "best_epoch": fit_result.best_epoch,

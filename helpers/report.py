@@ -80,6 +80,17 @@ def render_hw2(runs: list[dict], command: str, date: str) -> str:
         lines.append(f"| `{m['params']['threshold_method']}` | {m['threshold_rule']} | **{m['tpr']:.3f}** | "
                      f"**{m['tnr']:.3f}** | {m['balanced_accuracy']:.3f} | {m['auroc']:.4f} | "
                      f"{m['aupr']:.3f} | {minutes(m['wall_seconds'])} |")
+    unseen = [m for m in runs if "unseen_test" in m]
+    if unseen:
+        u = unseen[0]["unseen_test"]
+        lines += ["", f"The same thresholds on the {u['test_normals']:,} normal and {u['test_anomalies']:,} "
+                  "anomalous test images that are not pixel-identical to a training image:", "",
+                  "| `threshold_method` | TPR | TNR | balanced accuracy | AUROC | AUPR |",
+                  "|---|---|---|---|---|---|"]
+        for m in unseen:
+            r = m["unseen_test"]
+            lines.append(f"| `{m['params']['threshold_method']}` | **{r['tpr']:.3f}** | **{r['tnr']:.3f}** | "
+                         f"{r['balanced_accuracy']:.3f} | {r['auroc']:.4f} | {r['aupr']:.3f} |")
     notes = d.get("notes") or []
     if notes:
         lines += ["", "What the loader noticed in this data:", ""] + [f"- {note}" for note in notes]

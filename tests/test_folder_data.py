@@ -84,3 +84,12 @@ def test_known_anomalies_identical_to_test_images_are_dropped(layout):
     data = load_anomaly_folder(layout)
     assert len(data.anomalies) == 8
     assert any("dropped 1 known anomalies" in note for note in data.notes)
+
+
+def test_test_images_identical_to_training_images_are_flagged(layout):
+    normals = [line.split()[0] for line in (layout / "test" / "test_annotation.txt").read_text().splitlines()
+               if line.endswith(" 0")]
+    shutil.copy(layout / "test" / "imgs" / normals[3], layout / "train" / "copy.jpg")
+    data = load_anomaly_folder(layout)
+    assert data.test_in_train.tolist() == [name == normals[3] for name in data.test_names]
+    assert "1 test image(s) are pixel-identical to training images" in data.notes

@@ -43,3 +43,26 @@ def test_autoencoder_trained_on_normals_flags_anomalies(anomaly_dir, tmp_path):
     assert result.report["auroc"] > 0.9
     assert result.report["tpr"] >= 0.75 and result.report["tnr"] >= 0.75
     assert "known anomalies" in result.how  # the threshold came from validation + known anomalies
+
+
+def test_metrics_are_also_reported_without_test_images_seen_in_training(anomaly_dir, tmp_path):
+    import numpy as np
+
+    from helpers.anomaly import anomaly_report
+
+    s = settings(anomaly_dir, tmp_path, epochs=1)
+    data = hw2.load_data(s)
+    model = hw2.build_model(s)  # untrained: the bookkeeping, not the quality, is tested here
+    _, val = hw2.train(s, model, data, CPU, tmp_path / "run")
+    result = hw2.score_and_threshold(s, model, data, val, CPU)
+    assert "unseen_test" not in result.report and "not in the training folder" not in hw2.describe(result.report)
+
+    labels = data.test.labels.numpy()
+    data.test_in_train = np.zeros(len(labels), dtype=bool)
+    data.test_in_train[np.flatnonzero(labels == 0)[:5]] = True  # five normals "seen in training"
+    result = hw2.score_and_threshold(s, model, data, val, CPU)
+    unseen = result.report["unseen_test"]
+    expected = anomaly_report(labels[~data.test_in_train], result.test_scores[~data.test_in_train],
+                              result.threshold)
+    assert unseen == expected and unseen["test_normals"] == int((labels == 0).sum()) - 5
+    assert f"on the {len(labels) - 5} test images not in the training folder: TPR" in hw2.describe(result.report)

@@ -59,7 +59,7 @@ def test_hw2_notebook_executes(anomaly_dir, tmp_path):
     metrics = json.loads((tmp_path / "results" / "metrics.json").read_text())
     assert {"tpr", "tnr", "threshold", "auroc", "aupr", "params"} <= set(metrics)
     scores = (Path(metrics["run_dir"]) / "scores.csv").read_text().splitlines()
-    assert scores[0] == "file,label,score" and len(scores) == 49
+    assert scores[0] == "file,label,score,in_train" and len(scores) == 49
     assert metrics["params"]["dataset"] == "folder" and metrics["test_anomalies"] == 8
     figures = {p.name for p in (tmp_path / "figures").glob("*.png")}
     assert {"loss.png", "threshold.png", "roc.png", "score_histograms.png",

@@ -5,7 +5,7 @@ import pytest
 
 from helpers import reproduce
 from helpers.errors import CourseworkError
-from helpers.report import replace_block
+from helpers.report import render_hw2, replace_block
 
 README = "intro\n<!-- results:hw1 -->\nold table\n<!-- /results:hw1 -->\noutro\n"
 
@@ -19,6 +19,28 @@ def test_replace_block_swaps_only_the_block():
 def test_a_missing_block_names_the_markers():
     with pytest.raises(CourseworkError, match="no block '<!-- results:hw2 -->'"):
         replace_block(README, "hw2", "x")
+
+
+def _hw2_metrics(method, tnr, unseen_tnr=None):
+    r = {"tpr": 1.0, "tnr": tnr, "balanced_accuracy": (1 + tnr) / 2, "auroc": 0.99, "aupr": 0.9,
+         "test_normals": 90, "test_anomalies": 10}
+    m = {**r, "params": {"threshold_method": method}, "threshold_rule": f"rule of {method}",
+         "wall_seconds": 61, "device": "cpu", "environment": {"torch": "2.x"},
+         "data": {"dataset": "folder", "data_dir": "/x/anomaly-dev", "train_images": 500, "known_anomalies": 5,
+                  "notes": ["3 test image(s) are pixel-identical to training images"]}}
+    if unseen_tnr is not None:
+        m["unseen_test"] = {**r, "tnr": unseen_tnr, "balanced_accuracy": (1 + unseen_tnr) / 2, "test_normals": 87}
+    return m
+
+
+def test_hw2_block_has_a_row_per_method_and_the_unseen_images_table_when_there_is_one():
+    block = render_hw2([_hw2_metrics("auto", 0.95, 0.9), _hw2_metrics("quantile", 0.97, 0.8)], "cmd", "today")
+    assert "| `auto` | rule of auto | **1.000** | **0.950** |" in block
+    assert "on the 87 normal and 10 anomalous test images that are not pixel-identical" in block
+    assert "| `quantile` | **1.000** | **0.800** | 0.900 |" in block
+    assert block.rstrip().endswith("- 3 test image(s) are pixel-identical to training images")
+    plain = render_hw2([_hw2_metrics("auto", 0.95)], "cmd", "today")
+    assert "not pixel-identical" not in plain
 
 
 @pytest.mark.notebook
