@@ -115,13 +115,14 @@ def _unseen_test_images(data: AnomalyData) -> np.ndarray | None:
 def save_metrics(s: Hw2Settings, run_dir: Path, result: Hw2Result, fit_result: FitResult,
                  data: AnomalyData, device: torch.device, started: float) -> Path:
     """Write the run's ``metrics.json`` (test metrics at the chosen threshold, history, the
-    record of the run) and ``scores.csv`` (each test image's name, label, score and whether it is pixel-identical to a training image), and
-    copy the metrics to ``<results_dir>/metrics.json``; returns the run's file."""
+    record of the run) and ``scores.csv`` (each test image's name, label, score and whether
+    it is pixel-identical to a training image), and copy the metrics to
+    ``<results_dir>/metrics.json``; returns the run's file."""
     names = data.test_names or [str(i) for i in range(len(data.test))]
     in_train = (data.test_in_train if data.test_in_train is not None
                 else np.zeros(len(data.test), dtype=bool))
-    rows = [f"{name},{int(label)},{score:.6g},{int(seen)}"
-            for name, label, score, seen in zip(names, data.test.labels.tolist(), result.test_scores, in_train)]
+    rows = [f"{name},{int(label)},{score:.6g},{int(seen)}" for name, label, score, seen
+            in zip(names, data.test.labels.tolist(), result.test_scores, in_train)]
     write_text(Path(run_dir) / "scores.csv", "file,label,score,in_train\n" + "\n".join(rows) + "\n")
     path = write_json(Path(run_dir) / "metrics.json", {
         **result.report,
