@@ -66,6 +66,12 @@ def render_hw1(metrics: dict, command: str, date: str) -> str:
     return "\n".join(lines)
 
 
+def _anomaly_cells(r: dict) -> str:
+    """TPR, TNR, balanced accuracy, AUROC and AUPR as Markdown table cells."""
+    return (f"**{r['tpr']:.3f}** | **{r['tnr']:.3f}** | {r['balanced_accuracy']:.3f} | "
+            f"{r['auroc']:.4f} | {r['aupr']:.3f}")
+
+
 def render_hw2(runs: list[dict], command: str, date: str) -> str:
     """The hw2 block: one row per threshold method that was run."""
     first = runs[0]
@@ -77,9 +83,8 @@ def render_hw2(runs: list[dict], command: str, date: str) -> str:
              "| `threshold_method` | threshold chosen from | TPR | TNR | balanced accuracy | AUROC | AUPR | wall time |",
              "|---|---|---|---|---|---|---|---|"]
     for m in runs:
-        lines.append(f"| `{m['params']['threshold_method']}` | {m['threshold_rule']} | **{m['tpr']:.3f}** | "
-                     f"**{m['tnr']:.3f}** | {m['balanced_accuracy']:.3f} | {m['auroc']:.4f} | "
-                     f"{m['aupr']:.3f} | {minutes(m['wall_seconds'])} |")
+        lines.append(f"| `{m['params']['threshold_method']}` | {m['threshold_rule']} | "
+                     f"{_anomaly_cells(m)} | {minutes(m['wall_seconds'])} |")
     unseen = [m for m in runs if "unseen_test" in m]
     if unseen:
         u = unseen[0]["unseen_test"]
@@ -88,9 +93,7 @@ def render_hw2(runs: list[dict], command: str, date: str) -> str:
                   "| `threshold_method` | TPR | TNR | balanced accuracy | AUROC | AUPR |",
                   "|---|---|---|---|---|---|"]
         for m in unseen:
-            r = m["unseen_test"]
-            lines.append(f"| `{m['params']['threshold_method']}` | **{r['tpr']:.3f}** | **{r['tnr']:.3f}** | "
-                         f"{r['balanced_accuracy']:.3f} | {r['auroc']:.4f} | {r['aupr']:.3f} |")
+            lines.append(f"| `{m['params']['threshold_method']}` | {_anomaly_cells(m['unseen_test'])} |")
     notes = d.get("notes") or []
     if notes:
         lines += ["", "What the loader noticed in this data:", ""] + [f"- {note}" for note in notes]
