@@ -31,7 +31,8 @@ import torch.nn.functional as F
 
 from .augment import BatchAugment
 from .cifar import load_cifar10
-from .device import autocast, autocast_dtype, describe_device, select_device
+from .device import (PRECISIONS, autocast, channels_last_is_safe, describe_device, precision_name,
+                     select_device)
 from .models import build_classifier
 from .synthetic import write_cifar10
 from .training import Classification, FitConfig, fit
@@ -42,9 +43,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench_fit(model, train, device, batch_size, epochs, amp, channels_last, compile_) -> float:
+def bench_fit(model, train, device, batch_size, epochs, precision, channels_last, compile_) -> float:
     config = FitConfig(epochs=epochs + 1, batch_size=batch_size, lr=0.05, progress=False,
-                       track_gradients=False, amp=amp, channels_last=channels_last,
+                       track_gradients=False, precision=precision, channels_last=channels_last,
                        compile=compile_)
     fit(model, train, None, Classification(10), config, device, BatchAugment(4, True),
         stop_after_epochs=1)  # warm-up epoch (and compilation)
@@ -56,15 +57,17 @@ def bench_fit(model, train, device, batch_size, epochs, amp, channels_last, comp
     return (epochs + 1) * steps * batch_size / (time.perf_counter() - start)
 
 
-def _plain_step(model, device, amp, channels_last):
+def _plain_step(model, device, precision, channels_last):
     """Put ``model`` on ``device`` and return (memory format, step(x, y) -> loss): plain SGD
     forward, backward and update, with the same autocast choice as ``fit``."""
-    memory = torch.channels_last if channels_last else torch.contiguous_format
-    model.to(device).to(memory_format=memory).train()
+    model.to(device)
+    safe = channels_last and channels_last_is_safe(model, device)  # as fit decides
+    memory = torch.channels_last if safe else torch.contiguous_format
+    model.to(memory_format=memory).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
 
     def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        with autocast(device, amp):
+        with autocast(device, precision):
             loss = F.cross_entropy(model(x).float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -74,8 +77,8 @@ def _plain_step(model, device, amp, channels_last):
     return memory, step
 
 
-def bench_bare(model, device, batch_size, steps, amp, channels_last) -> float:
-    memory, step = _plain_step(model, device, amp, channels_last)
+def bench_bare(model, device, batch_size, steps, precision, channels_last) -> float:
+    memory, step = _plain_step(model, device, precision, channels_last)
     x = torch.rand(batch_size, 3, 32, 32, device=device).contiguous(memory_format=memory)
     y = torch.randint(0, 10, (batch_size,), device=device)
     for _ in range(3):
@@ -88,7 +91,7 @@ def bench_bare(model, device, batch_size, steps, amp, channels_last) -> float:
     return steps * batch_size / (time.perf_counter() - start)
 
 
-def bench_conventional(model, root, device, batch_size, steps, workers, amp, channels_last) -> float:
+def bench_conventional(model, root, device, batch_size, steps, workers, precision, channels_last) -> float:
     import torchvision.transforms as T
     from torchvision.datasets import CIFAR10
 
@@ -107,7 +110,7 @@ def bench_conventional(model, root, device, batch_size, steps, workers, amp, cha
                                          num_workers=workers, drop_last=True,
                                          pin_memory=device.type == "cuda",
                                          persistent_workers=workers > 0)
-    memory, step = _plain_step(model, device, amp, channels_last)
+    memory, step = _plain_step(model, device, precision, channels_last)
     done, start = 0, None
     while done < steps + 2:
         for x, y in loader:
@@ -125,7 +128,7 @@ def bench_conventional(model, root, device, batch_size, steps, workers, amp, cha
 
 def run(arch: str = "resnet18", width: int = 32, batch_size: int = 128, images: int = 2560,
         epochs: int = 2, device_name: str = "auto", workers: int | None = None,
-        amp: bool = True, channels_last: bool = True, compile_: bool = False) -> dict:
+        precision: str = "auto", channels_last: bool = True, compile_: bool = False) -> dict:
     """Measure (a), (b) and (c) and return a JSON-ready dict."""
     device = select_device(device_name)
     workers = min(os.cpu_count() or 1, 8) if workers is None else workers
@@ -144,16 +147,16 @@ def run(arch: str = "resnet18", width: int = 32, batch_size: int = 128, images: 
             torch.manual_seed(0)
             return build_classifier(arch, width)
 
-        fit_ips = bench_fit(fresh(), train, device, batch_size, epochs, amp, channels_last, compile_)
-        bare_ips = bench_bare(fresh(), device, batch_size, steps, amp, channels_last)
+        fit_ips = bench_fit(fresh(), train, device, batch_size, epochs, precision, channels_last, compile_)
+        bare_ips = bench_bare(fresh(), device, batch_size, steps, precision, channels_last)
         conventional_ips = bench_conventional(fresh(), tmp, device, batch_size, steps, workers,
-                                              amp=False, channels_last=False)
+                                              precision="fp32", channels_last=False)
         same_precision_ips = bench_conventional(fresh(), tmp, device, batch_size, steps, workers,
-                                                amp, channels_last)
+                                                precision, channels_last)
     return {
         "device": describe_device(device), "arch": arch, "width": width,
         "batch_size": batch_size, "images": len(train), "epochs": epochs, "workers": workers,
-        "autocast": str(autocast_dtype(device) if amp else None).replace("torch.", ""),
+        "precision": precision, "compute_dtype": precision_name(device, precision),
         "channels_last": channels_last, "compile": compile_,
         "fit_ips": round(fit_ips, 1), "bare_ips": round(bare_ips, 1),
         "conventional_ips": round(conventional_ips, 1),
@@ -175,13 +178,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per measurement")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workers", type=int, default=None, help="DataLoader workers for (c)")
-    parser.add_argument("--no-amp", action="store_true")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
     parser.add_argument("--no-channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
     out = run(args.arch, args.width, args.batch_size, args.images, args.epochs, args.device,
-              args.workers, not args.no_amp, not args.no_channels_last, args.compile)
+              args.workers, args.precision, not args.no_channels_last, args.compile)
     if not args.json:
         print(f"device {out['device']}, {out['arch']} width {out['width']}, batch {out['batch_size']}")
         for key in ("fit_ips", "bare_ips", "conventional_ips", "conventional_same_precision_ips"):

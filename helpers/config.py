@@ -11,7 +11,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .device import DEVICES
+from .device import DEVICES, check_precision
 from .errors import ParameterError
 from .models import ARCH_BLOCKS
 
@@ -111,6 +111,7 @@ class Hw1Settings:
     run_name: str | None = None  # None: named from the parameters (see runs.run_name)
     log_dir: str | None = None  # TensorBoard event files; None: no TensorBoard logging
     compile_model: bool = False  # torch.compile the model
+    precision: str = "auto"  # "auto", "fp32", "bf16", "fp16" (device.autocast_dtype)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,6 +135,7 @@ def resolve_hw1(preset: str = "full", **params: Any) -> Hw1Settings:
 
     _choice("arch", merged["arch"], ARCH_BLOCKS)
     _choice("device", str(merged["device"]).split(":")[0], DEVICES)
+    check_precision(merged.get("precision", "auto"))
     for name in ("epochs", "batch_size", "width"):
         _positive_int(name, merged[name])
     fraction = merged["fraction"]
@@ -199,6 +201,7 @@ class Hw2Settings:
     run_name: str | None = None
     log_dir: str | None = None
     compile_model: bool = False
+    precision: str = "auto"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -216,6 +219,7 @@ def resolve_hw2(**params: Any) -> Hw2Settings:
     p = dict(params)
     _choice("dataset", p["dataset"], DATASETS)
     _choice("device", str(p["device"]).split(":")[0], DEVICES)
+    check_precision(p.get("precision", "auto"))
     _choice("threshold_method", p["threshold_method"], THRESHOLD_METHODS)
     _choice("score", p["score"], SCORES)
     for name in ("epochs", "batch_size", "latent", "patience"):

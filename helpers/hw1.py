@@ -14,7 +14,7 @@ import torch
 from .augment import BatchAugment, to_float
 from .cifar import ImageSet, load_cifar10, split_train_val, stratified_indices
 from .config import Hw1Settings
-from .device import describe_device
+from .device import compute_record, describe_device
 from .metrics import classification_summary
 from .models import ResNetClassifier, build_classifier
 from .pretrain import RestorationNet, corrupt, load_encoder, load_restoration_net, save_encoder
@@ -66,7 +66,7 @@ def build_model(s: Hw1Settings, num_classes: int = 10) -> ResNetClassifier:
 def fit_config(s: Hw1Settings, **overrides) -> FitConfig:
     return FitConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
                      weight_decay=s.weight_decay, seed=s.seed, deterministic=s.deterministic,
-                     compile=s.compile_model, **overrides)
+                     compile=s.compile_model, precision=s.precision, **overrides)
 
 
 def train(s: Hw1Settings, model: ResNetClassifier, data: Hw1Data, device: torch.device,
@@ -90,9 +90,10 @@ class TestResult:
     confidence: np.ndarray
 
 
-def test_report(model: ResNetClassifier, data: Hw1Data, device: torch.device) -> TestResult:
+def test_report(model: ResNetClassifier, data: Hw1Data, device: torch.device,
+                precision: str = "auto") -> TestResult:
     """Predict the test set (averaging each image with its mirror image) and score it."""
-    probs = predict_proba(model, data.test.images, device, flip_tta=True)
+    probs = predict_proba(model, data.test.images, device, flip_tta=True, precision=precision)
     y_true = data.test.labels.numpy()
     confidence, y_pred = probs.max(1)
     summary = classification_summary(y_true, y_pred.numpy(), data.test.classes)
@@ -112,6 +113,7 @@ def save_metrics(s: Hw1Settings, run_dir: Path, test: TestResult, result: FitRes
         "data": data.source,
         "encoder_checkpoint": str(encoder_checkpoint) if encoder_checkpoint else None,
         "device": describe_device(device),
+        "compute": compute_record(device, s.precision),
         "environment": environment(),
         "train_seconds": round(result.seconds, 1),
         "wall_seconds": round(time.time() - started, 1),
@@ -147,7 +149,8 @@ def pretrain_encoder(s: Hw1Settings, data: Hw1Data, device: torch.device) -> Pat
     net = RestorationNet(s.arch, s.width)
     objective = Reconstruction(partial(corrupt, mask_ratio=s.mask_ratio, noise_std=s.noise_std))
     config = FitConfig(epochs=s.pretrain_epochs, batch_size=s.batch_size, lr=2e-3,
-                       optimizer="adamw", weight_decay=1e-4, seed=0, track_gradients=False)
+                       optimizer="adamw", weight_decay=1e-4, seed=0, track_gradients=False,
+                       precision=s.precision)
     result = fit(net, data.pool, None, objective, config, device,
                  augment=BatchAugment(crop_pad=4, flip=True))
     save_encoder(net, path, {"epochs": s.pretrain_epochs, "mask_ratio": s.mask_ratio,

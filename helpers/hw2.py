@@ -15,7 +15,7 @@ from .augment import BatchAugment
 from .autoencoder import ConvAutoencoder
 from .cifar import load_cifar10, split_train_val
 from .config import Hw2Settings
-from .device import describe_device
+from .device import compute_record, describe_device
 from .folder_data import AnomalyData, load_anomaly_folder, one_class_cifar10
 from .runs import environment, fingerprint, history_writer, publish_latest, write_json, write_text
 from .training import EpochHook, FitConfig, FitResult, Reconstruction, fit
@@ -48,7 +48,7 @@ def train(s: Hw2Settings, model: ConvAutoencoder, data: AnomalyData, device: tor
     fit_part, val = split_train_val(data.train, s.val_fraction, s.seed)
     config = FitConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, optimizer="adamw",
                        weight_decay=1e-4, seed=s.seed, patience=s.patience, warmup=0.1,
-                       deterministic=s.deterministic, compile=s.compile_model)
+                       deterministic=s.deterministic, compile=s.compile_model, precision=s.precision)
     result = fit(model, fit_part, val, Reconstruction(), config, device,
                  augment=BatchAugment(crop_pad=0, flip=True, jitter=0.05),
                  checkpoint_dir=Path(run_dir) / "checkpoints", resume=s.resume,
@@ -136,6 +136,7 @@ def save_metrics(s: Hw2Settings, run_dir: Path, result: Hw2Result, fit_result: F
                  "test_fingerprint": fingerprint(data.test.images, data.test.labels),
                  "notes": data.notes},
         "device": describe_device(device),
+        "compute": compute_record(device, s.precision),
         "environment": environment(),
         "train_seconds": round(fit_result.seconds, 1),
         "wall_seconds": round(time.time() - started, 1),

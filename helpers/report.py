@@ -40,8 +40,10 @@ def provenance(command: str, metrics: dict, date: str, extra: str = "") -> str:
     env = metrics.get("environment", {})
     data = metrics.get("data", {})
     where = Path(data.get("data_dir", "?")).name
+    compute = metrics.get("compute", {})
+    dtype = f", {compute['compute_dtype']}" if "compute_dtype" in compute else ""
     return (f"_Produced by `{command}` on {date}: data `{where}`{extra}, device "
-            f"{metrics.get('device', '?')}, torch {env.get('torch', '?')}._")
+            f"{metrics.get('device', '?')}{dtype}, torch {env.get('torch', '?')}._")
 
 
 def render_hw1(metrics: dict, command: str, date: str) -> str:
@@ -108,5 +110,6 @@ def render_study(summary: dict, table: str, command: str, date: str) -> str:
     line = (f"_Produced by `{command}` on {date}: recipe `{first['preset']}` ({first['arch']}, "
             f"width {first['width']}, {first['epochs']} epochs per run; pretraining "
             f"{first['pretrain_epochs']} epochs on every training image without labels), "
-            f"{len(cells)} runs, {minutes(seconds)} of notebook time, device {first['device']}._")
+            f"{len(cells)} runs, {minutes(seconds)} of notebook time, device {first['device']}, "
+            f"{first.get('compute_dtype', '?')}._")
     return f"{line}\n\n{table}"

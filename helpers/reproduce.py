@@ -27,6 +27,7 @@ from pathlib import Path
 
 from . import report, study
 from .config import parse_assignments
+from .device import PRECISIONS
 from .errors import ParameterError
 from .runs import write_provenance, write_text
 
@@ -71,6 +72,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--study-epochs", type=int, default=None,
                         help="epochs per study run (default: 40 for cpu, the preset's for full)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="auto: bf16/fp16 only where the hardware has them; fp32 everywhere else")
     parser.add_argument("--only", nargs="+", choices=("hw1", "hw2", "study"), default=["hw1", "hw2", "study"])
     parser.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
                         help="extra notebook parameters for quick checks, e.g. epochs=2; "
@@ -107,7 +110,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     if "hw1" in args.only:
         params = {"preset": args.recipe, "data_dir": cifar, "download": args.download,
-                  "device": args.device, "figures_dir": str(figures / "hw1"), **extra["hw1"]}
+                  "device": args.device, "precision": args.precision, "figures_dir": str(figures / "hw1"),
+                  **extra["hw1"]}
         done["hw1"] = run_notebook("hw1_classification.ipynb", out, f"hw1-{args.recipe}", params, args.overwrite)
         publish("hw1", report.render_hw1(done["hw1"], command, date), figures / "hw1")
 
@@ -116,7 +120,8 @@ def main(argv: list[str] | None = None) -> dict:
                 if args.anomaly_dir else {"dataset": "cifar10", "data_dir": cifar, "download": args.download})
         runs = []
         for i, method in enumerate(args.threshold_methods):
-            params = {**data, "device": args.device, "threshold_method": method, **extra["hw2"],
+            params = {**data, "device": args.device, "precision": args.precision,
+                      "threshold_method": method, **extra["hw2"],
                       # the first method's figures are the README's; the others' stay in their run folders
                       "figures_dir": str(figures / "hw2" if i == 0 else out / "figures" / f"hw2-{method}")}
             runs.append(run_notebook("hw2_anomaly.ipynb", out, f"hw2-{method}", params, args.overwrite))
@@ -126,6 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
     if "study" in args.only:
         epochs = args.study_epochs or (40 if args.recipe == "cpu" else None)
         study_args = ["--data-dir", cifar, "--preset", args.recipe, "--device", args.device,
+                      "--precision", args.precision,
                       "--fractions", *map(str, args.study_fractions),
                       "--seeds", *map(str, args.study_seeds),
                       "--out", str(out / "study"), "--figures-dir", str(figures / "hw1" / "study")]

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import parse_assignments
+from .device import PRECISIONS
 from .runs import save_figure, write_json
 
 ARMS = {"scratch": "none", "pretrained": "restoration"}
@@ -68,7 +69,8 @@ def summarise(out: Path) -> dict:
                       "train_images": m["data"]["train_images"], "epochs": p["epochs"],
                       "wall_seconds": m.get("wall_seconds"), "history": m["history"],
                       "preset": p["preset"], "arch": p["arch"], "width": p["width"],
-                      "pretrain_epochs": p["pretrain_epochs"], "device": m.get("device")})
+                      "pretrain_epochs": p["pretrain_epochs"], "device": m.get("device"),
+                      "compute_dtype": m.get("compute", {}).get("compute_dtype", "?")})
     table = []
     for fraction in sorted({c["fraction"] for c in cells}, reverse=True):
         row = {"fraction": fraction}
@@ -168,6 +170,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--width", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="auto: bf16/fp16 only where the hardware has them; fp32 everywhere else")
     parser.add_argument("--download", action="store_true")
     parser.add_argument("--out", default="results/hw1/study", help="runs, notebooks and study.json")
     parser.add_argument("--figures-dir", default="figures/hw1/study")
@@ -179,7 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     out = Path(args.out)
     params = {"data_dir": str(Path(args.data_dir).expanduser().resolve()), "preset": args.preset,
-              "download": args.download, "device": args.device,
+              "download": args.download, "device": args.device, "precision": args.precision,
               "pretrain_epochs": args.pretrain_epochs}
     params.update({k: v for k, v in (("epochs", args.epochs), ("arch", args.arch),
                                      ("width", args.width), ("batch_size", args.batch_size)) if v})

@@ -22,7 +22,7 @@ from torch import nn
 
 from .augment import BatchAugment, to_float
 from .checkpoints import describe, load_checked
-from .device import autocast, autocast_dtype
+from .device import autocast, autocast_dtype, channels_last_is_safe, check_precision
 from .cifar import ImageSet
 from .errors import CheckpointError, CourseworkError, ParameterError
 from .metrics import ConfusionMeter, LossMeter
@@ -47,8 +47,8 @@ class FitConfig:
     weight_decay: float = 5e-4
     momentum: float = 0.9
     warmup: float = 0.15  # fraction of all steps spent ramping the learning rate up
-    amp: bool = True  # mixed precision where it pays: see device.autocast_dtype
-    channels_last: bool = True
+    precision: str = "auto"  # "auto", "fp32", "bf16" or "fp16": see device.autocast_dtype
+    channels_last: bool = True  # unless the model hits a known oneDNN bug (device.channels_last_is_safe)
     compile: bool = False
     deterministic: bool = False
     seed: int = 0
@@ -68,6 +68,7 @@ class FitConfig:
             raise ParameterError(
                 f"optimizer={self.optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}."
             )
+        check_precision(self.precision)
 
 
 class Classification:
@@ -139,7 +140,7 @@ def evaluate(
     device: torch.device,
     batch_size: int = 1024,
     channels_last: bool = True,
-    amp: bool = True,
+    precision: str = "auto",
     seed: int = 0,
 ) -> dict[str, float]:
     """Loss and metrics of ``model`` on ``data`` (a fixed seed for any corruption)."""
@@ -150,7 +151,7 @@ def evaluate(
     for start in range(0, len(data), batch_size):
         x = data.images[start:start + batch_size].to(device, non_blocking=True)
         y = data.labels[start:start + batch_size].to(device, non_blocking=True)
-        with autocast(device, amp):
+        with autocast(device, precision):
             loss, out = objective.loss(model, _to_device_batch(x, channels_last), y, generator)
         meter.update(loss, out, y)
     model.train(was_training)
@@ -165,6 +166,7 @@ def predict_proba(
     batch_size: int = 1024,
     flip_tta: bool = False,
     channels_last: bool = True,
+    precision: str = "auto",
 ) -> torch.Tensor:
     """Class probabilities for uint8 ``images`` (on the CPU); ``flip_tta`` averages the
     predictions for each image and its mirror image."""
@@ -173,7 +175,7 @@ def predict_proba(
     outputs = []
     for start in range(0, len(images), batch_size):
         x = _to_device_batch(images[start:start + batch_size].to(device), channels_last)
-        with autocast(device, True):
+        with autocast(device, precision):
             p = model(x).float().softmax(1)
             if flip_tta:
                 p = (p + model(x.flip(3)).float().softmax(1)) / 2
@@ -264,8 +266,8 @@ def _make_trainer(model: nn.Module, config: FitConfig, device: torch.device, ste
         pct_start=config.warmup, anneal_strategy="linear", cycle_momentum=False,
         div_factor=10.0, final_div_factor=100.0,
     )
-    use_fp16 = config.amp and autocast_dtype(device) == torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_fp16)
+    use_fp16 = autocast_dtype(device, config.precision) == torch.float16
+    scaler = torch.amp.GradScaler(device.type, enabled=use_fp16)
     generator = torch.Generator(device=device).manual_seed(config.seed)
     return _Trainer(model, optimizer, scheduler, scaler, generator, device, config)
 
@@ -321,7 +323,8 @@ def fit(
         raise ParameterError("the training set is empty: there is nothing to train on.")
     _set_up_backends(config, device)
     model.to(device)
-    if config.channels_last:
+    channels_last = config.channels_last and channels_last_is_safe(model, device)
+    if channels_last:
         model.to(memory_format=torch.channels_last)
     forward_model = torch.compile(model) if config.compile else model
     images = train.images.to(device)
@@ -365,10 +368,10 @@ def fit(
                                  disable=not show_batches):
             index = order[step * batch_size:(step + 1) * batch_size]
             x = augment(images[index], generator)
-            if config.channels_last:
+            if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             y = labels[index]
-            with autocast(device, config.amp):
+            with autocast(device, config.precision):
                 loss, out = objective.loss(forward_model, x, y, generator)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -388,7 +391,7 @@ def fit(
         record.update({f"train_{k}": v for k, v in meter.compute().items()})
         if val is not None and len(val):
             scores = evaluate(model, val, objective, device, config.eval_batch_size,
-                              config.channels_last, config.amp, config.seed)
+                              channels_last, config.precision, config.seed)
             record.update({f"val_{k}": v for k, v in scores.items()})
         if tracked:
             norms = (grad_sums / steps).tolist()

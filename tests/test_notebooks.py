@@ -36,6 +36,9 @@ def test_hw1_notebook_executes(cifar_dir, tmp_path):
     metrics = json.loads((tmp_path / "results" / "metrics.json").read_text())
     assert {"test_accuracy", "macro_f1", "per_class", "history", "params"} <= set(metrics)
     assert metrics["params"]["epochs"] == 2 and len(metrics["history"]) == 2
+    compute = metrics["compute"]  # how it computed: asked precision, type used, CPU kind
+    assert compute["precision"] == "auto" and compute["compute_dtype"] in ("float32", "bfloat16")
+    assert compute["cpu_capability"] in metrics["device"]
     run = Path(metrics["run_dir"])  # <results_dir>/metrics.json is a copy of the run's own
     assert run.parent == tmp_path / "results" and run.name == metrics["params"]["run_name"]
     assert {"params.json", "metrics.json", "history.json", "checkpoints", "figures"} <= {
@@ -61,6 +64,7 @@ def test_hw2_notebook_executes(anomaly_dir, tmp_path):
     scores = (Path(metrics["run_dir"]) / "scores.csv").read_text().splitlines()
     assert scores[0] == "file,label,score,in_train" and len(scores) == 49
     assert metrics["params"]["dataset"] == "folder" and metrics["test_anomalies"] == 8
+    assert metrics["compute"]["precision"] == "auto" and "compute_dtype" in metrics["compute"]
     figures = {p.name for p in (tmp_path / "figures").glob("*.png")}
     assert {"loss.png", "threshold.png", "roc.png", "score_histograms.png",
             "reconstructions.png", "confusion_matrix.png"} <= figures

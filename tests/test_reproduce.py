@@ -61,6 +61,7 @@ def test_one_command_runs_everything_and_rewrites_the_readme(cifar_dir, anomaly_
     for run in done["hw2"]:
         assert f"| `{run['params']['threshold_method']}` | {run['threshold_rule']} | **{run['tpr']:.3f}** |" in text
     assert text.count("_Produced by `python -m helpers.reproduce --cifar-dir") == 3
+    assert f"device {hw1['device']}, {hw1['compute']['compute_dtype']}, torch" in text  # CPU kind, precision
     assert {c["arm"] for c in done["study"]["cells"]} == {"scratch", "pretrained"}
     # outside the blocks, the README is unchanged
     original = (reproduce.ROOT / "README.md").read_text()
