@@ -4,7 +4,9 @@ Measures training images per second, on the current device and on generated
 CIFAR-format data (so it runs offline), of:
 
 (a) ``fit``: the repository's shared training function (in-memory uint8 data,
-    augmentation on the device, device-side metrics);
+    augmentation on the device, device-side metrics), at the chosen precision;
+(a') ``fit_fp32``: the same in float32 (the same loop as (a) where "auto" means float32,
+    as on CPUs without native bf16);
 (b) ``bare``: forward, backward and step over batches already on the device, no
     augmentation or bookkeeping: the compute bound;
 (c) ``conventional``: torchvision's ``CIFAR10`` dataset with PIL transforms
@@ -13,9 +15,11 @@ CIFAR-format data (so it runs offline), of:
 (c') ``conventional_same_precision``: the same loop with ``fit``'s autocast and
     memory format, which isolates what the data path alone is worth.
 
-It prints ``fit_over_bare`` (a/b, how close to the bound), ``fit_over_conventional``
-(a/c, the speed-up over the usual recipe) and ``fit_over_conventional_same_precision``
-(a/c').
+A shared machine's speed drifts by tens of percent within minutes, so the loops are not
+run one after the other: each round runs every loop for one short epoch in turn, and each
+ratio (``fit_over_bare`` a/b, ``fit_over_conventional`` a/c,
+``fit_over_conventional_same_precision`` a/c') is the median over rounds of the ratio
+within the round, printed with its spread (lowest and highest round).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import os
 import tempfile
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -33,6 +38,7 @@ from .augment import BatchAugment
 from .cifar import load_cifar10
 from .device import (PRECISIONS, autocast, channels_last_is_safe, describe_device, precision_name,
                      select_device)
+from .errors import ParameterError
 from .models import build_classifier
 from .synthetic import write_cifar10
 from .training import Classification, FitConfig, fit
@@ -43,18 +49,19 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench_fit(model, train, device, batch_size, epochs, precision, channels_last, compile_) -> float:
-    config = FitConfig(epochs=epochs + 1, batch_size=batch_size, lr=0.05, progress=False,
-                       track_gradients=False, precision=precision, channels_last=channels_last,
-                       compile=compile_)
-    fit(model, train, None, Classification(10), config, device, BatchAugment(4, True),
-        stop_after_epochs=1)  # warm-up epoch (and compilation)
-    _sync(device)
-    start = time.perf_counter()
-    fit(model, train, None, Classification(10), config, device, BatchAugment(4, True))
-    _sync(device)
-    steps = len(train) // batch_size
-    return (epochs + 1) * steps * batch_size / (time.perf_counter() - start)
+class FitLoop:
+    """(a): one ``fit`` epoch per round, on one model that keeps training."""
+
+    def __init__(self, model, train, device, batch_size, precision, channels_last, compile_):
+        self.args = (model, train, None, Classification(10))
+        self.config = FitConfig(epochs=1, batch_size=batch_size, lr=0.05, progress=False,
+                                track_gradients=False, precision=precision,
+                                channels_last=channels_last, compile=compile_)
+        self.device, self.images = device, len(train) // batch_size * batch_size
+
+    def __call__(self) -> int:
+        fit(*self.args, self.config, self.device, BatchAugment(4, True))
+        return self.images
 
 
 def _plain_step(model, device, precision, channels_last):
@@ -77,61 +84,96 @@ def _plain_step(model, device, precision, channels_last):
     return memory, step
 
 
-def bench_bare(model, device, batch_size, steps, precision, channels_last) -> float:
-    memory, step = _plain_step(model, device, precision, channels_last)
-    x = torch.rand(batch_size, 3, 32, 32, device=device).contiguous(memory_format=memory)
-    y = torch.randint(0, 10, (batch_size,), device=device)
-    for _ in range(3):
-        step(x, y)
+class BareLoop:
+    """(b): plain steps on one batch that is already on the device."""
+
+    def __init__(self, model, device, batch_size, steps, precision, channels_last):
+        memory, self.step = _plain_step(model, device, precision, channels_last)
+        self.x = torch.rand(batch_size, 3, 32, 32, device=device).contiguous(memory_format=memory)
+        self.y = torch.randint(0, 10, (batch_size,), device=device)
+        self.steps, self.batch_size = steps, batch_size
+
+    def __call__(self) -> int:
+        for _ in range(self.steps):
+            loss = self.step(self.x, self.y)
+        loss.item()
+        return self.steps * self.batch_size
+
+
+class ConventionalLoop:
+    """(c), (c'): torchvision's dataset and PIL transforms through a ``DataLoader``."""
+
+    def __init__(self, model, root, device, batch_size, steps, workers, precision, channels_last):
+        import torchvision.transforms as T
+        from torchvision.datasets import CIFAR10
+
+        class GeneratedCIFAR10(CIFAR10):
+            """Generated batches cannot match the official md5 sums: skip those checks."""
+
+            meta = {**CIFAR10.meta, "md5": None}
+
+            def _check_integrity(self) -> bool:
+                return True
+
+        transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
+                               T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))])
+        dataset = GeneratedCIFAR10(root, train=True, transform=transform, download=False)
+        self.loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
+                                                  num_workers=workers, drop_last=True,
+                                                  pin_memory=device.type == "cuda",
+                                                  persistent_workers=workers > 0)
+        self.memory, self.step = _plain_step(model, device, precision, channels_last)
+        self.device, self.steps, self.batch_size = device, steps, batch_size
+        self.batches = self._forever()
+
+    def _forever(self):
+        while True:
+            yield from self.loader
+
+    def __call__(self) -> int:
+        for _ in range(self.steps):
+            x, y = next(self.batches)
+            x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory)
+            self.step(x, y.to(self.device, non_blocking=True)).item()  # the usual per-step logging sync
+        return self.steps * self.batch_size
+
+
+def timed(loop, device: torch.device) -> float:
+    """Images per second of one call of ``loop``."""
     _sync(device)
     start = time.perf_counter()
-    for _ in range(steps):
-        step(x, y)
+    images = loop()
     _sync(device)
-    return steps * batch_size / (time.perf_counter() - start)
+    return images / (time.perf_counter() - start)
 
 
-def bench_conventional(model, root, device, batch_size, steps, workers, precision, channels_last) -> float:
-    import torchvision.transforms as T
-    from torchvision.datasets import CIFAR10
-
-    class GeneratedCIFAR10(CIFAR10):
-        """Generated batches cannot match the official md5 sums: skip those checks."""
-
-        meta = {**CIFAR10.meta, "md5": None}
-
-        def _check_integrity(self) -> bool:
-            return True
-
-    transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
-                           T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))])
-    dataset = GeneratedCIFAR10(root, train=True, transform=transform, download=False)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
-                                         num_workers=workers, drop_last=True,
-                                         pin_memory=device.type == "cuda",
-                                         persistent_workers=workers > 0)
-    memory, step = _plain_step(model, device, precision, channels_last)
-    done, start = 0, None
-    while done < steps + 2:
-        for x, y in loader:
-            if done == 2:  # the first batches start the workers: not counted
-                _sync(device)
-                start = time.perf_counter()
-            x = x.to(device, non_blocking=True).contiguous(memory_format=memory)
-            step(x, y.to(device, non_blocking=True)).item()  # the usual per-step logging sync
-            done += 1
-            if done >= steps + 2:
-                break
-    _sync(device)
-    return steps * batch_size / (time.perf_counter() - start)
+def interleaved(loops: dict, device: torch.device, rounds: int) -> dict[str, list[float]]:
+    """Each loop once as warm-up, then ``rounds`` rounds that run every loop in turn."""
+    for loop in loops.values():
+        loop()
+    speeds: dict[str, list[float]] = {name: [] for name in loops}
+    for _ in range(rounds):
+        for name, loop in loops.items():
+            speeds[name].append(timed(loop, device))
+    return speeds
 
 
-def run(arch: str = "resnet18", width: int = 32, batch_size: int = 128, images: int = 2560,
-        epochs: int = 2, device_name: str = "auto", workers: int | None = None,
+def ratio_summary(numerator: list[float], denominator: list[float]) -> dict:
+    """Median, lowest and highest of the per-round ratios."""
+    ratios = np.asarray(numerator) / np.asarray(denominator)
+    return {"median": round(float(np.median(ratios)), 3), "min": round(float(ratios.min()), 3),
+            "max": round(float(ratios.max()), 3)}
+
+
+def run(arch: str = "resnet18", width: int = 32, batch_size: int = 128, images: int = 1280,
+        rounds: int = 5, device_name: str = "auto", workers: int | None = None,
         precision: str = "auto", channels_last: bool = True, compile_: bool = False) -> dict:
-    """Measure (a), (b) and (c) and return a JSON-ready dict."""
+    """Measure (a), (a'), (b), (c) and (c') in interleaved rounds; return a JSON-ready dict."""
+    if rounds < 1:
+        raise ParameterError(f"rounds must be at least 1, got {rounds}.")
     device = select_device(device_name)
     workers = min(os.cpu_count() or 1, 8) if workers is None else workers
+    same_as_fp32 = precision_name(device, precision) == precision_name(device, "fp32")
     with tempfile.TemporaryDirectory() as tmp:
         per_batch = max(images // 2, batch_size)
         write_cifar10(tmp, per_batch=per_batch, batches=2, test=10)
@@ -141,31 +183,39 @@ def run(arch: str = "resnet18", width: int = 32, batch_size: int = 128, images: 
             os.link(os.path.join(folder, f"data_batch_{1 + k % 2}"), os.path.join(folder, f"data_batch_{k}"))
         train, _ = load_cifar10(tmp)
         train = train.subset(torch.arange(2 * per_batch))
-        steps = max(len(train) // batch_size, 1) * epochs
+        steps = max(len(train) // batch_size, 1)
 
         def fresh():
             torch.manual_seed(0)
             return build_classifier(arch, width)
 
-        fit_ips = bench_fit(fresh(), train, device, batch_size, epochs, precision, channels_last, compile_)
-        bare_ips = bench_bare(fresh(), device, batch_size, steps, precision, channels_last)
-        conventional_ips = bench_conventional(fresh(), tmp, device, batch_size, steps, workers,
-                                              precision="fp32", channels_last=False)
-        same_precision_ips = bench_conventional(fresh(), tmp, device, batch_size, steps, workers,
-                                                precision, channels_last)
-    return {
+        loops = {"fit": FitLoop(fresh(), train, device, batch_size, precision, channels_last, compile_)}
+        if not same_as_fp32:
+            loops["fit_fp32"] = FitLoop(fresh(), train, device, batch_size, "fp32", channels_last, compile_)
+        loops["bare"] = BareLoop(fresh(), device, batch_size, steps, precision, channels_last)
+        loops["conventional"] = ConventionalLoop(fresh(), tmp, device, batch_size, steps, workers,
+                                                 "fp32", channels_last=False)
+        loops["conventional_same_precision"] = ConventionalLoop(fresh(), tmp, device, batch_size, steps,
+                                                                workers, precision, channels_last)
+        speeds = interleaved(loops, device, rounds)
+    speeds.setdefault("fit_fp32", speeds["fit"])
+    out = {
         "device": describe_device(device), "arch": arch, "width": width,
-        "batch_size": batch_size, "images": len(train), "epochs": epochs, "workers": workers,
+        "batch_size": batch_size, "images": len(train), "rounds": rounds, "workers": workers,
         "precision": precision, "compute_dtype": precision_name(device, precision),
         "channels_last": channels_last, "compile": compile_,
-        "fit_ips": round(fit_ips, 1), "bare_ips": round(bare_ips, 1),
-        "conventional_ips": round(conventional_ips, 1),
-        "conventional_same_precision_ips": round(same_precision_ips, 1),
-        "fit_over_bare": round(fit_ips / bare_ips, 3),
-        "fit_over_conventional": round(fit_ips / conventional_ips, 3),
-        "fit_over_conventional_same_precision": round(fit_ips / same_precision_ips, 3),
-        "torch": torch.__version__,
     }
+    for name, values in speeds.items():
+        out[f"{name}_ips"] = round(float(np.median(values)), 1)
+    out["fit_fp32_is_fit"] = same_as_fp32
+    for name, other in (("fit_over_bare", "bare"), ("fit_over_conventional", "conventional"),
+                        ("fit_over_conventional_same_precision", "conventional_same_precision")):
+        summary = ratio_summary(speeds["fit"], speeds[other])
+        out[name] = summary["median"]
+        out[f"{name}_range"] = [summary["min"], summary["max"]]
+    out["rounds_ips"] = {name: [round(v, 1) for v in values] for name, values in speeds.items()}
+    out["torch"] = torch.__version__
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -174,8 +224,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--arch", default="resnet18", choices=("resnet18", "resnet34"))
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--images", type=int, default=2560, help="generated training images")
-    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per measurement")
+    parser.add_argument("--images", type=int, default=1280,
+                        help="generated training images: one epoch of them per loop and round")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (each runs every loop once)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workers", type=int, default=None, help="DataLoader workers for (c)")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS)
@@ -183,15 +234,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
-    out = run(args.arch, args.width, args.batch_size, args.images, args.epochs, args.device,
+    out = run(args.arch, args.width, args.batch_size, args.images, args.rounds, args.device,
               args.workers, args.precision, not args.no_channels_last, args.compile)
     if not args.json:
-        print(f"device {out['device']}, {out['arch']} width {out['width']}, batch {out['batch_size']}")
-        for key in ("fit_ips", "bare_ips", "conventional_ips", "conventional_same_precision_ips"):
-            print(f"  {key:32s} {out[key]:10.1f} images/s")
-        print(f"  fit / bare                        {out['fit_over_bare']:.3f}")
-        print(f"  fit / conventional                {out['fit_over_conventional']:.3f}")
-        print(f"  fit / conventional same precision {out['fit_over_conventional_same_precision']:.3f}")
+        print(f"device {out['device']}, {out['arch']} width {out['width']}, batch {out['batch_size']}, "
+              f"precision {out['precision']} ({out['compute_dtype']}), median of {out['rounds']} rounds")
+        print(f"  {'fit (float32)':34s} {out['fit_fp32_ips']:8.1f} images/s")
+        print(f"  {'fit (' + out['precision'] + ': ' + out['compute_dtype'] + ')':34s} {out['fit_ips']:8.1f} images/s")
+        for key in ("bare", "conventional", "conventional_same_precision"):
+            print(f"  {key:34s} {out[key + '_ips']:8.1f} images/s")
+        for key, label in (("fit_over_bare", "fit / bare"), ("fit_over_conventional", "fit / conventional"),
+                           ("fit_over_conventional_same_precision", "fit / conventional same precision")):
+            low, high = out[key + "_range"]
+            print(f"  {label:34s} {out[key]:8.3f}   (rounds: {low:.3f} to {high:.3f})")
     print(json.dumps(out))
     return out
 

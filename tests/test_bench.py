@@ -1,17 +1,46 @@
 import json
 
+import pytest
+import torch
+
 from helpers import bench
+from helpers.errors import ParameterError
 
 
-def test_benchmark_prints_one_json_line_with_the_ratios(capsys):
-    out = bench.main(["--width", "4", "--batch-size", "32", "--images", "128", "--epochs", "1",
-                      "--workers", "0", "--device", "cpu", "--json"])
-    last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert json.loads(last) == out
-    for key in ("fit_ips", "bare_ips", "conventional_ips", "conventional_same_precision_ips"):
-        assert out[key] > 0
-    assert abs(out["fit_over_bare"] - out["fit_ips"] / out["bare_ips"]) < 1e-2
-    assert abs(out["fit_over_conventional"] - out["fit_ips"] / out["conventional_ips"]) < 1e-2
-    assert abs(out["fit_over_conventional_same_precision"]
-               - out["fit_ips"] / out["conventional_same_precision_ips"]) < 1e-2
-    assert (out["arch"], out["width"], out["batch_size"]) == ("resnet18", 4, 32)
+def test_benchmark_prints_one_json_line_with_median_ratios_and_their_spread(capsys):
+    out = bench.main(["--width", "4", "--batch-size", "32", "--images", "64", "--rounds", "2",
+                      "--workers", "0", "--device", "cpu", "--precision", "fp32", "--json"])
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert json.loads(printed[-1]) == out
+    assert (out["arch"], out["width"], out["batch_size"], out["rounds"]) == ("resnet18", 4, 32, 2)
+    for key in ("fit", "bare", "conventional", "conventional_same_precision"):
+        assert len(out["rounds_ips"][key]) == 2 and out[f"{key}_ips"] > 0
+    assert out["fit_fp32_is_fit"] and out["fit_fp32_ips"] == out["fit_ips"]  # fp32 asked: one loop
+    for key, other in (("fit_over_bare", "bare"), ("fit_over_conventional", "conventional")):
+        per_round = [f / o for f, o in zip(out["rounds_ips"]["fit"], out["rounds_ips"][other])]
+        low, high = out[f"{key}_range"]
+        assert low == pytest.approx(min(per_round), abs=1e-3) and high == pytest.approx(max(per_round), abs=1e-3)
+        assert low <= out[key] <= high
+
+
+def test_rounds_interleave_the_loops_after_one_warm_up_each():
+    calls = []
+
+    def loop(name):
+        def call():
+            calls.append(name)
+            return 10
+        return call
+
+    speeds = bench.interleaved({"a": loop("a"), "b": loop("b")}, torch.device("cpu"), rounds=3)
+    assert calls == ["a", "b"] + ["a", "b"] * 3
+    assert [len(v) for v in speeds.values()] == [3, 3]
+
+
+def test_ratio_summary_is_the_median_of_per_round_ratios():
+    assert bench.ratio_summary([100, 90, 120], [100, 100, 100]) == {"median": 1.0, "min": 0.9, "max": 1.2}
+
+
+def test_zero_rounds_are_refused():
+    with pytest.raises(ParameterError, match="rounds must be at least 1"):
+        bench.run(rounds=0)
