@@ -69,6 +69,15 @@ def fit_config(s: Hw1Settings, **overrides) -> FitConfig:
                      compile=s.compile_model, precision=s.precision, **overrides)
 
 
+def slow_hint(s: Hw1Settings, device: torch.device) -> str:
+    """What to say when a GPU-sized recipe would run for hours on the CPU."""
+    if device.type != "cpu" or s.preset == "cpu":
+        return ""
+    return (f'preset="{s.preset}" is sized for a GPU. On this CPU, preset="cpu" (ResNet-18, width 32, '
+            "at most 5,000 training images) trains in a small fraction of that time: interrupt the "
+            'kernel and run it instead, e.g. papermill hw1_classification.ipynb out.ipynb -p preset cpu.')
+
+
 def train(s: Hw1Settings, model: ResNetClassifier, data: Hw1Data, device: torch.device,
           run_dir: Path, on_epoch: Sequence[EpochHook] = ()) -> FitResult:
     """Train with the recipe's augmentation; checkpoints go to ``run_dir/checkpoints``
@@ -76,7 +85,8 @@ def train(s: Hw1Settings, model: ResNetClassifier, data: Hw1Data, device: torch.
     epoch; ``on_epoch`` hooks (e.g. TensorBoard) are called after every epoch too."""
     return fit(
         model, data.train, data.val, Classification(len(data.train.classes), s.label_smoothing),
-        fit_config(s), device, augment=BatchAugment(crop_pad=4, flip=True, cutout=s.cutout),
+        fit_config(s, slow_hint=slow_hint(s, device)), device,
+        augment=BatchAugment(crop_pad=4, flip=True, cutout=s.cutout),
         checkpoint_dir=Path(run_dir) / "checkpoints", resume=s.resume,
         on_epoch=[history_writer(run_dir), *on_epoch],
     )

@@ -56,6 +56,8 @@ class FitConfig:
     eval_batch_size: int = 1024
     track_gradients: bool = True
     progress: bool = True
+    estimate_after_steps: int = 5  # announce the expected training time after this many timed steps
+    slow_hint: str = ""  # appended to that announcement when training will take over an hour
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -296,6 +298,50 @@ def _check_finite(step_losses: torch.Tensor, epoch: int, config: FitConfig,
 EpochHook = Callable[[list, nn.Module], None]
 
 
+class TimeEstimate:
+    """Announce, after the first few steps, how long the whole training will take.
+
+    The first step (warm-up, kernel selection, compilation) is not timed; the next
+    ``timed_steps`` are, and the announcement extrapolates them to every step left.
+    """
+
+    def __init__(self, total_steps: int, timed_steps: int, slow_hint: str = ""):
+        self.total_steps, self.timed_steps, self.slow_hint = total_steps, timed_steps, slow_hint
+        self.start: float | None = None
+        self.seconds: float | None = None
+
+    def before_step(self, step: int, losses: torch.Tensor) -> None:
+        if self.timed_steps < 1 or self.seconds is not None or self.total_steps <= self.timed_steps + 1:
+            return
+        if step == 1 or step == self.timed_steps + 1:
+            losses[step - 1].item()  # wait for the device to finish the previous step
+            now = time.perf_counter()
+            if step == 1:
+                self.start = now
+            else:
+                per_step = (now - self.start) / self.timed_steps
+                self.seconds = per_step * self.total_steps
+                log_line(self.message(per_step))
+
+    def message(self, per_step: float) -> str:
+        text = (f"estimated training time: {_duration(self.seconds)} "
+                f"({per_step:.2f} s per step x {self.total_steps:,} steps, from steps 2-{self.timed_steps + 1};"
+                " evaluation not included)")
+        if self.slow_hint and self.seconds > 3600:
+            text += f"\n{self.slow_hint}"
+        return text
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
 def fit(
     model: nn.Module,
     train: ImageSet,
@@ -311,7 +357,9 @@ def fit(
 ) -> FitResult:
     """Train ``model`` in place and return its per-epoch history.
 
-    ``objective`` is :class:`Classification` or :class:`Reconstruction`. With
+    ``objective`` is :class:`Classification`, :class:`Reconstruction` or another object
+    with ``loss``, ``meter``, ``monitor`` (a history key, or "epoch" to keep the last
+    epoch), ``maximize`` and ``window``. With
     ``checkpoint_dir``, ``last.pt`` (everything needed to resume) is written after every
     epoch and ``best.pt`` whenever the monitored validation metric improves; ``resume``
     continues from ``last.pt``. Each hook in ``on_epoch`` is called with the history and
@@ -357,6 +405,8 @@ def fit(
         total=config.epochs, disable=not config.progress,
     )
     clock = time.perf_counter()
+    estimator = TimeEstimate(steps * (config.epochs - start_epoch), config.estimate_after_steps,
+                             config.slow_hint)
     model.train()
     for epoch in epoch_bar:
         t0 = time.perf_counter()
@@ -366,6 +416,8 @@ def fit(
         grad_sums = torch.zeros(len(tracked), device=device)
         for step in progress_bar(range(steps), desc=f"epoch {epoch + 1}", leave=False,
                                  disable=not show_batches):
+            if epoch == start_epoch and config.progress:
+                estimator.before_step(step, step_losses)
             index = order[step * batch_size:(step + 1) * batch_size]
             x = augment(images[index], generator)
             if channels_last:
@@ -399,8 +451,11 @@ def fit(
         record["seconds"] = time.perf_counter() - t0
         result.history.append(record)
 
-        monitor = objective.monitor if objective.monitor in record else "train_loss"
-        maximize = objective.maximize if monitor == objective.monitor else False
+        if objective.monitor == "epoch":  # the objective keeps its last epoch
+            monitor, maximize = "epoch", True
+        else:
+            monitor = objective.monitor if objective.monitor in record else "train_loss"
+            maximize = objective.maximize if monitor == objective.monitor else False
         recent = [h[monitor] for h in result.history[-getattr(objective, "window", 1):]]
         record["selection_score"] = sum(recent) / len(recent)
         if _better(record["selection_score"], result.best_score, maximize):

@@ -77,3 +77,32 @@ def test_resume_into_another_architecture_is_a_clear_error(cifar_dir, tmp_path):
     with pytest.raises(CheckpointError, match=r"trained as resnet18, width 8.*resnet34, width 8"):
         fit(other, train, None, Classification(10), config, CPU,
             checkpoint_dir=tmp_path / "ckpt", resume=True)
+
+
+def test_the_time_estimate_extrapolates_the_timed_steps_to_the_whole_run(monkeypatch, capsys):
+    from helpers import training
+
+    clock = iter([100.0, 106.0])  # step 1 starts at 100 s; 3 timed steps later it is 106 s
+    monkeypatch.setattr(training.time, "perf_counter", lambda: next(clock))
+    estimate = training.TimeEstimate(total_steps=2000, timed_steps=3, slow_hint="use the cpu preset")
+    losses = torch.zeros(2000)
+    for step in range(10):
+        estimate.before_step(step, losses)
+    assert estimate.seconds == pytest.approx(2.0 * 2000)
+    out = capsys.readouterr().out
+    assert "estimated training time: 67 min (2.00 s per step x 2,000 steps, from steps 2-4" in out
+    assert "use the cpu preset" in out  # over an hour: the hint follows
+
+
+def test_fit_announces_its_estimate_and_a_gpu_recipe_on_the_cpu_points_to_the_cpu_preset(cifar_dir, capsys):
+    from helpers import hw1
+    from helpers.config import resolve_hw1
+    from test_config import BASE
+
+    train, _ = load_cifar10(cifar_dir)
+    config = FitConfig(epochs=1, batch_size=8, lr=0.05, estimate_after_steps=2)
+    fit(build_classifier("resnet18", width=4), train, None, Classification(10), config, CPU)
+    assert "estimated training time:" in capsys.readouterr().out
+    assert 'preset="cpu"' in hw1.slow_hint(resolve_hw1("full", **BASE), CPU)
+    assert hw1.slow_hint(resolve_hw1("cpu", **BASE), CPU) == ""
+    assert hw1.slow_hint(resolve_hw1("full", **BASE), torch.device("cuda")) == ""
