@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,15 +11,22 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .anomaly import anomaly_report, anomaly_scores, choose_threshold, oracle_threshold
+from .anomaly import anomaly_report, choose_threshold, oracle_threshold
 from .augment import BatchAugment
 from .autoencoder import ConvAutoencoder
-from .cifar import load_cifar10, split_train_val
+from .cifar import ImageSet, load_cifar10
 from .config import Hw2Settings
+from .detector import (NEEDS_TRANSFORMATION_NET, SCORE_NAMES, SCORES, Detector, ensemble_error_maps,
+                       reconstruct)
 from .device import compute_record, describe_device
 from .folder_data import AnomalyData, load_anomaly_folder, one_class_cifar10
+from .near_duplicates import grouped_split, near_duplicate_groups
 from .runs import environment, fingerprint, history_writer, publish_latest, write_json, write_text
 from .training import EpochHook, FitConfig, FitResult, Reconstruction, fit
+from .transformations import (TransformationNet, TransformationPrediction, augment_normals,
+                              transformation_list)
+
+TRANSFORMATION_IMAGE_PASSES = 48_000  # the rotation network's default training budget
 
 
 def load_data(s: Hw2Settings) -> AnomalyData:
@@ -30,59 +38,152 @@ def load_data(s: Hw2Settings) -> AnomalyData:
     return one_class_cifar10(train, test, s.normal_class)
 
 
-def build_model(s: Hw2Settings) -> ConvAutoencoder:
-    torch.manual_seed(s.seed)
+def build_model(s: Hw2Settings, member: int = 0) -> ConvAutoencoder:
+    """One autoencoder, initialised from ``seed`` (and its place in the ensemble)."""
+    torch.manual_seed(s.seed + 1000 * member)
     return ConvAutoencoder(s.channels, s.latent)
 
 
-def train(s: Hw2Settings, model: ConvAutoencoder, data: AnomalyData, device: torch.device,
-          run_dir: Path, on_epoch: Sequence[EpochHook] = ()):
-    """Split normal images into training and validation, and train to reconstruct them.
+def build_models(s: Hw2Settings) -> list[ConvAutoencoder]:
+    """The ``autoencoders`` members of the ensemble, each initialised differently."""
+    return [build_model(s, k) for k in range(s.autoencoders)]
 
-    Augmentation keeps images normal: mirror images and a mild colour jitter. Training
-    stops early when the validation loss has not improved for ``patience`` epochs.
-    Checkpoints and ``history.json`` go to ``run_dir``; ``on_epoch`` hooks (e.g.
-    TensorBoard) are called after every epoch. Returns the fit result and the validation
-    split (for choosing the threshold).
+
+@dataclass
+class Hw2Split:
+    """Normal images for training and validation, whole near-duplicate groups on each side."""
+
+    train: ImageSet
+    val: ImageSet
+    groups: np.ndarray  # group id of every normal training image
+    note: str
+
+
+def split(s: Hw2Settings, data: AnomalyData) -> Hw2Split:
+    """Hold out whole groups of near-duplicate normal images for validation.
+
+    Validation normals must look as new as test images do: a random hold-out of video
+    frames leaves each one's near-twin in training, so thresholds and score scales
+    calibrated on them would be far too low (see ``near_duplicates``).
     """
-    fit_part, val = split_train_val(data.train, s.val_fraction, s.seed)
-    config = FitConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, optimizer="adamw",
-                       weight_decay=1e-4, seed=s.seed, patience=s.patience, warmup=0.1,
-                       deterministic=s.deterministic, compile=s.compile_model, precision=s.precision)
-    result = fit(model, fit_part, val, Reconstruction(), config, device,
-                 augment=BatchAugment(crop_pad=0, flip=True, jitter=0.05),
-                 checkpoint_dir=Path(run_dir) / "checkpoints", resume=s.resume,
-                 on_epoch=[history_writer(run_dir), *on_epoch])
-    return result, val
+    groups = near_duplicate_groups(data.train.images, s.duplicate_rms)
+    train_idx, val_idx = grouped_split(groups, s.val_fraction, s.seed)
+    sizes = np.bincount(groups)
+    note = (f"{len(groups):,} normal images in {len(sizes):,} groups of near-duplicates (RMS difference "
+            f"< {s.duplicate_rms:g}; largest {sizes.max():,} images); validation: {len(val_idx):,} images "
+            f"in {len(np.unique(groups[val_idx])):,} whole groups")
+    return Hw2Split(data.train.subset(train_idx), data.train.subset(val_idx), groups, note)
+
+
+def train(s: Hw2Settings, models: Sequence[ConvAutoencoder], parts: Hw2Split, device: torch.device,
+          run_dir: Path, on_epoch: Sequence[EpochHook] = ()) -> list[FitResult]:
+    """Train each autoencoder to rebuild the training normals; early stopping on the
+    validation normals' loss.
+
+    Augmentation keeps images normal while covering what changes between scenes:
+    mirror images, brightness/contrast/saturation jitter and shifts of a few pixels.
+    Member k > 0 differs in its initialisation and batch order only, and keeps its
+    checkpoints in ``run_dir/checkpoints-ae<k+1>`` and its history in
+    ``history-ae<k+1>.json`` (the first: ``checkpoints/``, ``history.json``, and the
+    ``on_epoch`` hooks, e.g. TensorBoard).
+    """
+    results = []
+    for k, model in enumerate(models):
+        config = FitConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, optimizer="adamw",
+                           weight_decay=1e-4, seed=s.seed + 1000 * k, patience=s.patience, warmup=0.1,
+                           deterministic=s.deterministic, compile=s.compile_model, precision=s.precision)
+        suffix = "" if k == 0 else f"-ae{k + 1}"
+        checkpoints = Path(run_dir) / f"checkpoints{suffix}"
+        history = history_writer(run_dir, f"history{suffix}.json")
+        results.append(fit(model, parts.train, parts.val, Reconstruction(), config, device,
+                           augment=BatchAugment(crop_pad=2, flip=True, jitter=0.15),
+                           checkpoint_dir=checkpoints,
+                           resume=s.resume and (k == 0 or (checkpoints / "last.pt").exists()),
+                           on_epoch=[history, *(on_epoch if k == 0 else ())]))
+    return results
 
 
 @dataclass
 class Hw2Result:
     threshold: float
     how: str
-    val_scores: np.ndarray
+    val_scores: np.ndarray  # the chosen score (s.score) of the validation normals
     known_scores: np.ndarray | None
     test_scores: np.ndarray
     report: dict
+    signals: dict[str, np.ndarray]  # every score of every test image (standardised)
+    ablation: list[dict]  # per score: its own threshold (same method) and test metrics
 
 
-def score_and_threshold(s: Hw2Settings, model: ConvAutoencoder, data: AnomalyData, val,
-                        device: torch.device) -> Hw2Result:
-    """Score validation normals, known anomalies and the test set; choose the threshold
-    from validation normals (and known anomalies) only; report on the test labels."""
-    val_scores = anomaly_scores(model, val.images, device, s.score)
-    known = (anomaly_scores(model, data.anomalies.images, device, s.score)
-             if data.anomalies is not None else None)
-    threshold, how = choose_threshold(s.threshold_method, val_scores, known, s.target_tnr)
-    test_scores = anomaly_scores(model, data.test.images, device, s.score)
+@dataclass
+class Transformation:
+    """The rotation network (``None`` when no signal needs it) and how it was trained."""
+
+    net: TransformationNet | None
+    transformations: list
+    result: FitResult | None
+
+
+def train_transformation_net(s: Hw2Settings, parts: Hw2Split, device: torch.device, run_dir: Path,
+                             on_epoch: Sequence[EpochHook] = ()) -> Transformation:
+    """Train the rotation network on the training normals, when ``s.signals`` use it
+    (checkpoints in ``run_dir/checkpoints-transformation``); else return an empty one."""
+    if not set(s.signals) & set(NEEDS_TRANSFORMATION_NET):
+        return Transformation(None, [], None)
+    height, width = parts.train.images.shape[-2:]
+    transformations = transformation_list(height, width, shifts=False)
+    torch.manual_seed(s.seed)
+    net = TransformationNet(len(transformations))
+    epochs = s.transformation_epochs or math.ceil(TRANSFORMATION_IMAGE_PASSES / len(parts.train))
+    config = FitConfig(epochs=epochs, batch_size=s.batch_size, lr=0.1, weight_decay=5e-4, seed=s.seed,
+                       deterministic=s.deterministic, compile=s.compile_model, precision=s.precision,
+                       track_gradients=False)
+    result = fit(net, parts.train, parts.val, TransformationPrediction(transformations), config, device,
+                 augment=augment_normals, checkpoint_dir=Path(run_dir) / "checkpoints-transformation",
+                 resume=s.resume and (Path(run_dir) / "checkpoints-transformation" / "last.pt").exists(),
+                 on_epoch=on_epoch)
+    return Transformation(net, transformations, result)
+
+
+def score_and_threshold(s: Hw2Settings, models: Sequence[ConvAutoencoder], data: AnomalyData,
+                        parts: Hw2Split, device: torch.device,
+                        transformation: Transformation | None = None) -> Hw2Result:
+    """Fit the detector on the training normals (feature distributions) and the validation
+    normals (score scales); choose each score's threshold from validation normals (and
+    known anomalies) only; report every score on the test labels (the ablation) and the
+    chosen one (``s.score``) in full."""
+    transformation = transformation or Transformation(None, [], None)
+    detector = Detector(list(models), device, s.error_pooling, s.signals, transformation.net,
+                        transformation.transformations, seed=s.seed).fit(parts.train.images,
+                                                                         parts.val.images)
+    val = detector.scores(parts.val.images)
+    known = detector.scores(data.anomalies.images) if data.anomalies is not None else None
+    test = detector.scores(data.test.images)
     labels = data.test.labels.numpy()
-    report = anomaly_report(labels, test_scores, threshold)
-    report["threshold_rule"] = how
-    report["test_label_optimum_threshold"] = oracle_threshold(labels, test_scores)  # reported only
     unseen = _unseen_test_images(data)
-    if unseen is not None:  # the same threshold, on the test images the model never trained on
-        report["unseen_test"] = anomaly_report(labels[unseen], test_scores[unseen], threshold)
-    return Hw2Result(threshold, how, val_scores, known, test_scores, report)
+    ablation, chosen = [], None
+    for kind in (k for k in SCORES if k in test):
+        threshold, how = choose_threshold(s.threshold_method, val[kind],
+                                          None if known is None else known[kind], s.target_tnr)
+        report = anomaly_report(labels, test[kind], threshold)
+        report["threshold_rule"] = how
+        if unseen is not None:  # the same threshold, on the test images the model never trained on
+            report["unseen_test"] = anomaly_report(labels[unseen], test[kind][unseen], threshold)
+        ablation.append({"score": kind, **report})
+        if kind == s.score:
+            report["test_label_optimum_threshold"] = oracle_threshold(labels, test[kind])  # reported only
+            chosen = Hw2Result(threshold, how, val[kind], None if known is None else known[kind],
+                               test[kind], report, test, ablation)
+    return chosen
+
+
+def ablation_table(result: Hw2Result):
+    """The ablation as a table: each score's TPR, TNR, AUROC and AUPR at its own threshold."""
+    import pandas as pd
+
+    rows = [{"score": SCORE_NAMES[r["score"]], "TPR": r["tpr"], "TNR": r["tnr"], "AUROC": r["auroc"],
+             "AUPR": r["aupr"]} for r in result.ablation]
+    return pd.DataFrame(rows).set_index("score").round(3)
 
 
 def describe(report: dict) -> str:
@@ -112,48 +213,80 @@ def _unseen_test_images(data: AnomalyData) -> np.ndarray | None:
     return unseen
 
 
-def save_metrics(s: Hw2Settings, run_dir: Path, result: Hw2Result, fit_result: FitResult,
-                 data: AnomalyData, device: torch.device, started: float) -> Path:
-    """Write the run's ``metrics.json`` (test metrics at the chosen threshold, history, the
-    record of the run) and ``scores.csv`` (each test image's name, label, score and whether
-    it is pixel-identical to a training image), and copy the metrics to
-    ``<results_dir>/metrics.json``; returns the run's file."""
+def save_metrics(s: Hw2Settings, run_dir: Path, result: Hw2Result, fit_results: Sequence[FitResult],
+                 data: AnomalyData, parts: Hw2Split, device: torch.device, started: float) -> Path:
+    """Write the run's ``metrics.json`` (test metrics at the chosen threshold, the ablation
+    of every score, history, the record of the run) and ``scores.csv`` (each test image's
+    name, label, chosen score, every signal, and whether it is pixel-identical to a
+    training image), and copy the metrics to ``<results_dir>/metrics.json``; returns the
+    run's file."""
     names = data.test_names or [str(i) for i in range(len(data.test))]
     in_train = (data.test_in_train if data.test_in_train is not None
                 else np.zeros(len(data.test), dtype=bool))
-    rows = [f"{name},{int(label)},{score:.6g},{int(seen)}" for name, label, score, seen
-            in zip(names, data.test.labels.tolist(), result.test_scores, in_train)]
-    write_text(Path(run_dir) / "scores.csv", "file,label,score,in_train\n" + "\n".join(rows) + "\n")
+    kinds = [k for k in SCORES if k in result.signals]
+    columns = ["file", "label", "score", *kinds, "in_train"]
+    rows = [",".join([name, str(int(label)), f"{result.test_scores[i]:.6g}",
+                      *(f"{result.signals[k][i]:.6g}" for k in kinds), str(int(in_train[i]))])
+            for i, (name, label) in enumerate(zip(names, data.test.labels.tolist()))]
+    write_text(Path(run_dir) / "scores.csv", ",".join(columns) + "\n" + "\n".join(rows) + "\n")
     path = write_json(Path(run_dir) / "metrics.json", {
         **result.report,
-        "best_epoch": fit_result.best_epoch,
-        "history": fit_result.history,
+        "score": s.score,
+        "ablation": result.ablation,
+        "best_epoch": fit_results[0].best_epoch,
+        "best_epochs": [f.best_epoch for f in fit_results],  # of each autoencoder
+        "history": fit_results[0].history,
         "params": s.as_dict(),
         "data": {"dataset": s.dataset, "data_dir": str(Path(s.data_dir).expanduser().resolve()),
                  "train_images": len(data.train), "test_images": len(data.test),
                  "known_anomalies": 0 if data.anomalies is None else len(data.anomalies),
                  "train_fingerprint": fingerprint(data.train.images),
                  "test_fingerprint": fingerprint(data.test.images, data.test.labels),
-                 "notes": data.notes},
+                 "validation_split": parts.note, "notes": data.notes},
         "device": describe_device(device),
         "compute": compute_record(device, s.precision),
         "environment": environment(),
-        "train_seconds": round(fit_result.seconds, 1),
+        "train_seconds": round(sum(f.seconds for f in fit_results), 1),
         "wall_seconds": round(time.time() - started, 1),
     })
     publish_latest(run_dir)
     return path
 
 
-def extremes(model: ConvAutoencoder, data: AnomalyData, scores: np.ndarray,
+def extremes(models: Sequence[ConvAutoencoder], data: AnomalyData, scores: np.ndarray,
              device: torch.device, k: int = 8):
-    """The ``k`` best- and ``k`` worst-reconstructed test images: inputs, reconstructions,
-    error maps and titles (true label and score), ready for ``plots.plot_reconstructions``."""
-    from .anomaly import error_maps, reconstruct
-
+    """The ``k`` best- and ``k`` worst-reconstructed test images: inputs, the autoencoders'
+    mean reconstructions, their mean error maps and titles (true label and score), ready
+    for ``plots.plot_reconstructions``."""
     order = np.argsort(scores)
     pick = torch.as_tensor(np.r_[order[:k], order[-k:]], dtype=torch.long)
     images = data.test.images[pick]
-    rebuilt = reconstruct(model, images, device)
+    rebuilt = sum(reconstruct(m, images, device) for m in models) / len(models)
     titles = [f"{data.test.classes[int(data.test.labels[i])]}\n{scores[i]:.2g}" for i in pick]
-    return images, rebuilt, error_maps(images, rebuilt), titles
+    return images, rebuilt, ensemble_error_maps(models, images, device), titles
+
+
+def combined_signals(s: Hw2Settings) -> list[str]:
+    """The names of the scores the combined score sums (reconstruction with its pooling)."""
+    return ["reconstruction_" + s.error_pooling if x == "reconstruction" else x for x in s.signals]
+
+
+SHORT = {"reconstruction": "rec", "global": "glob", "transformation": "rot", "features": "knn"}
+
+
+def mistakes(result: Hw2Result, data: AnomalyData, s: Hw2Settings, k: int = 16):
+    """The missed anomalies (lowest scores first) and the false alarms (highest first) at
+    the chosen threshold, with titles giving each combined signal's standardised score,
+    ready for ``plots.image_grid``."""
+    labels = data.test.labels.numpy()
+    flagged = result.test_scores >= result.threshold
+    missed = np.flatnonzero((labels == 1) & ~flagged)
+    missed = missed[np.argsort(result.test_scores[missed])][:k]
+    false_alarms = np.flatnonzero((labels == 0) & flagged)
+    false_alarms = false_alarms[np.argsort(-result.test_scores[false_alarms])][:k]
+    pick = np.r_[missed, false_alarms].astype(int)
+    names = {SHORT[x]: "reconstruction_" + s.error_pooling if x == "reconstruction" else x for x in s.signals}
+    titles = [f"{'missed' if labels[i] else 'false alarm'} {result.test_scores[i]:.1f}\n"
+              + " ".join(f"{short} {result.signals[name][i]:.1f}" for short, name in names.items())
+              for i in pick]
+    return data.test.images[torch.as_tensor(pick, dtype=torch.long)], titles

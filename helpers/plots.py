@@ -152,28 +152,31 @@ def plot_threshold(labels: np.ndarray, scores: np.ndarray, chosen: float, test_o
     grid = np.quantile(scores, np.linspace(0, 1, 400))
     tpr = [(scores[labels == 1] >= t).mean() for t in grid]
     tnr = [(scores[labels == 0] < t).mean() for t in grid]
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig, ax = plt.subplots(figsize=(9, 5))
     ax.plot(grid, tpr, label="TPR (anomalies caught)")
     ax.plot(grid, tnr, label="TNR (normals passed)")
     ax.axvline(chosen, color="k", label=f"chosen: {chosen:.3g}" + (f"\n({how})" if how else ""))
     ax.axvline(test_optimum, color="tab:red", ls=":",
                label=f"test-label optimum: {test_optimum:.3g}\n(reference only, not used)")
-    ax.set_xscale("log")
+    if scores.min() > 0 and scores.max() / scores.min() > 100:  # raw errors span decades
+        ax.set_xscale("log")
     ax.set(xlabel="threshold on the anomaly score", ylabel="rate", ylim=(0, 1.02),
            title="TPR and TNR on the test set against the threshold")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     fig.tight_layout()
     return fig
 
 
-def plot_roc(labels: np.ndarray, scores: np.ndarray) -> plt.Figure:
-    """ROC curve of the anomaly score with its AUROC."""
+def plot_roc(labels: np.ndarray, scores: np.ndarray | dict[str, np.ndarray]) -> plt.Figure:
+    """ROC curves with their AUROC: one score, or several (a dict name -> scores)."""
     from sklearn.metrics import RocCurveDisplay
 
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    RocCurveDisplay.from_predictions(labels, scores, ax=ax, name="reconstruction error",
-                                     plot_chance_level=True)
+    curves = scores if isinstance(scores, dict) else {"anomaly score": scores}
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for i, (name, values) in enumerate(curves.items()):
+        RocCurveDisplay.from_predictions(labels, values, ax=ax, name=name,
+                                         plot_chance_level=i == len(curves) - 1)
     ax.set(title="ROC on the test set")
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -181,16 +184,46 @@ def plot_roc(labels: np.ndarray, scores: np.ndarray) -> plt.Figure:
 
 
 def plot_score_histograms(labels: np.ndarray, scores: np.ndarray, threshold: float) -> plt.Figure:
-    """Histograms of normal and anomalous test scores (log-spaced bins), threshold marked."""
+    """Histograms of normal and anomalous test scores, threshold marked (log-spaced bins
+    for positive scores spanning decades, such as raw errors; else even bins)."""
     labels, scores = np.asarray(labels), np.asarray(scores)
-    bins = np.geomspace(max(scores.min(), 1e-8), scores.max(), 60)
+    logged = scores.min() > 0 and scores.max() / scores.min() > 100
+    bins = np.geomspace(scores.min(), scores.max(), 60) if logged else np.linspace(scores.min(), scores.max(), 60)
     fig, ax = plt.subplots(figsize=(8, 3.5))
     ax.hist(scores[labels == 0], bins, alpha=0.6, label=f"normal ({(labels == 0).sum()})")
     ax.hist(scores[labels == 1], bins, alpha=0.6, label=f"anomaly ({(labels == 1).sum()})")
     ax.axvline(threshold, color="k", label="chosen threshold")
-    ax.set(xscale="log", yscale="log", xlabel="anomaly score", ylabel="images",
+    ax.set(xscale="log" if logged else "linear", yscale="log", xlabel="anomaly score", ylabel="images",
            title="test scores by true label")
     ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_signals(labels: np.ndarray, signals: dict[str, np.ndarray], names: list[str],
+                 threshold: float) -> plt.Figure:
+    """Each test image as a point, for every pair of the combined score's standardised
+    signals, by true label. With two signals the dashed line is the threshold on the
+    combined score (``max(x, 0) + max(y, 0)``): images beyond it are flagged."""
+    import itertools
+
+    labels = np.asarray(labels)
+    pairs = list(itertools.combinations(names, 2)) or [(names[0], names[0])]
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.5 * len(pairs), 5), squeeze=False)
+    for ax, (x, y) in zip(axes.flat, pairs):
+        for value, name, style in ((0, "normal", dict(s=8, alpha=0.4)), (1, "anomaly", dict(s=22, marker="x"))):
+            ax.scatter(signals[x][labels == value], signals[y][labels == value], label=name, **style)
+        if len(names) == 2:
+            lo = min(signals[x].min(), signals[y].min())
+            line = np.linspace(0, threshold, 50)
+            ax.plot(np.r_[lo, 0, line, threshold, threshold], np.r_[threshold, threshold, threshold - line, 0, lo],
+                    "k--", label=f"combined score = threshold ({threshold:.2f})")
+        ax.set(xlim=(signals[x].min() - 0.5, signals[x].max() + 0.5),
+               ylim=(signals[y].min() - 0.5, signals[y].max() + 0.5),
+               xlabel=f"{x} (standard deviations above validation normals)", ylabel=f"{y} (same scale)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("the signals of every test image")
     fig.tight_layout()
     return fig
 

@@ -139,9 +139,10 @@ def start_run(settings) -> Path:
     return run
 
 
-def history_writer(run_dir: str | Path) -> Callable[[list[dict], Any], None]:
-    """An ``on_epoch`` hook for ``fit`` that keeps ``history.json`` in the run folder current."""
-    path = Path(run_dir) / "history.json"
+def history_writer(run_dir: str | Path, name: str = "history.json") -> Callable[[list[dict], Any], None]:
+    """An ``on_epoch`` hook for ``fit`` that keeps ``history.json`` (or ``name``) in the run
+    folder current."""
+    path = Path(run_dir) / name
     return lambda history, model: write_json(path, history)
 
 

@@ -51,25 +51,47 @@ def write_cifar10(
     return Path(data_dir)
 
 
-def _crop(rng: np.random.Generator, anomalous: bool) -> np.ndarray:
-    """A small RGB crop of varying size: smooth and dim if normal, with a bright blob if not."""
+ANOMALY_KINDS = ("blob", "empty", "recolour")
+
+
+def _crop(rng: np.random.Generator, kind: str | None = None) -> np.ndarray:
+    """A small RGB crop of varying size, like the course's frames of a bowl.
+
+    Normal (``kind=None``): a dim, slowly varying background with a textured patch in the
+    middle (the bowl's contents). Anomalies: ``"blob"`` a bright coloured blob somewhere
+    (a local defect, the kind in ``anomalies/``); ``"empty"`` the middle without its texture
+    (a smooth frame that an autoencoder rebuilds easily); ``"recolour"`` the whole frame's
+    colours shifted.
+    """
     h, w = int(rng.integers(26, 30)), int(rng.integers(46, 51))
     yy, xx = np.mgrid[0:h, 0:w]
     base = np.array([90, 120, 100]) + rng.normal(0, 6, 3)
     img = base[None, None, :] + 10 * np.sin(xx / 7 + rng.uniform(0, 6))[..., None]
+    middle = np.exp(-(((yy - h / 2) / (0.45 * h)) ** 2 + ((xx - w / 2) / (0.45 * w)) ** 2))
+    if kind != "empty":
+        texture = rng.normal(0, 1, (h // 2 + 1, w // 2 + 1)).repeat(2, 0).repeat(2, 1)[:h, :w]
+        img = img + (middle * (25 + 18 * texture))[..., None] * np.array([1.0, 1.0, 0.9])
     img = img + rng.normal(0, 3, (h, w, 3))
-    if anomalous:
+    if kind == "blob":
         cy, cx, r = rng.uniform(5, h - 5), rng.uniform(8, w - 8), rng.uniform(4, 8)
         blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r**2))
         img = img + blob[..., None] * np.array([150, 120, -60])
+    elif kind == "recolour":
+        img = img[..., ::-1] * np.array([1.0, 0.9, 1.3])
+    elif kind is not None and kind != "empty":
+        raise ValueError(f"kind={kind!r}: choose None or one of {ANOMALY_KINDS}")
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def write_anomaly_folder(
     root: str | Path, train: int = 120, test_normal: int = 40, test_anomalies: int = 8,
-    known: int = 8, seed: int = 0,
+    known: int = 8, seed: int = 0, kinds: tuple[str, ...] = ("blob",),
 ) -> Path:
-    """Write the course layout (train/, anomalies/, test/imgs/, test/test_annotation.txt)."""
+    """Write the course layout (train/, anomalies/, test/imgs/, test/test_annotation.txt).
+
+    Known anomalies are always of the ``"blob"`` kind; the test anomalies cycle through
+    ``kinds`` (see :func:`_crop`), and ``<root>/test/kinds.txt`` names each test image's kind.
+    """
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -77,15 +99,18 @@ def write_anomaly_folder(
     for sub in ("train", "anomalies", "test/imgs"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     for i in range(train):
-        Image.fromarray(_crop(rng, False)).save(root / "train" / f"n{i:04d}.jpg", quality=95)
+        Image.fromarray(_crop(rng)).save(root / "train" / f"n{i:04d}.jpg", quality=95)
     for i in range(known):
-        Image.fromarray(_crop(rng, True)).save(root / "anomalies" / f"a{i:04d}.jpg", quality=95)
-    labels = [0] * test_normal + [1] * test_anomalies
-    rng.shuffle(labels)
-    lines = []
-    for i, label in enumerate(labels):
+        Image.fromarray(_crop(rng, "blob")).save(root / "anomalies" / f"a{i:04d}.jpg", quality=95)
+    test_kinds = ["normal"] * test_normal + [kinds[i % len(kinds)] for i in range(test_anomalies)]
+    rng.shuffle(test_kinds)
+    lines, kind_lines = [], []
+    for i, kind in enumerate(test_kinds):
         name = f"t{i:04d}.jpg"
-        Image.fromarray(_crop(rng, bool(label))).save(root / "test" / "imgs" / name, quality=95)
-        lines.append(f"{name} {label}")
+        Image.fromarray(_crop(rng, None if kind == "normal" else kind)).save(root / "test" / "imgs" / name,
+                                                                             quality=95)
+        lines.append(f"{name} {int(kind != 'normal')}")
+        kind_lines.append(f"{name} {kind}")
     (root / "test" / "test_annotation.txt").write_text("\n".join(lines) + "\n")
+    (root / "test" / "kinds.txt").write_text("\n".join(kind_lines) + "\n")
     return root

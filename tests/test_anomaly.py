@@ -4,7 +4,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from helpers.anomaly import (anomaly_report, balanced_threshold, choose_threshold,
-                             quantile_threshold, scores_from_errors)
+                             informed_threshold, quantile_threshold)
 from helpers.autoencoder import ChannelAttention, ConvAutoencoder
 from helpers.errors import ParameterError
 
@@ -29,16 +29,6 @@ def test_channel_attention_mask_scales_each_channel_by_a_unit_weight():
     assert torch.allclose(att(x), x * mask)
 
 
-def test_scores_mean_and_local_maximum():
-    maps = torch.zeros(2, 10, 10)
-    maps[1, 2:4, 2:4] = 1.0  # a small local defect
-    assert np.allclose(scores_from_errors(maps, "mse"), [0, 0.04])
-    local = scores_from_errors(maps, "max_smoothed", window=3)
-    assert local[0] == 0 and np.isclose(local[1], 4 / 9)
-    with pytest.raises(ParameterError, match="mse, max_smoothed"):
-        scores_from_errors(maps, "median")
-
-
 def test_quantile_threshold_gives_the_target_tnr_on_its_normals():
     normal = np.random.default_rng(0).normal(size=1000)
     t = quantile_threshold(normal, 0.95)
@@ -52,12 +42,23 @@ def test_balanced_threshold_separates_separable_scores_in_the_gap():
     assert report["tpr"] == 1 and report["tnr"] == 1
 
 
+def test_informed_threshold_moves_halfway_towards_the_known_anomalies():
+    normal = np.linspace(0, 1, 101)  # its 90 % quantile is 0.9
+    known = np.linspace(3, 5, 101)  # its 5 % quantile is 3.1
+    assert np.isclose(informed_threshold(normal, known, 0.9), (0.9 + 3.1) / 2)
+    overlapping = np.linspace(0.2, 2, 101)  # known anomalies' low end below the quantile
+    assert np.isclose(informed_threshold(normal, overlapping, 0.9), 0.9)  # never lower
+
+
 def test_choose_threshold_auto_uses_known_anomalies_only_when_present():
-    normal, known = np.linspace(0, 1, 50), np.array([5.0, 6.0])
+    normal, known = np.linspace(0, 1, 51), np.array([5.0, 6.0])
     t_known, how = choose_threshold("auto", normal, known, 0.9)
-    assert 1 < t_known < 5 and "known anomalies" in how
+    assert np.isclose(t_known, (0.9 + np.quantile(known, 0.05)) / 2) and "known anomalies" in how
     t_q, how = choose_threshold("auto", normal, None, 0.9)
-    assert np.isclose(t_q, 0.9) and "quantile" in how
+    assert np.isclose(t_q, 0.9) and how == "90.0% quantile of 51 validation normals"
+    assert choose_threshold("quantile", normal, known, 0.9)[0] == t_q
+    t_b, how = choose_threshold("balanced", normal, known, 0.9)
+    assert 1 < t_b < 5 and "max TPR+TNR" in how
     with pytest.raises(ParameterError, match="needs known anomalies"):
         choose_threshold("balanced", normal, None, 0.9)
     with pytest.raises(ParameterError, match="auto, quantile, balanced"):

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -12,8 +13,8 @@ def settings(anomaly_dir, tmp_path, **change):
     params = dict(dataset="folder", data_dir=str(anomaly_dir), download=False, normal_class=0,
                   train_dir=None, anomalies_dir=None, test_dir=None, annotation_file=None,
                   image_size=None, channels=[8, 16, 32], latent=8, epochs=15, batch_size=32,
-                  lr=0.005, patience=15, seed=0, device="cpu", score="mse",
-                  threshold_method="auto", target_tnr=0.95, val_fraction=0.2,
+                  lr=0.005, patience=15, seed=0, device="cpu", score="combined",
+                  threshold_method="auto", target_tnr=0.95, val_fraction=0.3, autoencoders=1,
                   figures_dir=str(tmp_path / "f"), results_dir=str(tmp_path / "r"))
     params.update(change)
     return resolve_hw2(**params)
@@ -26,6 +27,11 @@ def settings(anomaly_dir, tmp_path, **change):
     (dict(epochs=0), "epochs=0 must be an integer >= 1"),
     (dict(target_tnr=1.0), "target_tnr=1.0 must lie in"),
     (dict(device="gpu"), "device='gpu' is unknown"),
+    (dict(score="mse"), "score='mse' is unknown; choose one of reconstruction_mean, reconstruction_median, global, transformation, features, combined"),
+    (dict(duplicate_rms=-0.1), "duplicate_rms=-0.1 must lie in"),
+    (dict(precision="int8"), "precision='int8' is unknown"),
+    (dict(signals=["reconstruction", "colour"]), "signals=.* must be a non-empty list drawn from reconstruction, global, transformation, features"),
+    (dict(signals=[]), "must be a non-empty list"),
 ])
 def test_bad_parameters(anomaly_dir, tmp_path, change, message):
     with pytest.raises(ParameterError, match=message):
@@ -35,34 +41,66 @@ def test_bad_parameters(anomaly_dir, tmp_path, change, message):
 def test_autoencoder_trained_on_normals_flags_anomalies(anomaly_dir, tmp_path):
     s = settings(anomaly_dir, tmp_path)
     data = hw2.load_data(s)
-    model = hw2.build_model(s)
-    fit_result, val = hw2.train(s, model, data, CPU, tmp_path / "run")
+    parts = hw2.split(s, data)
+    models = hw2.build_models(s)
+    [fit_result] = hw2.train(s, models, parts, CPU, tmp_path / "run")
     losses = [h["train_loss"] for h in fit_result.history]
     assert losses[-1] < 0.5 * losses[0]
-    result = hw2.score_and_threshold(s, model, data, val, CPU)
+    result = hw2.score_and_threshold(s, models, data, parts, CPU)
     assert result.report["auroc"] > 0.9
     assert result.report["tpr"] >= 0.75 and result.report["tnr"] >= 0.75
-    assert "known anomalies" in result.how  # the threshold came from validation + known anomalies
+    # label-free: never below the validation normals' quantile (known anomalies may only raise it)
+    assert result.threshold >= np.quantile(result.val_scores, s.target_tnr) - 1e-9
+    assert result.how.startswith(("95.0% quantile of", "halfway from the 95.0% quantile"))
+    assert [r["score"] for r in result.ablation] == ["reconstruction_mean", "reconstruction_median", "global", "combined"]
+    assert result.ablation[-1]["auroc"] == result.report["auroc"]  # the chosen score is the last row
+    table = hw2.ablation_table(result)
+    assert list(table.columns) == ["TPR", "TNR", "AUROC", "AUPR"] and len(table) == 4
 
 
 def test_metrics_are_also_reported_without_test_images_seen_in_training(anomaly_dir, tmp_path):
-    import numpy as np
-
     from helpers.anomaly import anomaly_report
 
     s = settings(anomaly_dir, tmp_path, epochs=1)
     data = hw2.load_data(s)
-    model = hw2.build_model(s)  # untrained: the bookkeeping, not the quality, is tested here
-    _, val = hw2.train(s, model, data, CPU, tmp_path / "run")
-    result = hw2.score_and_threshold(s, model, data, val, CPU)
+    model = hw2.build_model(s)  # barely trained: the bookkeeping, not the quality, is tested here
+    parts = hw2.split(s, data)
+    hw2.train(s, [model], parts, CPU, tmp_path / "run")
+    result = hw2.score_and_threshold(s, [model], data, parts, CPU)
     assert "unseen_test" not in result.report and "not in the training folder" not in hw2.describe(result.report)
 
     labels = data.test.labels.numpy()
     data.test_in_train = np.zeros(len(labels), dtype=bool)
     data.test_in_train[np.flatnonzero(labels == 0)[:5]] = True  # five normals "seen in training"
-    result = hw2.score_and_threshold(s, model, data, val, CPU)
+    result = hw2.score_and_threshold(s, [model], data, parts, CPU)
     unseen = result.report["unseen_test"]
     expected = anomaly_report(labels[~data.test_in_train], result.test_scores[~data.test_in_train],
                               result.threshold)
     assert unseen == expected and unseen["test_normals"] == int((labels == 0).sum()) - 5
     assert f"on the {len(labels) - 5} test images not in the training folder: TPR" in hw2.describe(result.report)
+
+
+def test_an_ensemble_trains_each_autoencoder_from_its_own_seed_and_averages_their_error_maps(anomaly_dir, tmp_path):
+    from helpers.detector import Detector, ensemble_error_maps, error_maps, reconstruct
+
+    s = settings(anomaly_dir, tmp_path, epochs=1, autoencoders=2)
+    data = hw2.load_data(s)
+    parts = hw2.split(s, data)
+    models = hw2.build_models(s)
+    assert not torch.equal(models[0].encoder[0][0].weight, models[1].encoder[0][0].weight)
+    results = hw2.train(s, models, parts, CPU, tmp_path / "run")
+    assert len(results) == 2
+    assert (tmp_path / "run" / "checkpoints-ae2" / "best.pt").exists()
+    assert (tmp_path / "run" / "history.json").exists() and (tmp_path / "run" / "history-ae2.json").exists()
+    images = data.test.images[:6]
+    each = [error_maps(images, reconstruct(m, images, CPU)) for m in models]
+    assert torch.allclose(ensemble_error_maps(models, images, CPU), (each[0] + each[1]) / 2)
+    one = Detector(models[:1], CPU).fit(parts.train.images, parts.val.images)
+    both = Detector(models, CPU).fit(parts.train.images, parts.val.images)
+    assert both.features(images).shape[1] == 2 * one.features(images).shape[1]
+
+
+def test_the_ensemble_size_defaults_by_data_set_and_is_checked(anomaly_dir, tmp_path):
+    assert settings(anomaly_dir, tmp_path, autoencoders=None).autoencoders == 3
+    with pytest.raises(ParameterError, match="autoencoders=0 must be an integer >= 1"):
+        settings(anomaly_dir, tmp_path, autoencoders=0)

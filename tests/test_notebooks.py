@@ -55,16 +55,18 @@ def test_hw1_notebook_executes(cifar_dir, tmp_path):
 @pytest.mark.notebook
 def test_hw2_notebook_executes(anomaly_dir, tmp_path):
     params = dict(dataset="folder", data_dir=str(anomaly_dir), channels=[8, 16, 32], latent=8,
-                  epochs=2, batch_size=32, device="cpu", figures_dir=str(tmp_path / "figures"),
+                  epochs=2, batch_size=32, device="cpu", autoencoders=2, figures_dir=str(tmp_path / "figures"),
                   results_dir=str(tmp_path / "results"))
     done = run_with_nbval("hw2_anomaly.ipynb", params, tmp_path)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     metrics = json.loads((tmp_path / "results" / "metrics.json").read_text())
     assert {"tpr", "tnr", "threshold", "auroc", "aupr", "params"} <= set(metrics)
     scores = (Path(metrics["run_dir"]) / "scores.csv").read_text().splitlines()
-    assert scores[0] == "file,label,score,in_train" and len(scores) == 49
+    assert scores[0] == "file,label,score,reconstruction_mean,reconstruction_median,global,combined,in_train"
+    assert len(scores) == 49
     assert metrics["params"]["dataset"] == "folder" and metrics["test_anomalies"] == 8
+    assert len(metrics["best_epochs"]) == 2  # one per autoencoder of the ensemble
     assert metrics["compute"]["precision"] == "auto" and "compute_dtype" in metrics["compute"]
     figures = {p.name for p in (tmp_path / "figures").glob("*.png")}
     assert {"loss.png", "threshold.png", "roc.png", "score_histograms.png",
-            "reconstructions.png", "confusion_matrix.png"} <= figures
+            "reconstructions.png", "confusion_matrix.png", "signals.png"} <= figures

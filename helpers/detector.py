@@ -1,0 +1,216 @@
+"""The anomaly detector: two signals from the trained autoencoder, on one scale.
+
+1. **Reconstruction**: how badly the autoencoder rebuilds the image. The per-pixel
+   squared error is pooled over the image by its ``"mean"`` (the classic score: every
+   pixel counts, so small defects do too) or its ``"median"`` (robust: an error must
+   spread over half the image to count, so an unfamiliar object at the border of an
+   otherwise normal frame does not, while an image the autoencoder rebuilds slightly
+   wrong everywhere does).
+2. **Global content**: how unusual the image's overall make-up is. The first encoder
+   stage's feature maps are summarised per channel by their 25 %, 50 % and 75 %
+   quantiles over all positions (robust to what covers only part of the image), and the
+   Mahalanobis distance of that summary from the training normals' distribution
+   (Ledoit-Wolf covariance, fitted on the normals plus brightness/contrast-jittered
+   copies, so that lighting changes alone do not look anomalous) is the score. It sees
+   what reconstruction cannot: an image that is easy to rebuild but unlike any normal
+   one, e.g. an empty, smooth or recoloured frame.
+
+With a :class:`~helpers.transformations.TransformationNet` trained on the normals, two
+more signals are available, for natural images where reconstruction is weak:
+``transformation`` (how unsure the network is which rotation was applied) and
+``features`` (distance to the nearest normals in its feature space).
+
+Each signal is put on a common scale by :class:`Standardizer` (log, then centred and
+scaled on the validation normals: "standard deviations above a typical normal image"),
+and the combined score adds up what each signal says *above* typical:
+``max(reconstruction, 0) + max(global, 0)``. A signal far below typical is no evidence
+of normality (an empty frame is rebuilt better than any normal one), so it must not
+cancel the other signal's alarm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.covariance import LedoitWolf
+from torch import nn
+
+from .augment import BatchAugment, to_float
+from .errors import ParameterError
+from .transformations import TransformationNet, knn_distance, transformation_scores
+
+POOLINGS = ("median", "mean")
+SIGNALS = ("reconstruction", "global", "transformation", "features")
+SCORES = ("reconstruction_mean", "reconstruction_median", "global", "transformation", "features", "combined")
+SCORE_NAMES = {"reconstruction_mean": "reconstruction (mean error, the classic score)",
+               "reconstruction_median": "reconstruction (median error)",
+               "global": "global content (autoencoder feature statistics)",
+               "transformation": "transformation (unsure which rotation)",
+               "features": "features (k-NN in the rotation network's features)",
+               "combined": "combined"}
+NEEDS_TRANSFORMATION_NET = ("transformation", "features")
+FEATURE_QUANTILES = (0.25, 0.5, 0.75)
+
+
+@torch.no_grad()
+def reconstruct(model: nn.Module, images: torch.Tensor, device: torch.device,
+                batch_size: int = 512) -> torch.Tensor:
+    """Reconstructions (float [0, 1], on the CPU) of uint8 ``images``."""
+    model.eval()
+    out = [model(to_float(images[s:s + batch_size].to(device))).float().cpu()
+           for s in range(0, len(images), batch_size)]
+    return torch.cat(out) if out else torch.zeros(0, *images.shape[1:])
+
+
+def error_maps(images: torch.Tensor, reconstructions: torch.Tensor) -> torch.Tensor:
+    """Per-pixel squared error, averaged over colour channels: (N, H, W)."""
+    return (to_float(images) - reconstructions).pow(2).mean(1)
+
+
+def ensemble_error_maps(models: Sequence[nn.Module], images: torch.Tensor,
+                        device: torch.device) -> torch.Tensor:
+    """The mean over ``models`` of each one's per-pixel error maps: (N, H, W)."""
+    return sum(error_maps(images, reconstruct(m, images, device)) for m in models) / len(models)
+
+
+def pool_errors(maps: torch.Tensor, pooling: str = "median") -> np.ndarray:
+    """One reconstruction score per image: the median (robust) or mean per-pixel error."""
+    if pooling not in POOLINGS:
+        raise ParameterError(f"pooling={pooling!r} is unknown; choose one of {', '.join(POOLINGS)}.")
+    flat = maps.flatten(1)
+    pooled = flat.median(1).values if pooling == "median" else flat.mean(1)
+    return pooled.numpy()
+
+
+@torch.no_grad()
+def global_features(model: nn.Module, images: torch.Tensor, device: torch.device,
+                    augment: BatchAugment | None = None, generator: torch.Generator | None = None,
+                    batch_size: int = 512) -> np.ndarray:
+    """Per image, the 25/50/75 % quantiles over positions of each channel of the
+    autoencoder's first encoder stage: (N, 3 x channels)."""
+    model.eval()
+    first_stage = model.encoder[:2]
+    out = []
+    q = torch.tensor(FEATURE_QUANTILES, device=device)
+    for s in range(0, len(images), batch_size):
+        batch = images[s:s + batch_size].to(device)
+        x = augment(batch, generator) if augment is not None else to_float(batch)
+        h = first_stage(x).float().flatten(2)  # (B, C, positions)
+        out.append(torch.quantile(h, q, dim=2).permute(1, 0, 2).flatten(1).cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, 3 * first_stage[0][0].out_channels))
+
+
+@dataclass
+class Standardizer:
+    """``(log(score) - median) / std`` of the validation normals' log scores, so each
+    signal reads as "standard deviations above a typical normal image"."""
+
+    center: float = 0.0
+    scale: float = 1.0
+
+    @classmethod
+    def fit(cls, normal_scores: np.ndarray) -> "Standardizer":
+        logs = np.log(np.maximum(np.asarray(normal_scores, dtype=np.float64), 1e-12))
+        if len(logs) < 2:
+            raise ParameterError("at least two validation normals are needed to standardise the scores; "
+                                 "raise val_fraction or add normal images.")
+        return cls(float(np.median(logs)), float(max(logs.std(), 1e-6)))
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        return (np.log(np.maximum(np.asarray(scores, dtype=np.float64), 1e-12)) - self.center) / self.scale
+
+
+def check_signals(signals) -> tuple[str, ...]:
+    """``signals`` as a tuple, or a clear error naming the valid ones."""
+    if isinstance(signals, str) or not signals or any(s not in SIGNALS for s in signals):
+        raise ParameterError(f"signals={signals!r} must be a non-empty list drawn from {', '.join(SIGNALS)}.")
+    return tuple(signals)
+
+
+def combine(*standardised: np.ndarray) -> np.ndarray:
+    """The combined score: the sum of each standardised signal's excess above typical."""
+    return sum(np.maximum(z, 0.0) for z in standardised)
+
+
+@dataclass
+class Detector:
+    """Scores images with the signals of trained autoencoders, standardised and summed.
+
+    ``model`` is one autoencoder or several: their error maps are averaged and their
+    first stages' features concatenated (an ensemble steadies both signals). ``fit`` learns the normals' feature distribution from the training normals and the
+    standardisation from the validation normals (never from test images).
+    """
+
+    model: nn.Module | Sequence[nn.Module]
+    device: torch.device
+    pooling: str = "median"  # of the reconstruction error in the combined score
+    signals: tuple[str, ...] = ("reconstruction", "global")  # summed into the combined score
+    transformation_net: TransformationNet | None = None
+    transformations: list[tuple[int, int, int]] = field(default_factory=list)
+    feature_jitter: float = 0.1
+    jittered_copies: int = 2
+    seed: int = 0
+    covariance: LedoitWolf | None = None
+    reference_features: np.ndarray | None = None
+    standardizers: dict[str, Standardizer] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.members = list(self.model) if isinstance(self.model, (list, tuple)) else [self.model]
+        if not self.members:
+            raise ParameterError("the detector needs at least one trained autoencoder.")
+        if self.pooling not in POOLINGS:
+            raise ParameterError(f"error_pooling={self.pooling!r} is unknown; choose one of {', '.join(POOLINGS)}.")
+        check_signals(self.signals)
+        if self.transformation_net is None and set(self.signals) & set(NEEDS_TRANSFORMATION_NET):
+            raise ParameterError(f"signals {list(self.signals)} need the transformation network; train it "
+                                 "first (hw2.train_transformation_net) or drop 'transformation' and 'features'.")
+
+    def fit(self, train_images: torch.Tensor, val_images: torch.Tensor) -> "Detector":
+        jitter = BatchAugment(crop_pad=0, flip=True, jitter=self.feature_jitter)
+        generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        parts = [self.features(train_images)]
+        parts += [self.features(train_images, jitter, generator) for _ in range(self.jittered_copies)]
+        self.covariance = LedoitWolf().fit(np.concatenate(parts))
+        if self.transformation_net is not None:
+            _, self.reference_features = transformation_scores(self.transformation_net, train_images,
+                                                               self.device, self.transformations)
+        raw = self.raw_scores(val_images)
+        self.standardizers = {name: Standardizer.fit(values) for name, values in raw.items()}
+        return self
+
+    def features(self, images: torch.Tensor, augment: BatchAugment | None = None,
+                 generator: torch.Generator | None = None) -> np.ndarray:
+        """:func:`global_features` of every autoencoder, side by side."""
+        return np.concatenate([global_features(m, images, self.device, augment, generator)
+                               for m in self.members], axis=1)
+
+    def raw_scores(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        """Each signal on its own scale (reconstruction error, Mahalanobis distance)."""
+        if self.covariance is None:
+            raise ParameterError("the detector is not fitted yet: call fit(train_images, val_images) first.")
+        maps = ensemble_error_maps(self.members, images, self.device)
+        raw = {"reconstruction_mean": pool_errors(maps, "mean"),
+               "reconstruction_median": pool_errors(maps, "median"),
+               "global": self.covariance.mahalanobis(self.features(images))}
+        if self.transformation_net is not None:
+            unsure, features = transformation_scores(self.transformation_net, images, self.device,
+                                                     self.transformations)
+            raw["transformation"] = unsure
+            raw["features"] = knn_distance(features, self.reference_features)
+        return raw
+
+    def scores(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        """Every signal standardised, and ``combined`` (:func:`combine`) of ``signals``
+        (the reconstruction score with ``pooling``)."""
+        raw = self.raw_scores(images)
+        out = {name: self.standardizers[name](values) for name, values in raw.items()}
+        out["combined"] = combine(*(out[self.score_name(signal)] for signal in self.signals))
+        return out
+
+    def score_name(self, signal: str) -> str:
+        """The score a signal stands for (reconstruction: with this detector's pooling)."""
+        return f"reconstruction_{self.pooling}" if signal == "reconstruction" else signal

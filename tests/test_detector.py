@@ -1,0 +1,85 @@
+"""The detector's signals, their common scale, and what the global signal adds."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from helpers import hw2
+from helpers.anomaly import quantile_threshold
+from helpers.detector import Detector, Standardizer, global_features, pool_errors
+from helpers.errors import ParameterError
+from helpers.synthetic import write_anomaly_folder
+from test_hw2 import settings
+
+CPU = torch.device("cpu")
+
+
+def test_median_pooling_ignores_a_defect_on_a_small_part_of_the_image():
+    maps = torch.full((2, 10, 10), 0.01)
+    maps[1, :3, :3] = 1.0  # an unfamiliar object in a corner: 9 % of the pixels
+    assert pool_errors(maps, "median")[1] == pytest.approx(0.01)
+    assert pool_errors(maps, "mean")[1] == pytest.approx(0.01 * 0.91 + 0.09)
+    maps[1] = 0.5  # the whole image changed
+    assert pool_errors(maps, "median")[1] == pytest.approx(0.5)
+    with pytest.raises(ParameterError, match="median, mean"):
+        pool_errors(maps, "max")
+
+
+def test_standardizer_puts_validation_normals_at_zero_with_unit_spread():
+    normal = np.exp(np.random.default_rng(0).normal(2.0, 0.5, 1000))
+    z = Standardizer.fit(normal)(normal)
+    assert abs(np.median(z)) < 1e-9 and z.std() == pytest.approx(1.0)
+    logs = np.log(normal)  # three spreads above the typical normal reads as 3
+    assert Standardizer.fit(normal)(np.exp([np.median(logs) + 3 * logs.std()]))[0] == pytest.approx(3)
+
+
+def test_global_features_are_channel_quantiles_of_the_first_stage():
+    from helpers.autoencoder import ConvAutoencoder
+
+    model = ConvAutoencoder((4, 8, 16), latent=4)
+    feats = global_features(model, torch.randint(0, 256, (5, 3, 16, 24), dtype=torch.uint8), CPU)
+    assert feats.shape == (5, 3 * 4)
+    q25, q50, q75 = feats[:, :4], feats[:, 4:8], feats[:, 8:]
+    assert (q25 <= q50).all() and (q50 <= q75).all()
+
+
+@pytest.fixture(scope="module")
+def two_kinds(tmp_path_factory):
+    """Course layout whose test anomalies are local blobs and whole-image changes (empty
+    and recoloured frames); known anomalies are blobs only."""
+    return write_anomaly_folder(tmp_path_factory.mktemp("kinds"), train=240, test_normal=60,
+                                test_anomalies=30, kinds=("blob", "empty", "recolour"), seed=3)
+
+
+def test_the_combined_score_catches_whole_image_anomalies_that_reconstruction_misses(two_kinds, tmp_path):
+    s = settings(two_kinds, tmp_path, epochs=12, patience=12, val_fraction=0.15)
+    data = hw2.load_data(s)
+    parts = hw2.split(s, data)
+    model = hw2.build_model(s)
+    hw2.train(s, [model], parts, CPU, tmp_path / "run")
+    kinds = np.array([line.split()[1] for line in (two_kinds / "test" / "kinds.txt").read_text().splitlines()])
+
+    def auroc(scores, kind):
+        keep = (kinds == "normal") | (kinds == kind)
+        return roc_auc_score(kinds[keep] == kind, scores[keep])
+
+    # the classic reconstruction error sees the local defect but not the empty frame,
+    # which is rebuilt better than any normal one
+    detector = Detector(model, CPU, "mean").fit(parts.train.images, parts.val.images)
+    val, test = detector.scores(parts.val.images), detector.scores(data.test.images)
+    assert auroc(test["reconstruction_mean"], "blob") > 0.95
+    assert auroc(test["reconstruction_mean"], "empty") < 0.3
+    assert auroc(test["global"], "empty") > 0.9  # the global signal sees it
+
+    def flagged(score, kind):  # at a label-free threshold: 95 % of validation normals below
+        return (test[score][kinds == kind] >= quantile_threshold(val[score], 0.95)).mean()
+
+    assert flagged("reconstruction_mean", "empty") <= 0.1 and flagged("combined", "empty") >= 0.4
+    for kind in ("blob", "recolour"):  # and the combined score keeps what reconstruction caught
+        assert auroc(test["combined"], kind) > 0.95 and flagged("combined", kind) >= 0.8, kind
+    assert auroc(test["combined"], "empty") > 0.8
+    # the pooling changes the reconstruction signal only
+    median = Detector(model, CPU, "median").fit(parts.train.images, parts.val.images).scores(data.test.images)
+    assert np.array_equal(median["global"], test["global"])
+    assert not np.array_equal(median["combined"], test["combined"])

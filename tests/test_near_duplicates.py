@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+import torch
+
+from helpers.errors import ParameterError
+from helpers.near_duplicates import grouped_split, near_duplicate_groups, thumbnails
+
+
+def clusters(seed=0):
+    """Six scenes of 1-5 near-identical frames each (noise of about 1 grey level), plus
+    4 unrelated frames: 10 groups in all."""
+    rng = np.random.default_rng(seed)
+    frames, scene = [], []
+    for s, size in enumerate([5, 4, 3, 3, 2, 1] + [1] * 4):
+        base = rng.integers(0, 256, (3, 24, 40))
+        for _ in range(size):
+            frames.append(np.clip(base + rng.normal(0, 1, base.shape), 0, 255))
+            scene.append(s)
+    return torch.tensor(np.array(frames), dtype=torch.uint8), np.array(scene)
+
+
+def test_thumbnails_keep_the_aspect_and_never_enlarge():
+    assert thumbnails(torch.zeros(2, 3, 64, 96, dtype=torch.uint8)).shape == (2, 3 * 21 * 32)
+    assert thumbnails(torch.zeros(2, 3, 8, 8, dtype=torch.uint8)).shape == (2, 3 * 8 * 8)
+
+
+def test_near_copies_share_a_group_and_different_frames_do_not():
+    images, scene = clusters()
+    groups = near_duplicate_groups(images, max_rms=0.02)
+    assert len(np.unique(groups)) == len(np.unique(scene))
+    for s in np.unique(scene):  # the groups are exactly the scenes
+        assert len(np.unique(groups[scene == s])) == 1
+        assert not np.isin(groups[scene != s], groups[scene == s]).any()
+    assert len(np.unique(near_duplicate_groups(images, max_rms=0.0))) == len(images)  # nothing within 0
+
+
+def test_chains_of_near_copies_form_one_group():
+    ramp = torch.stack([torch.full((3, 8, 8), 100 + 3 * i, dtype=torch.uint8) for i in range(6)])
+    # neighbours differ by 3/255 = 0.012 < 0.02; the ends by 15/255, yet one chain
+    assert len(np.unique(near_duplicate_groups(ramp, max_rms=0.02))) == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_grouped_split_never_puts_near_duplicates_on_both_sides(seed):
+    images, _ = clusters()
+    groups = near_duplicate_groups(images)
+    train, val = grouped_split(groups, 0.25, seed)
+    assert len(train) + len(val) == len(images) and not set(train) & set(val)
+    assert not set(groups[train]) & set(groups[val])
+    assert 0 < len(val) <= 0.25 * len(images) * 1.5
+    assert np.array_equal(val, grouped_split(groups, 0.25, seed)[1])  # seeded
+
+
+def test_a_single_group_cannot_be_split():
+    with pytest.raises(ParameterError, match="one group"):
+        grouped_split(np.zeros(10, dtype=int), 0.1, 0)
+    with pytest.raises(ParameterError, match="val_fraction"):
+        grouped_split(np.arange(10), 0.0, 0)

@@ -1,0 +1,118 @@
+"""The rotation network's self-supervised task: its labels, its loss, its scores."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from helpers.transformations import (SHIFT, TransformationPrediction, apply_transformation,
+                                     knn_distance, transformation_list)
+
+
+def test_square_images_get_four_rotations_and_others_two():
+    assert transformation_list(32, 32, shifts=False) == [(0, 0, 0), (1, 0, 0), (2, 0, 0), (3, 0, 0)]
+    assert transformation_list(32, 48, shifts=False) == [(0, 0, 0), (2, 0, 0)]
+    shifted = transformation_list(32, 32, shifts=True)
+    assert len(shifted) == 36 and (0, -SHIFT, SHIFT) in shifted and len(set(shifted)) == 36
+
+
+def test_rotations_and_shifts_move_pixels_where_expected():
+    x = torch.zeros(1, 1, 16, 16)
+    x[0, 0, 2, 5] = 1.0  # one bright pixel at row 2, column 5
+    quarter = apply_transformation(x, 1, 0, 0)  # rot90 counter-clockwise: (r, c) -> (15 - c, r)
+    assert quarter[0, 0, 15 - 5, 2] == 1.0 and quarter.sum() == 1
+    assert torch.equal(apply_transformation(x, 2, 0, 0), x.flip(2).flip(3))
+    y = torch.zeros(1, 1, 16, 16)
+    y[0, 0, 8, 8] = 1.0
+    shifted = apply_transformation(y, 0, 3, -2)  # output[r, c] = input[r + 3, c - 2]
+    assert shifted[0, 0, 5, 10] == 1.0 and shifted.sum() == 1 and shifted.shape == y.shape
+
+
+class Fixed(nn.Module):
+    """Logits that depend only on the rotation: the mean of the top-left pixel region."""
+
+    def forward(self, x):
+        corner = x[:, 0, :4, :4].mean((1, 2))
+        return torch.stack([corner, -corner, 2 * corner, torch.zeros_like(corner)], 1)
+
+
+def test_each_image_gets_a_random_transformation_and_the_loss_is_cross_entropy_on_its_label():
+    transformations = transformation_list(8, 8, shifts=False)
+    objective = TransformationPrediction(transformations)
+    x = torch.rand(6, 3, 8, 8)
+    generator = torch.Generator().manual_seed(0)
+    loss, out = objective.loss(Fixed(), x, torch.zeros(6, dtype=torch.long), generator)
+    # by hand: the same draw, each image transformed by its own label, then cross-entropy
+    which = torch.randint(4, (6,), generator=torch.Generator().manual_seed(0))
+    assert sorted(out.targets.tolist()) == sorted(which.tolist())  # labels = transformations drawn
+    expected = []
+    for i in range(6):
+        logits = Fixed()(apply_transformation(x[i:i + 1], *transformations[int(which[i])]))[0]
+        expected.append(-torch.log_softmax(logits, 0)[which[i]])
+    assert loss.item() == pytest.approx(torch.stack(expected).mean().item(), rel=1e-5)
+    assert out.logits.shape == (6, 4)
+
+
+def test_uniform_logits_give_log_k():
+    objective = TransformationPrediction(transformation_list(8, 8, shifts=False))
+
+    class Unsure(nn.Module):
+        def forward(self, x):
+            return torch.zeros(len(x), 4)
+
+    loss, _ = objective.loss(Unsure(), torch.rand(5, 3, 8, 8), torch.zeros(5, dtype=torch.long),
+                             torch.Generator().manual_seed(1))
+    assert loss.item() == pytest.approx(math.log(4))
+
+
+def test_knn_distance_is_zero_for_a_reference_vector_and_grows_away_from_them():
+    ref = np.eye(3, dtype=np.float32)
+    near = np.array([[1.0, 0.0, 0.0]], dtype=np.float32)
+    far = np.array([[-1.0, 0.0, 0.0]], dtype=np.float32)
+    assert knn_distance(near, ref, k=1)[0] == pytest.approx(0.0)
+    assert knn_distance(far, ref, k=1)[0] > knn_distance(near, ref, k=2)[0]
+
+
+@pytest.fixture(scope="module")
+def one_class_data(tmp_path_factory):
+    from helpers.synthetic import write_cifar10
+
+    return write_cifar10(tmp_path_factory.mktemp("cifar-oneclass"), per_batch=400, batches=2, test=200)
+
+
+def test_the_rotation_network_keeps_its_last_epoch_and_records_validation(one_class_data, tmp_path):
+    from helpers import hw2
+    from test_hw2 import settings
+
+    s = settings(one_class_data, tmp_path, dataset="cifar10", image_size=None, normal_class=0,
+                 transformation_epochs=3, batch_size=32)
+    data = hw2.load_data(s)
+    trained = hw2.train_transformation_net(s, hw2.split(s, data), torch.device("cpu"), tmp_path / "run")
+    assert trained.result.best_epoch == 3 and len(trained.result.history) == 3
+    assert {"train_loss", "val_loss", "val_accuracy"} <= set(trained.result.history[-1])
+    assert (tmp_path / "run" / "checkpoints-transformation" / "last.pt").exists()
+    none = hw2.train_transformation_net(settings(one_class_data, tmp_path, dataset="cifar10", image_size=None,
+                                                 signals=["reconstruction", "global"]),
+                                        hw2.split(s, data), torch.device("cpu"), tmp_path / "run2")
+    assert none.net is None  # no signal needs it: not trained
+
+
+def test_the_one_class_detector_ranks_other_classes_above_the_normal_one(one_class_data, tmp_path):
+    from helpers import hw2
+    from test_hw2 import settings
+
+    s = settings(one_class_data, tmp_path, dataset="cifar10", image_size=None, normal_class=3, epochs=5,
+                 transformation_epochs=20, batch_size=32, target_tnr=None)
+    assert s.signals == ("global", "transformation", "features") and s.target_tnr == 0.8  # the defaults
+    data = hw2.load_data(s)
+    parts = hw2.split(s, data)
+    model = hw2.build_model(s)
+    hw2.train(s, [model], parts, torch.device("cpu"), tmp_path / "run")
+    trained = hw2.train_transformation_net(s, parts, torch.device("cpu"), tmp_path / "run")
+    result = hw2.score_and_threshold(s, [model], data, parts, torch.device("cpu"), trained)
+    by_score = {row["score"]: row for row in result.ablation}
+    assert {"transformation", "features"} <= set(by_score)
+    assert by_score["combined"]["auroc"] > 0.9
+    assert result.report["tpr"] > 0.6 and result.report["tnr"] > 0.6
