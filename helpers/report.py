@@ -1,6 +1,6 @@
-"""The README's results, written from the metrics files so they cannot disagree.
+"""The documentation's results, written from the metrics files so they cannot disagree.
 
-The README marks each generated block with HTML comments::
+The README and the pages under ``docs/`` mark each generated block with HTML comments::
 
     <!-- results:hw1 -->
     ... replaced on every ``python -m helpers.reproduce`` ...
@@ -27,6 +27,20 @@ def replace_block(text: str, name: str, content: str) -> str:
             "put the two markers back where the results should go."
         )
     return pattern.sub(lambda m: m.group(1) + content.rstrip("\n") + "\n" + m.group(2), text, count=1)
+
+
+def documentation_files(root: Path) -> list[Path]:
+    """The Markdown files that may hold results blocks: README.md and docs/*.md."""
+    return [Path(root) / "README.md", *sorted((Path(root) / "docs").glob("*.md"))]
+
+
+def block_file(files: list[Path], name: str) -> Path:
+    """The file among ``files`` that holds the block ``name``; a missing block is an error."""
+    for path in files:
+        if path.exists() and f"<!-- results:{name} -->\n" in path.read_text():
+            return path
+    raise CourseworkError(f"no block '<!-- results:{name} -->' ... '<!-- /results:{name} -->' in "
+                          f"{', '.join(str(p) for p in files)}; put the two markers back where the results go.")
 
 
 def minutes(seconds: float) -> str:
@@ -75,30 +89,46 @@ def _anomaly_cells(r: dict) -> str:
 
 
 def render_hw2(runs: list[dict], command: str, date: str) -> str:
-    """The hw2 block: one row per threshold method that was run."""
+    """The hw2 block: one row per run (threshold method, seed), the ablation of the
+    first run's scores, and what the loader and the validation split noticed."""
+    from .detector import SCORE_NAMES
+
     first = runs[0]
     d = first["data"]
     extra = (f" ({d['train_images']:,} normal training images, {first['test_normals']:,} normal and "
              f"{first['test_anomalies']:,} anomalous test images, {d.get('known_anomalies', 0)} known "
              f"anomalies)")
     lines = [provenance(command, first, date, extra), "",
-             "| `threshold_method` | threshold chosen from | TPR | TNR | balanced accuracy | AUROC | AUPR | wall time |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| `threshold_method` | seed | threshold chosen from | TPR | TNR | balanced accuracy | AUROC | AUPR | wall time |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for m in runs:
-        lines.append(f"| `{m['params']['threshold_method']}` | {m['threshold_rule']} | "
+        lines.append(f"| `{m['params']['threshold_method']}` | {m['params']['seed']} | {m['threshold_rule']} | "
                      f"{_anomaly_cells(m)} | {minutes(m['wall_seconds'])} |")
+    if "ablation" in first:
+        lines += ["", f"Ablation (`threshold_method=\"{first['params']['threshold_method']}\"`, seed "
+                  f"{first['params']['seed']}): each score with its own threshold, chosen the same way, "
+                  "on the same test images:", "",
+                  "| score | TPR | TNR | balanced accuracy | AUROC | AUPR |", "|---|---|---|---|---|---|"]
+        signals = first["params"].get("signals")
+        for row in first["ablation"]:
+            name = SCORE_NAMES.get(row["score"], row["score"])
+            if row["score"] == "combined" and signals:
+                name = f"combined ({' + '.join(signals)})"
+            lines.append(f"| {name} | {_anomaly_cells(row)} |")
     unseen = [m for m in runs if "unseen_test" in m]
     if unseen:
         u = unseen[0]["unseen_test"]
         lines += ["", f"The same thresholds on the {u['test_normals']:,} normal and {u['test_anomalies']:,} "
                   "anomalous test images that are not pixel-identical to a training image:", "",
-                  "| `threshold_method` | TPR | TNR | balanced accuracy | AUROC | AUPR |",
-                  "|---|---|---|---|---|---|"]
+                  "| `threshold_method` | seed | TPR | TNR | balanced accuracy | AUROC | AUPR |",
+                  "|---|---|---|---|---|---|---|"]
         for m in unseen:
-            lines.append(f"| `{m['params']['threshold_method']}` | {_anomaly_cells(m['unseen_test'])} |")
-    notes = d.get("notes") or []
+            lines.append(f"| `{m['params']['threshold_method']}` | {m['params']['seed']} | "
+                         f"{_anomaly_cells(m['unseen_test'])} |")
+    notes = ([d["validation_split"]] if d.get("validation_split") else []) + (d.get("notes") or [])
     if notes:
-        lines += ["", "What the loader noticed in this data:", ""] + [f"- {note}" for note in notes]
+        lines += ["", "What the loader and the validation split noticed in this data:", ""]
+        lines += [f"- {note}" for note in notes]
     return "\n".join(lines)
 
 

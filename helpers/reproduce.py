@@ -11,7 +11,7 @@ runs, through papermill and with the documented parameters:
 
 keeps every executed notebook under ``--out``, regenerates the figures under
 ``figures/`` (with a ``PROVENANCE.md`` beside them: which command, data, device and time
-produced them), and rewrites the README's results blocks from the metrics files.
+produced them), and rewrites the results blocks of the README and docs/ from the metrics files.
 A finished step is not run again (delete its folder under ``--out``, or pass
 ``--overwrite``, to redo it); an interrupted training run resumes from its checkpoint.
 """
@@ -27,36 +27,10 @@ from pathlib import Path
 
 from . import report, study
 from .config import parse_assignments
+from .execute import ROOT, run_notebook
 from .device import PRECISIONS
 from .errors import ParameterError
 from .runs import write_provenance, write_text
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_notebook(notebook: str, out: Path, name: str, params: dict, overwrite: bool) -> dict:
-    """Execute ``notebook`` into ``out/notebooks/<name>.ipynb`` with a progress bar of its
-    cells; its run folder is ``out/runs/<name>``. Returns the run's metrics."""
-    import papermill
-
-    run_dir = out / "runs" / name
-    metrics_path = run_dir / "metrics.json"
-    if metrics_path.exists() and not overwrite:
-        print(f"[reproduce] {name}: finished before, kept ({metrics_path})", flush=True)
-        return json.loads(metrics_path.read_text())
-    print(f"[reproduce] {name}: running {notebook} ...", flush=True)
-    started = time.time()
-    (out / "notebooks").mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        str(ROOT / notebook), str(out / "notebooks" / f"{name}.ipynb"),
-        parameters={**params, "results_dir": str(run_dir.parent), "run_name": name,
-                    "overwrite": overwrite and metrics_path.exists(),
-                    "resume": not metrics_path.exists() and (run_dir / "checkpoints" / "last.pt").exists()},
-        cwd=str(ROOT), kernel_name="python3", progress_bar=True,
-    )
-    print(f"[reproduce] {name}: done in {report.minutes(time.time() - started)}", flush=True)
-    return json.loads(metrics_path.read_text())
-
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m helpers.reproduce", description=__doc__,
@@ -67,6 +41,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--anomaly-dir", default=None,
                         help="the course's anomaly data (train/, anomalies/, test/); default: one-class CIFAR-10")
     parser.add_argument("--threshold-methods", nargs="+", default=["auto", "quantile"])
+    parser.add_argument("--hw2-seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="hw2 seeds (each method runs with the first; the other seeds with the first method)")
     parser.add_argument("--study-fractions", type=float, nargs="+", default=[1.0, 0.5, 0.1])
     parser.add_argument("--study-seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--study-epochs", type=int, default=None,
@@ -80,7 +56,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                              "hw1.width=8 or hw2.latent=8 sets one homework's parameter only")
     parser.add_argument("--out", default=None, help="executed notebooks and runs (default results/reproduce-<recipe>)")
     parser.add_argument("--figures-dir", default=str(ROOT / "figures"))
-    parser.add_argument("--readme", default=str(ROOT / "README.md"))
+    parser.add_argument("--docs-root", default=str(ROOT),
+                        help="folder whose README.md and docs/*.md hold the results blocks")
     parser.add_argument("--overwrite", action="store_true", help="run finished steps again")
     return parser.parse_args(argv)
 
@@ -91,40 +68,45 @@ def main(argv: list[str] | None = None) -> dict:
     command = "python -m helpers.reproduce " + " ".join(shlex.quote(a) for a in argv)
     out = Path(args.out or ROOT / "results" / f"reproduce-{args.recipe}").resolve()
     figures = Path(args.figures_dir).resolve()
-    readme = Path(args.readme)
-    if not readme.exists():
-        raise ParameterError(f"--readme {readme} does not exist; point it at the repository's README.md.")
+    docs = report.documentation_files(Path(args.docs_root))
+    if not docs[0].exists():
+        raise ParameterError(f"--docs-root {args.docs_root} holds no README.md; point it at the repository.")
     extra = {hw: parse_assignments([a.split(".", 1)[-1] for a in args.set
                                     if a.split("=", 1)[0].count(".") == 0 or a.startswith(hw + ".")])
              for hw in ("hw1", "hw2")}
     for block in args.only:  # fail now, not after an hour of training
-        report.replace_block(readme.read_text(), block, "")
+        report.block_file(docs, block)
     cifar = str(Path(args.cifar_dir).expanduser().resolve())
     date = time.strftime("%Y-%m-%d")
     done: dict = {}
 
     def publish(block: str, content: str, folder: Path) -> None:
-        """Rewrite the README's block, and the figures' PROVENANCE.md, as soon as a step is done."""
-        write_text(readme, report.replace_block(readme.read_text(), block, content))
+        """Rewrite the results block, and the figures' PROVENANCE.md, as soon as a step is done."""
+        path = report.block_file(docs, block)
+        write_text(path, report.replace_block(path.read_text(), block, content))
         write_provenance(folder, content)
 
     if "hw1" in args.only:
         params = {"preset": args.recipe, "data_dir": cifar, "download": args.download,
                   "device": args.device, "precision": args.precision, "figures_dir": str(figures / "hw1"),
                   **extra["hw1"]}
-        done["hw1"] = run_notebook("hw1_classification.ipynb", out, f"hw1-{args.recipe}", params, args.overwrite)
+        done["hw1"] = run_notebook("hw1_classification.ipynb", out, f"hw1-{args.recipe}", params, args.overwrite,
+                                  "reproduce")
         publish("hw1", report.render_hw1(done["hw1"], command, date), figures / "hw1")
 
     if "hw2" in args.only:
         data = ({"dataset": "folder", "data_dir": str(Path(args.anomaly_dir).expanduser().resolve())}
                 if args.anomaly_dir else {"dataset": "cifar10", "data_dir": cifar, "download": args.download})
         runs = []
-        for i, method in enumerate(args.threshold_methods):
+        plan = [(method, args.hw2_seeds[0]) for method in args.threshold_methods]
+        plan += [(args.threshold_methods[0], seed) for seed in args.hw2_seeds[1:]]
+        for i, (method, seed) in enumerate(plan):
+            name = f"hw2-{method}" + (f"-seed{seed}" if seed != args.hw2_seeds[0] else "")
             params = {**data, "device": args.device, "precision": args.precision,
-                      "threshold_method": method, **extra["hw2"],
-                      # the first method's figures are the README's; the others' stay in their run folders
-                      "figures_dir": str(figures / "hw2" if i == 0 else out / "figures" / f"hw2-{method}")}
-            runs.append(run_notebook("hw2_anomaly.ipynb", out, f"hw2-{method}", params, args.overwrite))
+                      "threshold_method": method, "seed": seed, **extra["hw2"],
+                      # the first run's figures are the README's; the others' stay in their run folders
+                      "figures_dir": str(figures / "hw2" if i == 0 else out / "figures" / name)}
+            runs.append(run_notebook("hw2_anomaly.ipynb", out, name, params, args.overwrite, "reproduce"))
         done["hw2"] = runs
         publish("hw2", report.render_hw2(runs, command, date), figures / "hw2")
 
@@ -147,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
         publish("study", report.render_study(summary, study.markdown_table(summary), command, date),
                 figures / "hw1" / "study")
 
-    print(f"[reproduce] README results rewritten ({readme}); figures under {figures}; "
+    print(f"[reproduce] results blocks rewritten under {args.docs_root}; figures under {figures}; "
           f"executed notebooks under {out / 'notebooks'}", flush=True)
     return done
 

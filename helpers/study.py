@@ -22,40 +22,23 @@ import numpy as np
 
 from .config import parse_assignments
 from .device import PRECISIONS
+from .execute import run_notebook
 from .runs import save_figure, write_json
 
 ARMS = {"scratch": "none", "pretrained": "restoration"}
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def cell_name(fraction: float, arm: str, seed: int) -> str:
     return f"f{fraction:g}-{arm}-s{seed}"
 
 
-def run_cell(notebook: Path, out: Path, fraction: float, arm: str, seed: int,
-             params: dict, pretrain_dir: Path) -> Path:
-    """Execute one cell of the grid; returns its metrics.json path."""
-    import papermill
-
+def run_cell(out: Path, fraction: float, arm: str, seed: int, params: dict, pretrain_dir: Path) -> dict:
+    """Execute one cell of the grid (kept if it finished before); returns its metrics."""
     name = cell_name(fraction, arm, seed)
-    run_dir = out / "runs" / name
-    metrics = run_dir / "metrics.json"
-    if metrics.exists():
-        print(f"[study] {name}: done before, kept")
-        return metrics
-    started = time.time()
-    (out / "notebooks").mkdir(parents=True, exist_ok=True)
-    print(f"[study] {name}: running ...", flush=True)
-    papermill.execute_notebook(
-        str(notebook), str(out / "notebooks" / f"{name}.ipynb"),
-        parameters={**params, "fraction": fraction, "seed": seed, "pretrain": ARMS[arm],
-                    "results_dir": str(run_dir.parent), "run_name": name,
-                    "figures_dir": str(out / "figures" / name), "pretrain_dir": str(pretrain_dir),
-                    "resume": (run_dir / "checkpoints" / "last.pt").exists()},
-        cwd=str(ROOT), progress_bar=False, kernel_name="python3",
-    )
-    print(f"[study] {name}: {time.time() - started:.0f} s", flush=True)
-    return metrics
+    return run_notebook("hw1_classification.ipynb", out, name,
+                        {**params, "fraction": fraction, "seed": seed, "pretrain": ARMS[arm],
+                         "figures_dir": str(out / "figures" / name), "pretrain_dir": str(pretrain_dir)},
+                        tag="study", progress_bar=False)
 
 
 def summarise(out: Path) -> dict:
@@ -136,21 +119,41 @@ def plot_fraction_curves(summary: dict, fraction: float):
     return fig
 
 
+def fraction_label(fraction: float) -> str:
+    """``1.0`` -> ``"100 % of labels"``."""
+    return f"{100 * fraction:g} % of labels"
+
+
+def seeds_note(rows: list[dict]) -> str:
+    """How many seeds each bar averages, for the figure's title."""
+    counts = sorted({len(r[arm]["seeds"]) for r in rows for arm in ARMS if arm in r})
+    if counts == [1]:
+        return "one seed per bar (no error bars)"
+    return f"mean of {'-'.join(map(str, counts))} seeds per bar, error bars: std over seeds"
+
+
 def plot_summary(summary: dict):
-    """Bars of test accuracy and macro F1 per fraction and arm (mean, error bar = std)."""
+    """Bars of test accuracy and macro F1 per fraction and arm (mean; error bars = std over
+    seeds, drawn only where a bar averages two seeds or more)."""
     import matplotlib.pyplot as plt
 
     rows = summary["table"]
     x = np.arange(len(rows))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.1))
     for ax, key, title in ((axes[0], "test_accuracy", "test accuracy"), (axes[1], "macro_f1", "macro F1")):
         for i, arm in enumerate(ARMS):
             means = [r[arm][f"{key}_mean"] if arm in r else np.nan for r in rows]
-            stds = [r[arm][f"{key}_std"] if arm in r else 0 for r in rows]
-            bars = ax.bar(x + (i - 0.5) * 0.38, means, 0.38, yerr=stds, capsize=3, label=arm)
+            stds = np.array([r[arm][f"{key}_std"] if arm in r and len(r[arm]["seeds"]) > 1 else np.nan
+                             for r in rows])
+            where = x + (i - 0.5) * 0.38
+            bars = ax.bar(where, means, 0.38, label=arm)
+            several = ~np.isnan(stds)  # one seed has no spread to draw
+            if several.any():
+                ax.errorbar(where[several], np.asarray(means)[several], yerr=stds[several], fmt="none",
+                            ecolor="black", capsize=3)
             ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=2)
-        ax.set_xticks(x, [f"{r['fraction']:g} of labels" for r in rows])
-        ax.set(title=title, ylim=(0, 1))
+        ax.set_xticks(x, [fraction_label(r["fraction"]) for r in rows])
+        ax.set(title=f"{title}: {seeds_note(rows)}", ylim=(0, 1))
         ax.grid(axis="y", alpha=0.3)
         ax.legend(loc="lower right")
     fig.tight_layout()
@@ -188,13 +191,12 @@ def main(argv: list[str] | None = None) -> dict:
     params.update({k: v for k, v in (("epochs", args.epochs), ("arch", args.arch),
                                      ("width", args.width), ("batch_size", args.batch_size)) if v})
     params.update(parse_assignments(args.set))
-    notebook = ROOT / "hw1_classification.ipynb"
     pretrain_dir = Path(args.pretrain_dir or out / "pretrained").expanduser().resolve()
     started = time.time()
     for fraction in args.fractions:
         for seed in args.seeds:
             for arm in ("pretrained", "scratch"):  # pretrained first: it makes the shared encoder
-                run_cell(notebook, out.resolve(), fraction, arm, seed, params, pretrain_dir)
+                run_cell(out.resolve(), fraction, arm, seed, params, pretrain_dir)
     summary = summarise(out)
     summary["command"] = "python -m helpers.study " + " ".join(argv or [])
     summary["this_invocation_seconds"] = round(time.time() - started, 1)

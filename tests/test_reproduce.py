@@ -21,23 +21,30 @@ def test_a_missing_block_names_the_markers():
         replace_block(README, "hw2", "x")
 
 
-def _hw2_metrics(method, tnr, unseen_tnr=None):
+def _hw2_metrics(method, tnr, unseen_tnr=None, seed=0):
     r = {"tpr": 1.0, "tnr": tnr, "balanced_accuracy": (1 + tnr) / 2, "auroc": 0.99, "aupr": 0.9,
          "test_normals": 90, "test_anomalies": 10}
-    m = {**r, "params": {"threshold_method": method}, "threshold_rule": f"rule of {method}",
+    m = {**r, "params": {"threshold_method": method, "seed": seed, "signals": ["reconstruction", "global"]}, "threshold_rule": f"rule of {method}",
          "wall_seconds": 61, "device": "cpu", "environment": {"torch": "2.x"},
-         "data": {"dataset": "folder", "data_dir": "/x/anomaly-dev", "train_images": 500, "known_anomalies": 5,
+         "ablation": [{**r, "score": "reconstruction_mean", "tpr": 0.5}, {**r, "score": "combined"}],
+         "data": {"dataset": "folder", "data_dir": "/x/anomaly-course", "train_images": 500, "known_anomalies": 5,
+                  "validation_split": "500 normal images in 400 groups",
                   "notes": ["3 test image(s) are pixel-identical to training images"]}}
     if unseen_tnr is not None:
         m["unseen_test"] = {**r, "tnr": unseen_tnr, "balanced_accuracy": (1 + unseen_tnr) / 2, "test_normals": 87}
     return m
 
 
-def test_hw2_block_has_a_row_per_method_and_the_unseen_images_table_when_there_is_one():
-    block = render_hw2([_hw2_metrics("auto", 0.95, 0.9), _hw2_metrics("quantile", 0.97, 0.8)], "cmd", "today")
-    assert "| `auto` | rule of auto | **1.000** | **0.950** |" in block
+def test_hw2_block_has_a_row_per_run_the_ablation_and_the_unseen_images_table_when_there_is_one():
+    runs = [_hw2_metrics("auto", 0.95, 0.9), _hw2_metrics("quantile", 0.97, 0.8), _hw2_metrics("auto", 0.96, 0.9, seed=1)]
+    block = render_hw2(runs, "cmd", "today")
+    assert "| `auto` | 0 | rule of auto | **1.000** | **0.950** |" in block
+    assert "| `auto` | 1 | rule of auto | **1.000** | **0.960** |" in block
+    assert "| reconstruction (mean error, the classic score) | **0.500** | **0.950** |" in block  # the first run's ablation
+    assert "| combined (reconstruction + global) | **1.000** | **0.950** |" in block
     assert "on the 87 normal and 10 anomalous test images that are not pixel-identical" in block
-    assert "| `quantile` | **1.000** | **0.800** | 0.900 |" in block
+    assert "| `quantile` | 0 | **1.000** | **0.800** | 0.900 |" in block
+    assert "- 500 normal images in 400 groups" in block
     assert block.rstrip().endswith("- 3 test image(s) are pixel-identical to training images")
     plain = render_hw2([_hw2_metrics("auto", 0.95)], "cmd", "today")
     assert "not pixel-identical" not in plain
@@ -45,27 +52,33 @@ def test_hw2_block_has_a_row_per_method_and_the_unseen_images_table_when_there_i
 
 @pytest.mark.notebook
 def test_one_command_runs_everything_and_rewrites_the_readme(cifar_dir, anomaly_dir, tmp_path, capsys):
-    readme = tmp_path / "README.md"
-    shutil.copy(reproduce.ROOT / "README.md", readme)
+    root = tmp_path / "docs-root"
+    (root / "docs").mkdir(parents=True)
+    shutil.copy(reproduce.ROOT / "README.md", root / "README.md")
+    for page in (reproduce.ROOT / "docs").glob("*.md"):
+        shutil.copy(page, root / "docs" / page.name)
     args = ["--cifar-dir", str(cifar_dir), "--anomaly-dir", str(anomaly_dir), "--device", "cpu",
-            "--threshold-methods", "auto", "quantile", "--study-fractions", "1.0", "--study-epochs", "1",
+            "--threshold-methods", "auto", "quantile", "--hw2-seeds", "0", "--study-fractions", "1.0", "--study-epochs", "1",
             "--out", str(tmp_path / "out"), "--figures-dir", str(tmp_path / "figures"),
-            "--readme", str(readme),
+            "--docs-root", str(root),
             "--set", "epochs=1", "batch_size=32", "hw1.width=4", "hw1.pretrain_epochs=1",
-            "hw2.channels=[8,16,32]", "hw2.latent=8"]
+            "hw2.channels=[8,16,32]", "hw2.latent=8", "hw2.autoencoders=1"]
     done = reproduce.main(args)
 
-    text = readme.read_text()
+    text = (root / "docs" / "hw1.md").read_text() + (root / "docs" / "hw2.md").read_text()
     hw1 = done["hw1"]
     assert f"| **{hw1['test_accuracy']:.3f}** | {hw1['macro_precision']:.3f} |" in text
     for run in done["hw2"]:
-        assert f"| `{run['params']['threshold_method']}` | {run['threshold_rule']} | **{run['tpr']:.3f}** |" in text
+        assert (f"| `{run['params']['threshold_method']}` | {run['params']['seed']} | {run['threshold_rule']} | "
+                f"**{run['tpr']:.3f}** |") in text
     assert text.count("_Produced by `python -m helpers.reproduce --cifar-dir") == 3
     assert f"device {hw1['device']}, {hw1['compute']['compute_dtype']}, torch" in text  # CPU kind, precision
     assert {c["arm"] for c in done["study"]["cells"]} == {"scratch", "pretrained"}
-    # outside the blocks, the README is unchanged
-    original = (reproduce.ROOT / "README.md").read_text()
-    assert text.split("<!-- results:hw1 -->")[0] == original.split("<!-- results:hw1 -->")[0]
+    # outside the blocks, the pages are unchanged
+    assert (root / "README.md").read_text() == (reproduce.ROOT / "README.md").read_text()
+    original = (reproduce.ROOT / "docs" / "hw1.md").read_text()
+    page = (root / "docs" / "hw1.md").read_text()
+    assert page.split("<!-- results:hw1 -->")[0] == original.split("<!-- results:hw1 -->")[0]
 
     figures = tmp_path / "figures"
     assert (figures / "hw1" / "confusion_matrix.png").exists() and (figures / "hw2" / "roc.png").exists()

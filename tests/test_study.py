@@ -26,7 +26,7 @@ def test_study_runs_the_grid_and_summarises_it(cifar_dir, tmp_path, capsys):
     # a second invocation keeps finished cells and only runs the new seed
     more = [a if a != "1.0" else "0.5" for a in args]  # fractions 0.5 0.5 -> only 0.5
     summary = study.main(more[:7] + ["1"] + more[7:])
-    assert "f0.5-scratch-s0: done before, kept" in capsys.readouterr().out
+    assert "f0.5-scratch-s0: finished before, kept" in capsys.readouterr().out
     assert len(summary["cells"]) == 6
     assert summary["table"][1]["scratch"]["seeds"] == [0, 1]
 
@@ -48,3 +48,19 @@ def test_markdown_table_shows_spread_only_over_several_seeds():
     assert "| 0.700 ± 0.010 | 0.720 ± 0.020 | +2.0 |" in rows[0]
     assert "| 0.300 | 0.280 | -2.0 |" in rows[1] and "±" not in rows[1]
     assert rows[2].endswith("| 0.500 | — | — | 0.500 | — |")
+
+
+def test_summary_figure_labels_fractions_in_percent_and_draws_error_bars_only_over_several_seeds():
+    summary = {"table": [
+        {"fraction": 1.0, "scratch": _arm([0, 1], 0.7, 0.01), "pretrained": _arm([0, 1], 0.72, 0.02)},
+        {"fraction": 0.1, "scratch": _arm([0], 0.3, 0.0), "pretrained": _arm([0], 0.28, 0.0)},
+    ]}
+    fig = study.plot_summary(summary)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["100 % of labels", "10 % of labels"]
+    assert "mean of 1-2 seeds per bar" in ax.get_title()
+    error_bars = [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]
+    assert sum(len(c.lines[2][0].get_segments()) for c in error_bars) == 2  # the two-seed bars only
+    one_seed = study.plot_summary({"table": summary["table"][1:]})
+    assert "one seed per bar (no error bars)" in one_seed.axes[0].get_title()
+    assert not [c for c in one_seed.axes[0].containers if type(c).__name__ == "ErrorbarContainer"]
