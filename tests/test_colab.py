@@ -1,3 +1,7 @@
+import re
+import subprocess
+import sys
+from pathlib import Path
 import shutil
 
 import nbformat
@@ -33,3 +37,34 @@ def test_badges_and_setup_cells_point_at_the_given_repository(tmp_path):
 def test_an_address_that_is_not_github_is_refused(tmp_path):
     with pytest.raises(ParameterError, match="not a GitHub repository address"):
         point_at("https://example.com/x", root=copy_repo_files(tmp_path))
+
+
+JUPYTER_PACKAGES = {"jupyter", "jupyterlab", "notebook", "nbclassic", "jupyter-server", "jupyter-client",
+                    "jupyter-core", "ipykernel", "ipython", "nbconvert", "jupyterlab-server", "tornado"}
+
+
+def requirement_names(path):
+    names = []
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            names.append(re.split(r"[<>=!~\[; ]", line, maxsplit=1)[0].lower().replace("_", "-"))
+    return names
+
+
+def test_the_colab_setup_cells_install_a_list_without_any_jupyter_package():
+    colab = requirement_names(ROOT / "requirements-colab.txt")
+    assert not set(colab) & JUPYTER_PACKAGES
+    assert set(colab) <= set(requirement_names(ROOT / "requirements.txt"))  # nothing beyond the full list
+    for name in FILES[1:]:
+        setup = nbformat.read(ROOT / name, as_version=4).cells[1].source
+        assert '"requirements-colab.txt"' in setup and '"requirements.txt"' not in setup
+
+
+@pytest.mark.parametrize("command", [["lab", "--version"], ["nbconvert", "--version"]])
+def test_the_readme_jupyter_commands_exist_after_the_install(command):
+    assert "jupyter" in requirement_names(ROOT / "requirements.txt")
+    jupyter = Path(sys.executable).with_name("jupyter")
+    done = subprocess.run([str(jupyter) if jupyter.exists() else "jupyter", *command],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and re.match(r"\d+\.\d+", done.stdout.strip()), done.stderr
