@@ -35,7 +35,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.covariance import LedoitWolf
 from torch import nn
 

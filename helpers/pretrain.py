@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from .checkpoints import load_checked
-from .cifar import ImageSet
 from .errors import CheckpointError
 from .models import CIFAR10_MEAN, CIFAR10_STD, Normalize, ResNetClassifier, ResNetEncoder
 from .runs import save_torch
