@@ -44,3 +44,23 @@ def test_batch_augment_turns_uint8_into_unit_floats():
     out = BatchAugment(crop_pad=4, flip=True, cutout=8, jitter=0.2)(x, gen())
     assert out.dtype == torch.float32 and out.shape == x.shape
     assert 0 <= out.min() and out.max() <= 1
+
+
+def test_windows_are_cut_per_image_and_only_in_the_early_epochs():
+    from helpers.augment import window
+
+    x = torch.arange(4 * 32 * 32, dtype=torch.float32).view(4, 1, 32, 32)
+    w = window(x, 24, torch.Generator().manual_seed(0))
+    assert w.shape == (4, 1, 24, 24)
+    for img, orig in zip(w, x):  # a contiguous block of the original image
+        top, left = divmod(int(img[0, 0, 0] - orig[0, 0, 0]), 32)
+        assert torch.equal(img, orig[:, top:top + 24, left:left + 24])
+    assert len({int(img[0, 0, 0]) % 1024 for img in window(x[:1].expand(64, 1, 32, 32).clone(), 24,
+                                                           torch.Generator().manual_seed(1))}) > 20
+    augment = BatchAugment(crop_pad=0, flip=False, small_crop=24, small_crop_epochs=2)
+    images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
+    sizes = []
+    for epoch in range(4):
+        augment.set_epoch(epoch)
+        sizes.append(augment(images, torch.Generator().manual_seed(0)).shape[-1])
+    assert sizes == [24, 24, 32, 32]
