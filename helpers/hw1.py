@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Sequence
 
@@ -17,10 +16,13 @@ from .config import Hw1Settings
 from .device import compute_record, describe_device
 from .metrics import classification_summary
 from .models import ResNetClassifier, build_classifier
-from .pretrain import RestorationNet, corrupt, load_encoder, load_restoration_net, save_encoder
+from .contrastive import ContrastiveNet, ContrastiveObjective
+from .feature_quality import encoder_features, knn_accuracy
+from .masking import random_patch_mask
+from .pretrain import (MaskedRestoration, RestorationNet, load_encoder, load_restoration_net,
+                       restoration_recipe, save_encoder, shown_restoration)
 from .runs import environment, fingerprint, history_writer, publish_latest, write_json
-from .training import (Classification, EpochHook, FitConfig, FitResult, Reconstruction, fit,
-                       predict_proba)
+from .training import Classification, EpochHook, FitConfig, FitResult, fit, predict_proba
 from .training import gradient_snapshot as _snapshot
 
 
@@ -66,7 +68,8 @@ def build_model(s: Hw1Settings, num_classes: int = 10) -> ResNetClassifier:
 def fit_config(s: Hw1Settings, **overrides) -> FitConfig:
     return FitConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
                      weight_decay=s.weight_decay, seed=s.seed, deterministic=s.deterministic,
-                     compile=s.compile_model, precision=s.precision, **overrides)
+                     compile=s.compile_model, precision=s.precision,
+                     layer_decay=s.layer_decay if s.pretrain != "none" else 1.0, **overrides)
 
 
 def slow_hint(s: Hw1Settings, device: torch.device) -> str:
@@ -86,7 +89,8 @@ def train(s: Hw1Settings, model: ResNetClassifier, data: Hw1Data, device: torch.
     return fit(
         model, data.train, data.val, Classification(len(data.train.classes), s.label_smoothing),
         fit_config(s, slow_hint=slow_hint(s, device)), device,
-        augment=BatchAugment(crop_pad=4, flip=True, cutout=s.cutout),
+        augment=BatchAugment(crop_pad=4, flip=True, cutout=s.cutout, small_crop=s.small_crop,
+                             small_crop_epochs=round(s.small_crop_share * s.epochs)),
         checkpoint_dir=Path(run_dir) / "checkpoints", resume=s.resume,
         on_epoch=[history_writer(run_dir), *on_epoch],
     )
@@ -101,9 +105,11 @@ class TestResult:
 
 
 def test_report(model: ResNetClassifier, data: Hw1Data, device: torch.device,
-                precision: str = "auto") -> TestResult:
-    """Predict the test set (averaging each image with its mirror image) and score it."""
-    probs = predict_proba(model, data.test.images, device, flip_tta=True, precision=precision)
+                precision: str = "auto", shift: int = 0) -> TestResult:
+    """Predict the test set (averaging each image with its mirror image, and with ``shift``
+    also with views shifted by that many pixels) and score it."""
+    probs = predict_proba(model, data.test.images, device, flip_tta=True, precision=precision,
+                          shift_tta=shift)
     y_true = data.test.labels.numpy()
     confidence, y_pred = probs.max(1)
     summary = classification_summary(y_true, y_pred.numpy(), data.test.classes)
@@ -112,7 +118,7 @@ def test_report(model: ResNetClassifier, data: Hw1Data, device: torch.device,
 
 def save_metrics(s: Hw1Settings, run_dir: Path, test: TestResult, result: FitResult,
                  data: Hw1Data, device: torch.device, started: float,
-                 encoder_checkpoint: Path | None = None) -> Path:
+                 encoder_checkpoint: Path | None = None, knn_accuracy: float | None = None) -> Path:
     """Write the run's ``metrics.json`` (test scores, history, parameters, data, device,
     versions) and copy it to ``<results_dir>/metrics.json``; returns the run's file."""
     path = write_json(Path(run_dir) / "metrics.json", {
@@ -122,6 +128,7 @@ def save_metrics(s: Hw1Settings, run_dir: Path, test: TestResult, result: FitRes
         "params": s.as_dict(),
         "data": data.source,
         "encoder_checkpoint": str(encoder_checkpoint) if encoder_checkpoint else None,
+        "encoder_knn_accuracy": knn_accuracy,
         "device": describe_device(device),
         "compute": compute_record(device, s.precision),
         "environment": environment(),
@@ -138,15 +145,30 @@ def gradient_snapshot(model: ResNetClassifier, data: Hw1Data, device: torch.devi
 
 
 def pretrained_path(s: Hw1Settings, data: Hw1Data) -> Path:
-    """Where the restoration-pretrained encoder for these settings and images lives."""
-    key = (f"{s.arch}-w{s.width}-e{s.pretrain_epochs}-m{s.mask_ratio}-n{s.noise_std}"
-           f"-{fingerprint(data.pool.images)}")
-    return Path(s.pretrain_dir) / f"encoder-{key}.pt"
+    """Where the pretrained encoder for these settings and images lives."""
+    method = f"restoration-{s.restoration}" if s.pretrain == "restoration" else s.pretrain
+    key = f"{method}-{s.arch}-w{s.width}-e{s.pretrain_epochs}-{fingerprint(data.pool.images)}"
+    return Path(s.pretrain_dir) / f"encoder-{key.replace('+', 'plus-')}.pt"
+
+
+def pretraining_setup(s: Hw1Settings):
+    """The network, objective, training configuration and augmentation of ``s.pretrain``."""
+    if s.pretrain == "contrastive":
+        net = ContrastiveNet(s.arch, s.width)
+        config = FitConfig(epochs=s.pretrain_epochs, batch_size=256, lr=2e-3, optimizer="adamw",
+                           weight_decay=1e-4, seed=0, track_gradients=False, precision=s.precision)
+        return net, ContrastiveObjective(temperature=0.2), config, (lambda x, g: x)  # views made by the objective
+    recipe = restoration_recipe(s.restoration)
+    net = RestorationNet(s.arch, s.width, recipe)
+    config = FitConfig(epochs=s.pretrain_epochs, batch_size=s.batch_size, lr=2e-3, optimizer="adamw",
+                       weight_decay=1e-4, seed=0, track_gradients=False, precision=s.precision)
+    return net, MaskedRestoration(recipe), config, BatchAugment(crop_pad=4, flip=True)
 
 
 def pretrain_encoder(s: Hw1Settings, data: Hw1Data, device: torch.device) -> Path:
-    """Pretrain encoder + decoder to restore corrupted images, on every training image
-    (no labels), and save the encoder; a matching checkpoint is reused, not redone.
+    """Pretrain the encoder without labels on every training image (``s.pretrain``:
+    restoring hidden patches, or contrastive) and save it; a matching checkpoint is
+    reused, not redone.
 
     Pretraining always uses seed 0, so runs with different seeds (which vary the
     labelled subset and the fine-tuning) share one pretrained encoder.
@@ -156,18 +178,15 @@ def pretrain_encoder(s: Hw1Settings, data: Hw1Data, device: torch.device) -> Pat
         print(f"reusing the pretrained encoder {path}")
         return path
     torch.manual_seed(0)
-    net = RestorationNet(s.arch, s.width)
-    objective = Reconstruction(partial(corrupt, mask_ratio=s.mask_ratio, noise_std=s.noise_std))
-    config = FitConfig(epochs=s.pretrain_epochs, batch_size=s.batch_size, lr=2e-3,
-                       optimizer="adamw", weight_decay=1e-4, seed=0, track_gradients=False,
-                       precision=s.precision)
-    result = fit(net, data.pool, None, objective, config, device,
-                 augment=BatchAugment(crop_pad=4, flip=True))
-    save_encoder(net, path, {"epochs": s.pretrain_epochs, "mask_ratio": s.mask_ratio,
-                             "noise_std": s.noise_std, "images": len(data.pool),
-                             "final_loss": result.history[-1]["train_loss"],
-                             "history": result.history})
-    print(f"saved the pretrained encoder to {path}")
+    net, objective, config, augment = pretraining_setup(s)
+    result = fit(net, data.pool, None, objective, config, device, augment=augment)
+    meta = {"method": s.pretrain, "epochs": s.pretrain_epochs, "images": len(data.pool),
+            "seconds": round(result.seconds, 1), "final_loss": result.history[-1]["train_loss"],
+            "history": result.history}
+    if s.pretrain == "restoration":
+        meta["restoration"] = s.restoration
+    save_encoder(net, path, meta)
+    print(f"saved the pretrained encoder to {path} ({result.seconds / 60:.1f} min)")
     return path
 
 
@@ -176,16 +195,26 @@ def apply_pretraining(s: Hw1Settings, model: ResNetClassifier, data: Hw1Data,
     """Initialise ``model``'s encoder as ``s.pretrain`` says; returns the checkpoint used."""
     if s.pretrain == "none":
         return None
-    path = pretrain_encoder(s, data, device) if s.pretrain == "restoration" else Path(s.pretrain)
+    path = pretrain_encoder(s, data, device) if s.pretrain in ("restoration", "contrastive") else Path(s.pretrain)
     load_encoder(model, path)
     return path
 
 
-def restoration_examples(path: Path, data: Hw1Data, s: Hw1Settings, n: int = 8):
-    """Corrupted inputs, restorations and originals of ``n`` test images, for a figure."""
+def feature_quality(model: ResNetClassifier, data: Hw1Data, device: torch.device, precision: str = "auto") -> float:
+    """kNN accuracy (cosine, k=20) of the encoder's pooled features: the labelled
+    training images vote for each test image's class. Measures what the encoder
+    knows before any fine-tuning (a random encoder scores well above chance too)."""
+    bank = encoder_features(model.encoder, data.train.images, device, precision=precision)
+    query = encoder_features(model.encoder, data.test.images, device, precision=precision)
+    return knn_accuracy(bank, data.train.labels, query, data.test.labels, len(data.train.classes))
+
+
+def restoration_examples(path: Path, data: Hw1Data, n: int = 8):
+    """Inputs as the network saw them (hidden patches grey), restorations (hidden patches
+    filled in) and originals of ``n`` test images, for a figure."""
     net = load_restoration_net(path).eval()
     clean = to_float(data.test.images[:n])
-    corrupted = corrupt(clean, torch.Generator().manual_seed(0), s.mask_ratio, noise_std=s.noise_std)
-    with torch.no_grad():
-        restored = net(corrupted)
-    return corrupted, restored, clean
+    patch = net.recipe.patch
+    mask = random_patch_mask(n, (32 // patch, 32 // patch), net.recipe.mask_ratio, torch.Generator().manual_seed(0))
+    seen, restored = shown_restoration(net, clean, mask)
+    return seen, restored, clean

@@ -253,12 +253,13 @@ def plot_reconstructions(images: torch.Tensor, reconstructions: torch.Tensor,
     return fig
 
 
-def plot_restorations(corrupted: torch.Tensor, restored: torch.Tensor,
+def plot_restorations(seen: torch.Tensor, restored: torch.Tensor,
                       clean: torch.Tensor) -> plt.Figure:
-    """Rows: corrupted input, the pretrained network's restoration, the original."""
+    """Rows: the input as the network saw it (hidden patches grey), the image with its hidden
+    patches restored, the original."""
     n = len(clean)
     fig, axes = plt.subplots(3, n, figsize=(1.4 * n, 4.4), squeeze=False)
-    for row, (images, label) in enumerate(((corrupted, "corrupted"), (restored, "restored"),
+    for row, (images, label) in enumerate(((seen, "hidden"), (restored, "restored"),
                                            (clean, "original"))):
         for i in range(n):
             axes[row, i].imshow(images[i].permute(1, 2, 0).clamp(0, 1).numpy())

@@ -137,9 +137,11 @@ def render_study(summary: dict, table: str, command: str, date: str) -> str:
     cells = summary["cells"]
     first = cells[0]
     seconds = sum(c.get("wall_seconds") or 0 for c in cells)
+    pretraining = sorted({(c["arm"], c["pretrain_epochs"]) for c in cells if c["arm"] != "scratch"})
+    pretrained = "; ".join(f"{arm} {epochs} epochs" for arm, epochs in pretraining)
+    pretrained = f"; pretraining on every training image without labels: {pretrained}" if pretrained else ""
     line = (f"_Produced by `{command}` on {date}: recipe `{first['preset']}` ({first['arch']}, "
-            f"width {first['width']}, {first['epochs']} epochs per run; pretraining "
-            f"{first['pretrain_epochs']} epochs on every training image without labels), "
+            f"width {first['width']}, {first['epochs']} epochs per run{pretrained}), "
             f"{len(cells)} runs, {minutes(seconds)} of notebook time, device {first['device']}, "
             f"{first.get('compute_dtype', '?')}._")
     return f"{line}\n\n{table}"

@@ -44,9 +44,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--hw2-seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="hw2 seeds (each method runs with the first; the other seeds with the first method)")
     parser.add_argument("--study-fractions", type=float, nargs="+", default=[1.0, 0.5, 0.1])
-    parser.add_argument("--study-seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--study-seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--study-arms", nargs="+", default=list(study.DEFAULT_ARMS),
+                        help="the study's arms: scratch, restoration, contrastive, restoration=<recipe>")
     parser.add_argument("--study-epochs", type=int, default=None,
-                        help="epochs per study run (default: 40 for cpu, the preset's for full)")
+                        help="epochs per study run (default: the preset's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="auto: bf16/fp16 only where the hardware has them; fp32 everywhere else")
@@ -111,11 +113,11 @@ def main(argv: list[str] | None = None) -> dict:
         publish("hw2", report.render_hw2(runs, command, date), figures / "hw2")
 
     if "study" in args.only:
-        epochs = args.study_epochs or (40 if args.recipe == "cpu" else None)
+        epochs = args.study_epochs
         study_args = ["--data-dir", cifar, "--preset", args.recipe, "--device", args.device,
                       "--precision", args.precision,
                       "--fractions", *map(str, args.study_fractions),
-                      "--seeds", *map(str, args.study_seeds),
+                      "--seeds", *map(str, args.study_seeds), "--arms", *args.study_arms,
                       "--out", str(out / "study"), "--figures-dir", str(figures / "hw1" / "study")]
         if epochs:
             study_args += ["--epochs", str(epochs)]

@@ -1,11 +1,13 @@
 """The data-fraction study of hw1: does restoration pretraining help, and when?
 
-    python -m helpers.study --data-dir data --preset cpu --fractions 1.0 0.5 0.1 --seeds 0 1
+    python -m helpers.study --data-dir data --preset cpu --fractions 1.0 0.5 0.1 --seeds 0 1 2
 
 runs ``hw1_classification.ipynb`` through papermill for every cell of the grid
-fraction x {scratch, pretrained} x seed, keeping each executed notebook, then writes
-``<out>/study.json`` and figures: per fraction, validation loss, recall, precision and
-F1 per epoch (pretrained against scratch), and a summary of test accuracy and macro F1.
+fraction x arm x seed, keeping each executed notebook, then writes ``<out>/study.json``
+and figures: per fraction, validation loss, recall, precision and F1 per epoch (each arm),
+and a summary of test accuracy and macro F1. The arms are ``scratch``, ``restoration``
+(the "spark" recipe), ``contrastive`` (SimCLR), and for the ablation any restoration
+recipe as ``restoration=<recipe>`` (e.g. ``--arms scratch restoration=dense restoration``).
 A cell whose ``metrics.json`` already exists is not run again, and an interrupted cell
 resumes from its last checkpoint, so an interrupted study continues where it stopped and
 more seeds can be added later.
@@ -23,22 +25,58 @@ import numpy as np
 from .config import parse_assignments
 from .device import PRECISIONS
 from .execute import run_notebook
+from .errors import ParameterError
 from .runs import save_figure, write_json
 
-ARMS = {"scratch": "none", "pretrained": "restoration"}
+DEFAULT_ARMS = ("scratch", "restoration", "contrastive")
+ARM_COLORS = {"scratch": "tab:blue", "restoration": "tab:orange", "contrastive": "tab:green"}
+
+
+def arm_parameters(arm: str) -> dict:
+    """Notebook parameters of an arm: ``scratch``, ``contrastive``, ``restoration`` or
+    ``restoration=<recipe>``."""
+    from .pretrain import restoration_recipe
+
+    method, _, recipe = arm.partition("=")
+    if method == "scratch" and not recipe:
+        return {"pretrain": "none"}
+    if method == "contrastive" and not recipe:
+        return {"pretrain": "contrastive"}
+    if method == "restoration":
+        restoration_recipe(recipe or "spark")  # a clear error for an unknown recipe
+        return {"pretrain": "restoration", "restoration": recipe or "spark"}
+    raise ParameterError(f"arm {arm!r} is unknown; use scratch, restoration, contrastive or restoration=<recipe>.")
+
+
+def arm_of(params: dict) -> str:
+    """The arm a finished run belongs to, from its parameters."""
+    pretrain = params["pretrain"]
+    if pretrain == "none":
+        return "scratch"
+    if pretrain == "restoration":
+        recipe = params.get("restoration", "dense")  # runs made before recipes existed used the first pretext
+        return "restoration" if recipe == "spark" else f"restoration={recipe}"
+    return pretrain if pretrain == "contrastive" else "pretrained"
 
 
 def cell_name(fraction: float, arm: str, seed: int) -> str:
-    return f"f{fraction:g}-{arm}-s{seed}"
+    safe = arm.replace("=", "-").replace("+", "plus-")
+    return f"f{fraction:g}-{safe}-s{seed}"
 
 
 def run_cell(out: Path, fraction: float, arm: str, seed: int, params: dict, pretrain_dir: Path) -> dict:
     """Execute one cell of the grid (kept if it finished before); returns its metrics."""
     name = cell_name(fraction, arm, seed)
     return run_notebook("hw1_classification.ipynb", out, name,
-                        {**params, "fraction": fraction, "seed": seed, "pretrain": ARMS[arm],
+                        {**params, "fraction": fraction, "seed": seed, **arm_parameters(arm),
                          "figures_dir": str(out / "figures" / name), "pretrain_dir": str(pretrain_dir)},
                         tag="study", progress_bar=False)
+
+
+def arms_in(summary: dict) -> list[str]:
+    """The summary's arms, scratch first."""
+    found = {arm for row in summary["table"] for arm in row["arms"]}
+    return sorted(found, key=lambda a: (a != "scratch", a != "restoration", a))
 
 
 def summarise(out: Path) -> dict:
@@ -47,8 +85,9 @@ def summarise(out: Path) -> dict:
     for metrics in sorted((out / "runs").glob("*/metrics.json")):
         m = json.loads(metrics.read_text())
         p = m["params"]
-        cells.append({"fraction": p["fraction"], "arm": "pretrained" if p["pretrain"] != "none" else "scratch",
+        cells.append({"fraction": p["fraction"], "arm": arm_of(p),
                       "seed": p["seed"], "test_accuracy": m["test_accuracy"], "macro_f1": m["macro_f1"],
+                      "knn_accuracy": m.get("encoder_knn_accuracy"),
                       "train_images": m["data"]["train_images"], "epochs": p["epochs"],
                       "wall_seconds": m.get("wall_seconds"), "history": m["history"],
                       "preset": p["preset"], "arch": p["arch"], "width": p["width"],
@@ -56,56 +95,64 @@ def summarise(out: Path) -> dict:
                       "compute_dtype": m.get("compute", {}).get("compute_dtype", "?")})
     table = []
     for fraction in sorted({c["fraction"] for c in cells}, reverse=True):
-        row = {"fraction": fraction}
-        for arm in ARMS:
+        row = {"fraction": fraction, "arms": {}}
+        for arm in sorted({c["arm"] for c in cells if c["fraction"] == fraction}):
             group = [c for c in cells if c["fraction"] == fraction and c["arm"] == arm]
-            if group:
-                acc = np.array([c["test_accuracy"] for c in group])
-                f1 = np.array([c["macro_f1"] for c in group])
-                row[arm] = {"seeds": sorted(c["seed"] for c in group),
-                            "train_images": group[0]["train_images"],
-                            "test_accuracy_mean": float(acc.mean()), "test_accuracy_std": float(acc.std()),
-                            "macro_f1_mean": float(f1.mean()), "macro_f1_std": float(f1.std())}
-        if "scratch" in row and "pretrained" in row:
-            row["gain_points"] = 100 * (row["pretrained"]["test_accuracy_mean"]
-                                        - row["scratch"]["test_accuracy_mean"])
+            acc = np.array([c["test_accuracy"] for c in group])
+            f1 = np.array([c["macro_f1"] for c in group])
+            knn = np.array([c["knn_accuracy"] for c in group if c["knn_accuracy"] is not None])
+            row["arms"][arm] = {"seeds": sorted(c["seed"] for c in group),
+                                "train_images": group[0]["train_images"],
+                                "test_accuracy_mean": float(acc.mean()), "test_accuracy_std": float(acc.std()),
+                                "macro_f1_mean": float(f1.mean()), "macro_f1_std": float(f1.std()),
+                                "knn_accuracy_mean": float(knn.mean()) if len(knn) else None}
+        scratch = row["arms"].get("scratch")
+        for arm, stats in row["arms"].items():
+            if scratch and arm != "scratch":
+                stats["gain_points"] = 100 * (stats["test_accuracy_mean"] - scratch["test_accuracy_mean"])
         table.append(row)
     return {"cells": cells, "table": table}
 
 
 def markdown_table(summary: dict) -> str:
-    """The summary as a Markdown table (mean ± std over seeds; the value alone for one seed)."""
-    lines = ["| labelled fraction | training images | seeds | scratch accuracy | pretrained accuracy "
-             "| gain (points) | scratch macro F1 | pretrained macro F1 |",
+    """The summary as a Markdown table, a row per fraction and arm (mean ± std over seeds;
+    the value alone for one seed)."""
+    lines = ["| labelled fraction | training images | arm | seeds | test accuracy | gain over scratch (points) "
+             "| macro F1 | kNN accuracy before fine-tuning |",
              "|---|---|---|---|---|---|---|---|"]
+    order = arms_in(summary)
     for row in summary["table"]:
-        s, p = row.get("scratch"), row.get("pretrained")
-        any_arm = s or p
+        for arm in sorted(row["arms"], key=order.index):
+            a = row["arms"][arm]
 
-        def fmt(arm, key):
-            if not arm:
-                return "—"
-            if len(arm["seeds"]) < 2:
-                return f"{arm[key + '_mean']:.3f}"
-            return f"{arm[key + '_mean']:.3f} ± {arm[key + '_std']:.3f}"
+            def fmt(key):
+                if len(a["seeds"]) < 2:
+                    return f"{a[key + '_mean']:.3f}"
+                return f"{a[key + '_mean']:.3f} ± {a[key + '_std']:.3f}"
 
-        gain = f"{row['gain_points']:+.1f}" if "gain_points" in row else "—"
-        lines.append(f"| {row['fraction']:g} | {any_arm['train_images']} | "
-                     f"{','.join(map(str, any_arm['seeds']))} | {fmt(s, 'test_accuracy')} | "
-                     f"{fmt(p, 'test_accuracy')} | {gain} | {fmt(s, 'macro_f1')} | {fmt(p, 'macro_f1')} |")
+            gain = f"{a['gain_points']:+.1f}" if "gain_points" in a else "—"
+            knn = f"{a['knn_accuracy_mean']:.3f}" if a.get("knn_accuracy_mean") is not None else "—"
+            lines.append(f"| {row['fraction']:g} | {a['train_images']} | {arm} | "
+                         f"{','.join(map(str, a['seeds']))} | {fmt('test_accuracy')} | {gain} | "
+                         f"{fmt('macro_f1')} | {knn} |")
     return "\n".join(lines)
 
 
+def arm_color(arm: str, index: int) -> str:
+    return ARM_COLORS.get(arm, f"C{3 + index}")
+
+
 def plot_fraction_curves(summary: dict, fraction: float):
-    """Validation loss, recall, precision and F1 per epoch, pretrained vs scratch."""
+    """Validation loss, recall, precision and F1 per epoch, for every arm and seed."""
     import matplotlib.pyplot as plt
 
     keys = (("val_loss", "validation loss"), ("val_recall", "macro recall"),
             ("val_precision", "macro precision"), ("val_f1", "macro F1"))
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
+    order = arms_in(summary)
     for cell in (c for c in summary["cells"] if c["fraction"] == fraction):
-        style = "-" if cell["arm"] == "pretrained" else "--"
-        color = "tab:orange" if cell["arm"] == "pretrained" else "tab:blue"
+        style = "--" if cell["arm"] == "scratch" else "-"
+        color = arm_color(cell["arm"], order.index(cell["arm"]))
         epochs = [h["epoch"] for h in cell["history"]]
         for ax, (key, _) in zip(axes, keys):
             ax.plot(epochs, [h[key] for h in cell["history"]], style, color=color, alpha=0.8,
@@ -114,7 +161,7 @@ def plot_fraction_curves(summary: dict, fraction: float):
         ax.set(title=title, xlabel="epoch")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"{fraction:g} of the labels: pretrained (solid) vs scratch (dashed)")
+    fig.suptitle(f"{fraction_label(fraction)}: pretrained (solid) vs scratch (dashed)")
     fig.tight_layout()
     return fig
 
@@ -126,7 +173,7 @@ def fraction_label(fraction: float) -> str:
 
 def seeds_note(rows: list[dict]) -> str:
     """How many seeds each bar averages, for the figure's title."""
-    counts = sorted({len(r[arm]["seeds"]) for r in rows for arm in ARMS if arm in r})
+    counts = sorted({len(a["seeds"]) for r in rows for a in r["arms"].values()})
     if counts == [1]:
         return "one seed per bar (no error bars)"
     return f"mean of {'-'.join(map(str, counts))} seeds per bar, error bars: std over seeds"
@@ -138,24 +185,26 @@ def plot_summary(summary: dict):
     import matplotlib.pyplot as plt
 
     rows = summary["table"]
+    arms = arms_in(summary)
     x = np.arange(len(rows))
+    bar = 0.8 / len(arms)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.1))
     for ax, key, title in ((axes[0], "test_accuracy", "test accuracy"), (axes[1], "macro_f1", "macro F1")):
-        for i, arm in enumerate(ARMS):
-            means = [r[arm][f"{key}_mean"] if arm in r else np.nan for r in rows]
-            stds = np.array([r[arm][f"{key}_std"] if arm in r and len(r[arm]["seeds"]) > 1 else np.nan
-                             for r in rows])
-            where = x + (i - 0.5) * 0.38
-            bars = ax.bar(where, means, 0.38, label=arm)
+        for i, arm in enumerate(arms):
+            stats = [r["arms"].get(arm) for r in rows]
+            means = np.array([a[f"{key}_mean"] if a else np.nan for a in stats])
+            stds = np.array([a[f"{key}_std"] if a and len(a["seeds"]) > 1 else np.nan for a in stats])
+            where = x + (i - (len(arms) - 1) / 2) * bar
+            bars = ax.bar(where, means, bar, label=arm, color=arm_color(arm, i))
             several = ~np.isnan(stds)  # one seed has no spread to draw
             if several.any():
-                ax.errorbar(where[several], np.asarray(means)[several], yerr=stds[several], fmt="none",
+                ax.errorbar(where[several], means[several], yerr=stds[several], fmt="none",
                             ecolor="black", capsize=3)
-            ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=2)
+            ax.bar_label(bars, fmt="%.3f", fontsize=6, padding=2)
         ax.set_xticks(x, [fraction_label(r["fraction"]) for r in rows])
         ax.set(title=f"{title}: {seeds_note(rows)}", ylim=(0, 1))
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(loc="lower right")
+        ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -166,9 +215,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--preset", default="cpu", choices=("cpu", "full"))
     parser.add_argument("--fractions", type=float, nargs="+", default=[1.0, 0.5, 0.1])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
-    parser.add_argument("--pretrain-epochs", type=int, default=30)
+    parser.add_argument("--arms", nargs="+", default=list(DEFAULT_ARMS),
+                        help="scratch, restoration, contrastive, or restoration=<recipe> for the ablation")
+    parser.add_argument("--pretrain-epochs", type=int, default=None, help="default: each method's own")
     parser.add_argument("--arch", default=None)
     parser.add_argument("--width", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
@@ -186,16 +237,18 @@ def main(argv: list[str] | None = None) -> dict:
 
     out = Path(args.out)
     params = {"data_dir": str(Path(args.data_dir).expanduser().resolve()), "preset": args.preset,
-              "download": args.download, "device": args.device, "precision": args.precision,
-              "pretrain_epochs": args.pretrain_epochs}
+              "download": args.download, "device": args.device, "precision": args.precision}
+    for arm in args.arms:
+        arm_parameters(arm)  # refuse an unknown arm before anything runs
     params.update({k: v for k, v in (("epochs", args.epochs), ("arch", args.arch),
+                                     ("pretrain_epochs", args.pretrain_epochs),
                                      ("width", args.width), ("batch_size", args.batch_size)) if v})
     params.update(parse_assignments(args.set))
     pretrain_dir = Path(args.pretrain_dir or out / "pretrained").expanduser().resolve()
     started = time.time()
     for fraction in args.fractions:
         for seed in args.seeds:
-            for arm in ("pretrained", "scratch"):  # pretrained first: it makes the shared encoder
+            for arm in sorted(args.arms, key=lambda a: a == "scratch"):  # pretrained arms make the shared encoders
                 run_cell(out.resolve(), fraction, arm, seed, params, pretrain_dir)
     summary = summarise(out)
     summary["command"] = "python -m helpers.study " + " ".join(argv or [])

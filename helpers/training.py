@@ -56,6 +56,7 @@ class FitConfig:
     eval_batch_size: int = 1024
     track_gradients: bool = True
     progress: bool = True
+    layer_decay: float = 1.0  # < 1: layer-wise LR decay for fine-tuning a pretrained encoder
     estimate_after_steps: int = 5  # announce the expected training time after this many timed steps
     slow_hint: str = ""  # appended to that announcement when training will take over an hour
 
@@ -71,6 +72,8 @@ class FitConfig:
                 f"optimizer={self.optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}."
             )
         check_precision(self.precision)
+        if not 0 < self.layer_decay <= 1:
+            raise ParameterError(f"layer_decay={self.layer_decay!r} must lie in (0, 1]; 1 = one LR for all layers.")
 
 
 class Classification:
@@ -169,30 +172,68 @@ def predict_proba(
     flip_tta: bool = False,
     channels_last: bool = True,
     precision: str = "auto",
+    shift_tta: int = 0,
 ) -> torch.Tensor:
     """Class probabilities for uint8 ``images`` (on the CPU); ``flip_tta`` averages the
-    predictions for each image and its mirror image."""
+    predictions for each image and its mirror image; ``shift_tta`` (pixels) also averages
+    in the image shifted diagonally both ways (reflect padding), each with its mirror,
+    weighted like the unshifted views together."""
     was_training = model.training
     model.eval()
     outputs = []
     for start in range(0, len(images), batch_size):
         x = _to_device_batch(images[start:start + batch_size].to(device), channels_last)
         with autocast(device, precision):
-            p = model(x).float().softmax(1)
-            if flip_tta:
-                p = (p + model(x.flip(3)).float().softmax(1)) / 2
+            p = _views_proba(model, [x], flip_tta)
+            if shift_tta:
+                d = shift_tta
+                padded = F.pad(x, (d, d, d, d), mode="reflect")
+                h, w = x.shape[-2:]
+                shifted = [padded[..., :h, :w], padded[..., 2 * d:, 2 * d:]]
+                p = (p + _views_proba(model, shifted, flip_tta)) / 2
         outputs.append(p)
     model.train(was_training)
     return torch.cat(outputs).cpu()
 
 
+ENCODER_DEPTH = {"layer4": 1, "layer3": 2, "layer2": 3, "layer1": 4, "stem": 5}
+
+
+def layer_depth(name: str) -> int:
+    """How far below the head a parameter sits: 0 for the head (and any non-encoder part),
+    1 for the last encoder stage, ..., 5 for the stem."""
+    parts = name.split(".")
+    if "encoder" in parts[:-1]:
+        after = parts[parts.index("encoder") + 1]
+        return ENCODER_DEPTH.get(after, 0)
+    return 0
+
+
+def parameter_groups(model: nn.Module, lr: float, weight_decay: float, layer_decay: float = 1.0) -> list[dict]:
+    """Optimizer groups: weight decay on conv and linear weights only (not biases and
+    batch-norm parameters), and with ``layer_decay`` < 1 an LR of ``lr * layer_decay**depth``
+    (layer-wise LR decay: the stem moves least, the head most)."""
+    groups: dict[tuple[int, bool], dict] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        depth = layer_depth(name) if layer_decay < 1 else 0
+        decays = p.dim() > 1
+        group = groups.setdefault((depth, decays), {
+            "params": [], "lr": lr * layer_decay**depth, "weight_decay": weight_decay if decays else 0.0,
+            "depth": depth})
+        group["params"].append(p)
+    return [groups[key] for key in sorted(groups, key=lambda k: (k[0], not k[1]))]  # decayed first, as before
+
+
+def _views_proba(model: nn.Module, views: list[torch.Tensor], flip: bool) -> torch.Tensor:
+    """Mean class probabilities over ``views`` (and their mirror images with ``flip``)."""
+    views = views + [v.flip(3) for v in views] if flip else views
+    return sum(model(v).float().softmax(1) for v in views) / len(views)
+
+
 def _make_optimizer(model: nn.Module, config: FitConfig) -> torch.optim.Optimizer:
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() <= 1]
-    groups = [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+    groups = parameter_groups(model, config.lr, config.weight_decay, config.layer_decay)
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
     return torch.optim.AdamW(groups, lr=config.lr)
@@ -264,7 +305,7 @@ class _Trainer:
 def _make_trainer(model: nn.Module, config: FitConfig, device: torch.device, steps: int) -> _Trainer:
     optimizer = _make_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=config.epochs * steps,
+        optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=config.epochs * steps,
         pct_start=config.warmup, anneal_strategy="linear", cycle_momentum=False,
         div_factor=10.0, final_div_factor=100.0,
     )
@@ -410,6 +451,8 @@ def fit(
     model.train()
     for epoch in epoch_bar:
         t0 = time.perf_counter()
+        if hasattr(augment, "set_epoch"):
+            augment.set_epoch(epoch)
         order = torch.randperm(n, generator=generator, device=device)
         meter = objective.meter(device)
         step_losses = torch.zeros(steps, device=device)
@@ -439,7 +482,7 @@ def fit(
             meter.update(loss.detach(), out.detach(), y)
 
         _check_finite(step_losses, epoch, config, ckpt_dir)
-        record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
+        record = {"epoch": epoch + 1, "lr": max(g["lr"] for g in optimizer.param_groups)}
         record.update({f"train_{k}": v for k, v in meter.compute().items()})
         if val is not None and len(val):
             scores = evaluate(model, val, objective, device, config.eval_batch_size,

@@ -5,30 +5,14 @@ from helpers import hw1
 from helpers.config import resolve_hw1
 from helpers.errors import CheckpointError, ParameterError
 from helpers.models import build_classifier
-from helpers.pretrain import RestorationNet, corrupt, load_encoder, save_encoder
+from helpers.pretrain import RestorationNet, load_encoder, load_restoration_net, save_encoder
 
 CPU = torch.device("cpu")
 
 
-def test_corruption_masks_about_the_asked_share_of_patches():
-    x = torch.rand(64, 3, 32, 32) * 0.4  # never exactly grey
-    out = corrupt(x, torch.Generator().manual_seed(0), mask_ratio=0.5, patch=4, noise_std=0.0)
-    masked = (out == 0.5).all(1)  # (N, H, W): grey in every channel
-    assert 0.45 < masked.float().mean() < 0.55
-    assert torch.equal(out[~masked[:, None].expand_as(out)], x[~masked[:, None].expand_as(x)])
-    patches = masked.view(64, 8, 4, 8, 4)
-    assert (patches.all((2, 4)) | ~patches.any((2, 4))).all()  # whole 4x4 squares only
-
-
-def test_noise_is_added_and_clamped():
-    x = torch.full((4, 3, 8, 8), 0.99)
-    out = corrupt(x, torch.Generator().manual_seed(1), mask_ratio=0.0, noise_std=0.2)
-    assert not torch.equal(out, x) and out.max() <= 1.0 and out.min() >= 0.0
-
-
 def test_encoder_round_trip_and_mismatch_errors(tmp_path):
     net = RestorationNet("resnet18", 8)
-    assert net(torch.rand(2, 3, 32, 32)).shape == (2, 3, 32, 32)
+    assert net(torch.rand(2, 3, 32, 32), torch.zeros(2, 1, 4, 4, dtype=torch.bool)).shape == (2, 3, 32, 32)
     path = save_encoder(net, tmp_path / "enc.pt", {"epochs": 1})
     classifier = build_classifier("resnet18", 8)
     assert load_encoder(classifier, path) == {"epochs": 1}
@@ -64,10 +48,36 @@ def test_pretrain_then_finetune_and_reuse(cifar_dir, tmp_path):
     assert path.stat().st_mtime_ns == stamp
     result = hw1.train(s, model, data, CPU, tmp_path / "run")
     assert len(result.history) == 2
-    corrupted, restored, clean = hw1.restoration_examples(path, data, s, n=4)
-    assert corrupted.shape == restored.shape == clean.shape == (4, 3, 32, 32)
+    seen, restored, clean = hw1.restoration_examples(path, data, n=4)
+    assert seen.shape == restored.shape == clean.shape == (4, 3, 32, 32)
+    assert load_restoration_net(path).recipe == net_recipe("spark")
+    assert 0 <= hw1.feature_quality(model, data, CPU) <= 1
+
+
+def net_recipe(name):
+    from helpers.pretrain import RESTORATION_RECIPES
+
+    return RESTORATION_RECIPES[name]
+
+
+def test_contrastive_pretraining_shares_the_encoder_format_and_reuse(cifar_dir, tmp_path):
+    s = settings(cifar_dir, tmp_path, pretrain="contrastive")
+    assert s.layer_decay == 0.7 and s.run_label().endswith("-contrastive-seed0")
+    data = hw1.load_data(s)
+    path = hw1.apply_pretraining(s, hw1.build_model(s), data, CPU)
+    assert "contrastive" in path.name and torch.load(path, weights_only=True)["meta"]["method"] == "contrastive"
+    assert hw1.apply_pretraining(s, hw1.build_model(s), data, CPU) == path  # reused
+    with pytest.raises(CheckpointError, match="without a restoration decoder"):
+        load_restoration_net(path)
+    other = settings(cifar_dir, tmp_path, restoration="dense")
+    assert hw1.pretrained_path(other, data) != hw1.pretrained_path(settings(cifar_dir, tmp_path), data)
 
 
 def test_pretrain_parameter_is_checked(cifar_dir, tmp_path):
     with pytest.raises(ParameterError, match="no encoder checkpoint exists"):
         settings(cifar_dir, tmp_path, pretrain="nowhere.pt")
+    with pytest.raises(ParameterError, match="restoration='sparse' is unknown; choose one of dense"):
+        settings(cifar_dir, tmp_path, restoration="sparse")
+    with pytest.raises(ParameterError, match="layer_decay=1.5 must lie in"):
+        settings(cifar_dir, tmp_path, layer_decay=1.5)
+    assert settings(cifar_dir, tmp_path, pretrain="none").layer_decay == 1.0

@@ -58,7 +58,8 @@ def test_one_command_runs_everything_and_rewrites_the_readme(cifar_dir, anomaly_
     for page in (reproduce.ROOT / "docs").glob("*.md"):
         shutil.copy(page, root / "docs" / page.name)
     args = ["--cifar-dir", str(cifar_dir), "--anomaly-dir", str(anomaly_dir), "--device", "cpu",
-            "--threshold-methods", "auto", "quantile", "--hw2-seeds", "0", "--study-fractions", "1.0", "--study-epochs", "1",
+            "--threshold-methods", "auto", "--hw2-seeds", "0", "--study-fractions", "1.0", "--study-epochs", "1",
+            "--study-arms", "scratch", "--study-seeds", "0",
             "--out", str(tmp_path / "out"), "--figures-dir", str(tmp_path / "figures"),
             "--docs-root", str(root),
             "--set", "epochs=1", "batch_size=32", "hw1.width=4", "hw1.pretrain_epochs=1",
@@ -73,7 +74,7 @@ def test_one_command_runs_everything_and_rewrites_the_readme(cifar_dir, anomaly_
                 f"**{run['tpr']:.3f}** |") in text
     assert text.count("_Produced by `python -m helpers.reproduce --cifar-dir") == 3
     assert f"device {hw1['device']}, {hw1['compute']['compute_dtype']}, torch" in text  # CPU kind, precision
-    assert {c["arm"] for c in done["study"]["cells"]} == {"scratch", "pretrained"}
+    assert {c["arm"] for c in done["study"]["cells"]} == {"scratch"}
     # outside the blocks, the pages are unchanged
     assert (root / "README.md").read_text() == (reproduce.ROOT / "README.md").read_text()
     original = (reproduce.ROOT / "docs" / "hw1.md").read_text()
@@ -86,11 +87,11 @@ def test_one_command_runs_everything_and_rewrites_the_readme(cifar_dir, anomaly_
     for folder in ("hw1", "hw2", "hw1/study"):
         assert "_Produced by" in (figures / folder / "PROVENANCE.md").read_text()
     notebooks = {p.name for p in (tmp_path / "out" / "notebooks").glob("*.ipynb")}
-    assert notebooks == {"hw1-cpu.ipynb", "hw2-auto.ipynb", "hw2-quantile.ipynb"}
+    assert notebooks == {"hw1-cpu.ipynb", "hw2-auto.ipynb"}
     assert json.loads((tmp_path / "out" / "runs" / "hw1-cpu" / "metrics.json").read_text())["params"]["width"] == 4
 
     # a second call keeps the finished steps instead of training again
     capsys.readouterr()
     again = reproduce.main(args + ["--only", "hw1", "hw2"])
     assert again["hw1"]["test_accuracy"] == hw1["test_accuracy"]
-    assert capsys.readouterr().out.count("finished before, kept") == 3
+    assert capsys.readouterr().out.count("finished before, kept") == 2

@@ -3,7 +3,7 @@ import torch
 
 from helpers.augment import BatchAugment
 from helpers.cifar import load_cifar10, split_train_val
-from helpers.errors import CheckpointError
+from helpers.errors import CheckpointError, ParameterError
 from helpers.models import build_classifier
 from helpers.training import (Classification, FitConfig, TrainingDiverged, fit,
                               predict_proba)
@@ -106,3 +106,48 @@ def test_fit_announces_its_estimate_and_a_gpu_recipe_on_the_cpu_points_to_the_cp
     assert 'preset="cpu"' in hw1.slow_hint(resolve_hw1("full", **BASE), CPU)
     assert hw1.slow_hint(resolve_hw1("cpu", **BASE), CPU) == ""
     assert hw1.slow_hint(resolve_hw1("full", **BASE), torch.device("cuda")) == ""
+
+
+def test_layer_wise_lr_decay_gives_each_stage_its_own_lr_through_the_schedule():
+    from helpers.training import _make_trainer, layer_depth
+
+    model = build_classifier("resnet18", 4)
+    assert [layer_depth(n) for n in ("fc.weight", "encoder.layer4.0.conv1.weight",
+                                     "encoder.layer1.1.bn2.bias", "encoder.stem.0.weight")] == [0, 1, 4, 5]
+    config = FitConfig(epochs=2, batch_size=8, lr=0.1, layer_decay=0.5, weight_decay=1e-4)
+    trainer = _make_trainer(model, config, torch.device("cpu"), steps=10)
+    lr_of = {id(p): g["lr"] for g in trainer.optimizer.param_groups for p in g["params"]}
+    decay_of = {id(p): g["weight_decay"] for g in trainer.optimizer.param_groups for p in g["params"]}
+    for _ in range(7):  # into the schedule: every LR keeps its share of the peak
+        trainer.optimizer.step()
+        trainer.scheduler.step()
+        lr_of = {id(p): g["lr"] for g in trainer.optimizer.param_groups for p in g["params"]}
+        head = lr_of[id(model.fc.weight)]
+        assert lr_of[id(model.encoder.layer4[0].conv1.weight)] == pytest.approx(head * 0.5)
+        assert lr_of[id(model.encoder.stem[0].weight)] == pytest.approx(head * 0.5**5)
+    assert decay_of[id(model.encoder.stem[1].weight)] == 0.0 and decay_of[id(model.fc.weight)] == 1e-4
+    same = _make_trainer(build_classifier("resnet18", 4), FitConfig(epochs=1, batch_size=8, lr=0.1),
+                         torch.device("cpu"), steps=1)
+    assert len(same.optimizer.param_groups) == 2  # no decay: one LR, weights and the rest
+    with pytest.raises(ParameterError, match="layer_decay=0"):
+        FitConfig(epochs=1, batch_size=8, lr=0.1, layer_decay=0)
+
+
+def test_shift_tta_averages_shifted_and_mirrored_views():
+    from helpers.training import predict_proba
+
+    class FirstRow(torch.nn.Module):  # logits read straight off the pixels: every view differs
+        def forward(self, x):
+            return 10 * x[:, 0, 0, :10]
+
+    model = FirstRow()
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    plain = predict_proba(model, images, CPU)
+    flip = predict_proba(model, images, CPU, flip_tta=True)
+    both = predict_proba(model, images, CPU, flip_tta=True, shift_tta=2)
+    x = images.float() / 255
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="reflect")
+    views = [x, padded[..., :32, :32], padded[..., 4:, 4:]]
+    p = [model(v).softmax(1) for v in views] + [model(v.flip(3)).softmax(1) for v in views]
+    assert torch.allclose(plain, p[0], atol=1e-6) and torch.allclose(flip, (p[0] + p[3]) / 2, atol=1e-6)
+    assert torch.allclose(both, (p[0] + p[3]) / 4 + (p[1] + p[2] + p[4] + p[5]) / 8, atol=1e-6)
