@@ -68,8 +68,8 @@ def build_model(s: Hw1Settings, num_classes: int = 10) -> ResNetClassifier:
 def fit_config(s: Hw1Settings, **overrides) -> FitConfig:
     return FitConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
                      weight_decay=s.weight_decay, seed=s.seed, deterministic=s.deterministic,
-                     compile=s.compile_model, precision=s.precision,
-                     layer_decay=s.layer_decay if s.pretrain != "none" else 1.0, **overrides)
+                     compile=s.compile_model, precision=s.precision, layer_decay=s.layer_decay,
+                     **overrides)
 
 
 def slow_hint(s: Hw1Settings, device: torch.device) -> str:
@@ -153,16 +153,15 @@ def pretrained_path(s: Hw1Settings, data: Hw1Data) -> Path:
 
 def pretraining_setup(s: Hw1Settings):
     """The network, objective, training configuration and augmentation of ``s.pretrain``."""
-    if s.pretrain == "contrastive":
-        net = ContrastiveNet(s.arch, s.width)
-        config = FitConfig(epochs=s.pretrain_epochs, batch_size=256, lr=2e-3, optimizer="adamw",
-                           weight_decay=1e-4, seed=0, track_gradients=False, precision=s.precision)
-        return net, ContrastiveObjective(temperature=0.2), config, (lambda x, g: x)  # views made by the objective
+    contrastive = s.pretrain == "contrastive"
+    config = FitConfig(epochs=s.pretrain_epochs, batch_size=256 if contrastive else s.batch_size, lr=2e-3,
+                       optimizer="adamw", weight_decay=1e-4, seed=0, track_gradients=False,
+                       precision=s.precision)
+    if contrastive:  # the objective draws the two views of each uint8 batch itself
+        return ContrastiveNet(s.arch, s.width), ContrastiveObjective(temperature=0.2), config, (lambda x, g: x)
     recipe = restoration_recipe(s.restoration)
-    net = RestorationNet(s.arch, s.width, recipe)
-    config = FitConfig(epochs=s.pretrain_epochs, batch_size=s.batch_size, lr=2e-3, optimizer="adamw",
-                       weight_decay=1e-4, seed=0, track_gradients=False, precision=s.precision)
-    return net, MaskedRestoration(recipe), config, BatchAugment(crop_pad=4, flip=True)
+    return (RestorationNet(s.arch, s.width, recipe), MaskedRestoration(recipe), config,
+            BatchAugment(crop_pad=4, flip=True))
 
 
 def pretrain_encoder(s: Hw1Settings, data: Hw1Data, device: torch.device) -> Path:

@@ -99,20 +99,14 @@ class Classification:
 
 
 class Reconstruction:
-    """Mean squared error between the output and the clean image; best = lowest val loss.
-
-    With ``corrupt`` (a function of a batch and a generator) the model sees a corrupted
-    image and must restore the clean one: that is restoration pretraining.
-    """
+    """Mean squared error between the output and the input image (the autoencoder's
+    objective); best = lowest val loss. Restoration pretraining, which hides parts of the
+    input, has its own objective: :class:`helpers.pretrain.MaskedRestoration`."""
 
     monitor, maximize, window = "val_loss", False, 1
 
-    def __init__(self, corrupt: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None):
-        self.corrupt = corrupt
-
     def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
-        source = self.corrupt(x, generator) if self.corrupt is not None else x
-        output = model(source)
+        output = model(x)
         return F.mse_loss(output.float(), x.float()), output
 
     def meter(self, device: torch.device) -> LossMeter:
