@@ -201,7 +201,7 @@ DATASETS = ("cifar10", "folder")
 # content. The course's test set is 3 % anomalies (so false alarms are what to avoid);
 # one-class CIFAR-10's test set is 90 % anomalies, so a lower TNR target buys much TPR.
 HW2_DEFAULT_SIGNALS = {"folder": ("reconstruction", "global"),
-                       "cifar10": ("global", "transformation", "features")}
+                       "cifar10": ("global", "transformation", "features", "mahalanobis")}
 HW2_DEFAULT_TARGET_TNR = {"folder": 0.99, "cifar10": 0.8}
 # Autoencoders averaged: on the course's frames the reconstruction signal carries most of the
 # weight and one autoencoder's ability to rebuild unseen frames varies with its

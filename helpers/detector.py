@@ -15,10 +15,12 @@
    what reconstruction cannot: an image that is easy to rebuild but unlike any normal
    one, e.g. an empty, smooth or recoloured frame.
 
-With a :class:`~helpers.transformations.TransformationNet` trained on the normals, two
+With a :class:`~helpers.transformations.TransformationNet` trained on the normals, three
 more signals are available, for natural images where reconstruction is weak:
-``transformation`` (how unsure the network is which rotation was applied) and
-``features`` (distance to the nearest normals in its feature space).
+``transformation`` (how unsure the network is which rotation was applied),
+``features`` (distance to the nearest normals in its feature space, averaged over
+rotated and mirrored views) and ``mahalanobis`` (distance from the normals' Gaussian in
+that space, likewise).
 
 Each signal is put on a common scale by :class:`Standardizer` (log, then centred and
 scaled on the validation normals: "standard deviations above a typical normal image"),
@@ -40,18 +42,21 @@ from torch import nn
 
 from .augment import BatchAugment, to_float
 from .errors import ParameterError
-from .transformations import TransformationNet, knn_distance, transformation_scores
+from .transformations import (TransformationNet, fit_view_gaussians, knn_distance, mahalanobis_distance,
+                              transformation_scores)
 
 POOLINGS = ("median", "mean")
-SIGNALS = ("reconstruction", "global", "transformation", "features")
-SCORES = ("reconstruction_mean", "reconstruction_median", "global", "transformation", "features", "combined")
+SIGNALS = ("reconstruction", "global", "transformation", "features", "mahalanobis")
+SCORES = ("reconstruction_mean", "reconstruction_median", "global", "transformation", "features", "mahalanobis",
+          "combined")
 SCORE_NAMES = {"reconstruction_mean": "reconstruction (mean error, the classic score)",
                "reconstruction_median": "reconstruction (median error)",
                "global": "global content (autoencoder feature statistics)",
                "transformation": "transformation (unsure which rotation)",
                "features": "features (k-NN in the rotation network's features)",
+               "mahalanobis": "mahalanobis (Gaussian of the rotation network's features)",
                "combined": "combined"}
-NEEDS_TRANSFORMATION_NET = ("transformation", "features")
+NEEDS_TRANSFORMATION_NET = ("transformation", "features", "mahalanobis")
 FEATURE_QUANTILES = (0.25, 0.5, 0.75)
 
 
@@ -155,6 +160,7 @@ class Detector:
     seed: int = 0
     covariance: LedoitWolf | None = None
     reference_features: np.ndarray | None = None
+    feature_gaussians: list[LedoitWolf] = field(default_factory=list)
     standardizers: dict[str, Standardizer] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -166,7 +172,7 @@ class Detector:
         check_signals(self.signals)
         if self.transformation_net is None and set(self.signals) & set(NEEDS_TRANSFORMATION_NET):
             raise ParameterError(f"signals {list(self.signals)} need the transformation network; train it "
-                                 "first (hw2.train_transformation_net) or drop 'transformation' and 'features'.")
+                                 "first (hw2.train_transformation_net) or drop 'transformation', 'features' and 'mahalanobis'.")
 
     def fit(self, train_images: torch.Tensor, val_images: torch.Tensor) -> "Detector":
         jitter = BatchAugment(crop_pad=0, flip=True, jitter=self.feature_jitter)
@@ -177,6 +183,7 @@ class Detector:
         if self.transformation_net is not None:
             _, self.reference_features = transformation_scores(self.transformation_net, train_images,
                                                                self.device, self.transformations)
+            self.feature_gaussians = fit_view_gaussians(self.reference_features)
         raw = self.raw_scores(val_images)
         self.standardizers = {name: Standardizer.fit(values) for name, values in raw.items()}
         return self
@@ -200,6 +207,7 @@ class Detector:
                                                      self.transformations)
             raw["transformation"] = unsure
             raw["features"] = knn_distance(features, self.reference_features)
+            raw["mahalanobis"] = mahalanobis_distance(features, self.feature_gaussians)
         return raw
 
     def scores(self, images: torch.Tensor) -> dict[str, np.ndarray]:

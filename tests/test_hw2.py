@@ -27,10 +27,10 @@ def settings(anomaly_dir, tmp_path, **change):
     (dict(epochs=0), "epochs=0 must be an integer >= 1"),
     (dict(target_tnr=1.0), "target_tnr=1.0 must lie in"),
     (dict(device="gpu"), "device='gpu' is unknown"),
-    (dict(score="mse"), "score='mse' is unknown; choose one of reconstruction_mean, reconstruction_median, global, transformation, features, combined"),
+    (dict(score="mse"), "score='mse' is unknown; choose one of reconstruction_mean, reconstruction_median, global, transformation, features, mahalanobis, combined"),
     (dict(duplicate_rms=-0.1), "duplicate_rms=-0.1 must lie in"),
     (dict(precision="int8"), "precision='int8' is unknown"),
-    (dict(signals=["reconstruction", "colour"]), "signals=.* must be a non-empty list drawn from reconstruction, global, transformation, features"),
+    (dict(signals=["reconstruction", "colour"]), "signals=.* must be a non-empty list drawn from reconstruction, global, transformation, features, mahalanobis"),
     (dict(signals=[]), "must be a non-empty list"),
 ])
 def test_bad_parameters(anomaly_dir, tmp_path, change, message):

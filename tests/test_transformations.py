@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.transformations import (SHIFT, TransformationPrediction, apply_transformation,
-                                     knn_distance, transformation_list)
+from helpers.transformations import (SHIFT, TransformationNet, TransformationPrediction,
+                                     apply_transformation, fit_view_gaussians, knn_distance,
+                                     mahalanobis_distance, transformation_list, transformation_scores)
 
 
 def test_square_images_get_four_rotations_and_others_two():
@@ -75,6 +76,49 @@ def test_knn_distance_is_zero_for_a_reference_vector_and_grows_away_from_them():
     assert knn_distance(far, ref, k=1)[0] > knn_distance(near, ref, k=2)[0]
 
 
+def test_knn_distance_over_views_compares_each_view_with_the_same_view_and_averages():
+    ref = np.stack([np.eye(3, dtype=np.float32), -np.eye(3, dtype=np.float32)], 1)  # (3 refs, 2 views, 3)
+    # view 0 matches reference 0's view 0 exactly; view 1 matches nothing in view 1 but would in view 0
+    query = np.array([[[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]], dtype=np.float32)
+    per_view = [knn_distance(query[:, v], ref[:, v], k=1)[0] for v in range(2)]
+    assert per_view == [pytest.approx(0.0), pytest.approx(1.0)]  # view 1: nearest is 0 (orthogonal)
+    assert knn_distance(query, ref, k=1)[0] == pytest.approx(0.5)
+
+
+def test_mahalanobis_distance_fits_a_gaussian_per_view_and_averages_the_views():
+    rng = np.random.default_rng(0)
+    narrow, wide = rng.normal(0, 0.1, (500, 1, 3)), rng.normal(0, 10.0, (500, 1, 3))
+    reference = np.concatenate([narrow, wide], 1)  # view 0 varies little, view 1 much
+    gaussians = fit_view_gaussians(reference)
+    assert len(gaussians) == 2
+    step = np.array([[[1.0, 0, 0], [1.0, 0, 0]]])  # one unit off-centre in both views
+    d0, d1 = (g.mahalanobis(step[:, v]) for v, g in enumerate(gaussians))
+    assert d0[0] > 10 * d1[0]  # far out in the narrow view, well inside the wide one
+    assert mahalanobis_distance(step, gaussians)[0] == pytest.approx((d0[0] + d1[0]) / 2)
+    inside = mahalanobis_distance(np.zeros((1, 2, 3)), gaussians)[0]
+    assert inside < mahalanobis_distance(step, gaussians)[0]
+    with pytest.raises(ValueError, match="3 views but 2"):
+        mahalanobis_distance(np.zeros((1, 3, 3)), gaussians)
+
+
+def test_transformation_scores_give_every_rotation_of_the_image_and_of_its_mirror_as_a_view():
+    torch.manual_seed(0)
+    transformations = transformation_list(8, 8, shifts=False)
+    net = TransformationNet(len(transformations), width=4).eval()
+    images = torch.randint(0, 256, (3, 3, 8, 8), dtype=torch.uint8)
+    nll, features = transformation_scores(net, images, torch.device("cpu"), transformations)
+    assert nll.shape == (3,) and features.shape == (3, 8, net.encoder.out_channels)
+    x = images.float() / 255
+    with torch.no_grad():
+        expected = [net.features(apply_transformation(x, 1, 0, 0)), net.features(x.flip(-1))]
+    assert np.allclose(features[:, 1], torch.nn.functional.normalize(expected[0], dim=1).numpy(), atol=1e-5)
+    assert np.allclose(features[:, 4], torch.nn.functional.normalize(expected[1], dim=1).numpy(), atol=1e-5)
+    shifted = transformation_list(16, 16, shifts=True)  # the shifts are scored, not compared as views
+    nll, features = transformation_scores(TransformationNet(len(shifted), width=4), torch.randint(
+        0, 256, (2, 3, 16, 16), dtype=torch.uint8), torch.device("cpu"), shifted)
+    assert nll.shape == (2,) and features.shape[:2] == (2, 8)
+
+
 @pytest.fixture(scope="module")
 def one_class_data(tmp_path_factory):
     from helpers.synthetic import write_cifar10
@@ -105,7 +149,8 @@ def test_the_one_class_detector_ranks_other_classes_above_the_normal_one(one_cla
 
     s = settings(one_class_data, tmp_path, dataset="cifar10", image_size=None, normal_class=3, epochs=5,
                  transformation_epochs=20, batch_size=32, target_tnr=None)
-    assert s.signals == ("global", "transformation", "features") and s.target_tnr == 0.8  # the defaults
+    assert s.signals == ("global", "transformation", "features", "mahalanobis")  # the defaults
+    assert s.target_tnr == 0.8
     data = hw2.load_data(s)
     parts = hw2.split(s, data)
     model = hw2.build_model(s)
@@ -113,6 +158,6 @@ def test_the_one_class_detector_ranks_other_classes_above_the_normal_one(one_cla
     trained = hw2.train_transformation_net(s, parts, torch.device("cpu"), tmp_path / "run")
     result = hw2.score_and_threshold(s, [model], data, parts, torch.device("cpu"), trained)
     by_score = {row["score"]: row for row in result.ablation}
-    assert {"transformation", "features"} <= set(by_score)
+    assert {"transformation", "features", "mahalanobis"} <= set(by_score)
     assert by_score["combined"]["auroc"] > 0.9
     assert result.report["tpr"] > 0.6 and result.report["tnr"] > 0.6
