@@ -172,7 +172,8 @@ class Detector:
         check_signals(self.signals)
         if self.transformation_net is None and set(self.signals) & set(NEEDS_TRANSFORMATION_NET):
             raise ParameterError(f"signals {list(self.signals)} need the transformation network; train it "
-                                 "first (hw2.train_transformation_net) or drop 'transformation', 'features' and 'mahalanobis'.")
+                                 "first (hw2.train_transformation_net) or drop 'transformation', 'features' "
+                                 "and 'mahalanobis'.")
 
     def fit(self, train_images: torch.Tensor, val_images: torch.Tensor) -> "Detector":
         jitter = BatchAugment(crop_pad=0, flip=True, jitter=self.feature_jitter)

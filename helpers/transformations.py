@@ -4,7 +4,7 @@ A small ResNet learns, from the normal images alone, to tell which of a few geom
 transformations (rotations by multiples of 90 degrees, and shifts) was applied to an
 image (RotNet, Gidaris et al. 2018; GeoTrans, Golan and El-Yaniv 2018). To do that it
 must learn what upright normal images look like, so it is confident on normal images
-and unsure on images of other content. Two signals come from it:
+and unsure on images of other content. Three signals come from it:
 
 - ``transformation``: the mean negative log-probability it gives the true
   transformation, over all of them (low on normal images);
