@@ -74,9 +74,13 @@ def run_cell(out: Path, fraction: float, arm: str, seed: int, params: dict, pret
 
 
 def arms_in(summary: dict) -> list[str]:
-    """The summary's arms, scratch first."""
+    """The summary's arms: scratch, the restoration recipes in the order their fixes build
+    up (dense, +patch8, ..., the default), then the others."""
+    from .pretrain import RESTORATION_RECIPES
+
+    steps = [f"restoration={name}" for name in RESTORATION_RECIPES if name != "spark"] + ["restoration"]
     found = {arm for row in summary["table"] for arm in row["arms"]}
-    return sorted(found, key=lambda a: (a != "scratch", a != "restoration", a))
+    return sorted(found, key=lambda a: (a != "scratch", steps.index(a) if a in steps else len(steps), a))
 
 
 def summarise(out: Path) -> dict:
@@ -204,8 +208,9 @@ def plot_summary(summary: dict):
         ax.set_xticks(x, [fraction_label(r["fraction"]) for r in rows])
         ax.set(title=f"{title}: {seeds_note(rows)}", ylim=(0, 1))
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    columns = min(len(arms), 4)  # one legend for both panels, below them, off the bars
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=columns, fontsize=8)
+    fig.tight_layout(rect=(0, 0.055 * -(-len(arms) // columns), 1, 1))
     return fig
 
 

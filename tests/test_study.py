@@ -80,10 +80,18 @@ def test_summary_figure_labels_fractions_in_percent_and_draws_error_bars_only_ov
     fig = study.plot_summary(summary)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["100 % of labels", "10 % of labels"]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["scratch", "restoration", "contrastive"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["scratch", "restoration", "contrastive"]
     assert "mean of 1-2 seeds per bar" in ax.get_title()
     error_bars = [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]
     assert sum(len(c.lines[2][0].get_segments()) for c in error_bars) == 2  # the two-seed bars only
     one_seed = study.plot_summary({"table": summary["table"][1:]})
     assert "one seed per bar (no error bars)" in one_seed.axes[0].get_title()
     assert not [c for c in one_seed.axes[0].containers if type(c).__name__ == "ErrorbarContainer"]
+
+
+def test_arms_are_listed_in_the_order_the_restoration_fixes_build_up():
+    arms = ["contrastive", "restoration", "restoration=+sparse", "restoration=dense", "scratch",
+            "restoration=+masked-loss", "restoration=+patch8"]
+    summary = {"table": [{"arms": {arm: {} for arm in arms}}]}
+    assert study.arms_in(summary) == ["scratch", "restoration=dense", "restoration=+patch8", "restoration=+sparse",
+                                      "restoration=+masked-loss", "restoration", "contrastive"]
