@@ -240,6 +240,7 @@ class Hw2Settings:
     error_pooling: str = "median"  # the reconstruction error's pooling in the combined score
     signals: tuple[str, ...] | None = None  # summed into the combined score; None: the data set's
     transformation_epochs: int | None = None  # None: about 48,000 image passes
+    transformation_batch_size: int = 32  # the rotation network's own batch (see hw2.train_transformation_net)
     autoencoders: int | None = None  # averaged; None: the data set's (HW2_DEFAULT_AUTOENCODERS)
     overwrite: bool = False
     resume: bool = False
@@ -296,6 +297,8 @@ def resolve_hw2(**params: Any) -> Hw2Settings:
     p["signals"] = check_signals(HW2_DEFAULT_SIGNALS[p["dataset"]] if signals is None else signals)
     if p.get("transformation_epochs") is not None:
         _positive_int("transformation_epochs", p["transformation_epochs"])
+    if "transformation_batch_size" in p:
+        _positive_int("transformation_batch_size", p["transformation_batch_size"])
     if p.get("autoencoders") is None:
         p["autoencoders"] = HW2_DEFAULT_AUTOENCODERS[p["dataset"]]
     _positive_int("autoencoders", p["autoencoders"])

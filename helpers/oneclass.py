@@ -76,13 +76,15 @@ def plot_summary(summary: dict):
     rows = summary["rows"]
     fig, ax = plt.subplots(figsize=(11, 5))
     x = np.arange(len(rows))
-    bars = ax.bar(x, [r["auroc"] for r in rows], color="tab:blue",
+    bars = ax.bar(x, [r["auroc"] for r in rows], color="tab:blue", zorder=2,
                   label=f"this notebook (mean {summary['mean']['auroc']:.3f})")
-    ax.bar_label(bars, fmt="%.2f", fontsize=8, padding=2)
+    for label in ax.bar_label(bars, fmt="%.2f", fontsize=8, padding=2):  # readable over the lines
+        label.set(zorder=3, bbox=dict(facecolor="white", edgecolor="none", pad=0.5))
     styles = iter(("--", "-.", ":"))
-    for name, value in PUBLISHED.items():
-        ax.axhline(value, color="k", ls=next(styles), lw=1, label=f"{name}: mean {value:.3f}, 5,000 normal images")
-    ax.axhline(0.5, color="grey", lw=1, label="chance")
+    for name, value in PUBLISHED.items():  # behind the bars
+        ax.axhline(value, color="k", ls=next(styles), lw=1, zorder=1,
+                   label=f"{name}: mean {value:.3f}, 5,000 normal images")
+    ax.axhline(0.5, color="grey", lw=1, zorder=1, label="chance")
     ax.set_xticks(x, [f"{r['class']}\n({r['train_images']} normal)" for r in rows], fontsize=8)
     ax.set(ylim=(0.3, 1.0), ylabel="test AUROC", title="one-class CIFAR-10: each class in turn is normal")
     ax.grid(axis="y", alpha=0.3)

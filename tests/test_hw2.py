@@ -32,6 +32,7 @@ def settings(anomaly_dir, tmp_path, **change):
     (dict(precision="int8"), "precision='int8' is unknown"),
     (dict(signals=["reconstruction", "colour"]), "signals=.* must be a non-empty list drawn from reconstruction, global, transformation, features, mahalanobis"),
     (dict(signals=[]), "must be a non-empty list"),
+    (dict(transformation_batch_size=0), "transformation_batch_size=0 must be an integer >= 1"),
 ])
 def test_bad_parameters(anomaly_dir, tmp_path, change, message):
     with pytest.raises(ParameterError, match=message):

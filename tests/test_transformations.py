@@ -131,12 +131,13 @@ def test_the_rotation_network_keeps_its_last_epoch_and_records_validation(one_cl
     from test_hw2 import settings
 
     s = settings(one_class_data, tmp_path, dataset="cifar10", image_size=None, normal_class=0,
-                 transformation_epochs=3, batch_size=32)
+                 transformation_epochs=3, batch_size=32, transformation_batch_size=8)
     data = hw2.load_data(s)
     trained = hw2.train_transformation_net(s, hw2.split(s, data), torch.device("cpu"), tmp_path / "run")
     assert trained.result.best_epoch == 3 and len(trained.result.history) == 3
     assert {"train_loss", "val_loss", "val_accuracy"} <= set(trained.result.history[-1])
-    assert (tmp_path / "run" / "checkpoints-transformation" / "last.pt").exists()
+    checkpoint = torch.load(tmp_path / "run" / "checkpoints-transformation" / "last.pt", weights_only=False)
+    assert checkpoint["config"]["batch_size"] == 8  # its own batch size, not the autoencoder's 32
     none = hw2.train_transformation_net(settings(one_class_data, tmp_path, dataset="cifar10", image_size=None,
                                                  signals=["reconstruction", "global"]),
                                         hw2.split(s, data), torch.device("cpu"), tmp_path / "run2")
