@@ -143,9 +143,9 @@ def train_transformation_net(s: Hw2Settings, parts: Hw2Split, device: torch.devi
     torch.manual_seed(s.seed)
     net = TransformationNet(len(transformations))
     epochs = s.transformation_epochs or math.ceil(TRANSFORMATION_IMAGE_PASSES / len(parts.train))
-    config = FitConfig(epochs=epochs, batch_size=s.transformation_batch_size, lr=0.1, weight_decay=5e-4, seed=s.seed,
-                       deterministic=s.deterministic, compile=s.compile_model, precision=s.precision,
-                       track_gradients=False)
+    config = FitConfig(epochs=epochs, batch_size=s.transformation_batch_size, lr=0.1, weight_decay=5e-4,
+                       seed=s.seed, deterministic=s.deterministic, compile=s.compile_model,
+                       precision=s.precision, track_gradients=False)
     result = fit(net, parts.train, parts.val, TransformationPrediction(transformations), config, device,
                  augment=augment_normals, checkpoint_dir=Path(run_dir) / "checkpoints-transformation",
                  resume=s.resume and (Path(run_dir) / "checkpoints-transformation" / "last.pt").exists(),

@@ -14,6 +14,8 @@ and unsure on images of other content. Three signals come from it:
   distances are averaged (as CSI, Tack et al. 2020, ensembles its score over
   transformations). On one-class CIFAR-10 this lifted the signal's mean AUROC from 0.713
   (the upright image alone) to 0.741.
+- ``mahalanobis``: the Mahalanobis distance of the same features from the training
+  normals' Gaussian (Ledoit-Wolf covariance), one Gaussian per view, averaged.
 
 Rotations by 90 and 270 degrees need square images; other images use 0 and 180 only.
 """
