@@ -1,4 +1,4 @@
-"""The anomaly detector: two signals from the trained autoencoder, on one scale.
+"""The anomaly detector: signals from the trained autoencoder and the image, on one scale.
 
 1. **Reconstruction**: how badly the autoencoder rebuilds the image. The per-pixel
    squared error is pooled over the image by its ``"mean"`` (the classic score: every
@@ -14,6 +14,12 @@
    copies, so that lighting changes alone do not look anomalous) is the score. It sees
    what reconstruction cannot: an image that is easy to rebuild but unlike any normal
    one, e.g. an empty, smooth or recoloured frame.
+3. **Texture**: how much fine detail the image has. The local contrast (the standard
+   deviation of the grey image in every full 3x3 window) is summarised by its 25 %, 50 %
+   and 75 % quantiles, and their Mahalanobis distance from the training normals' (fitted
+   the same way) is the score. It needs no training, so it does not vary with the
+   autoencoders' random start, and it sees a frame that is smoother than any normal one
+   (an empty bowl) or busier.
 
 With a :class:`~helpers.transformations.TransformationNet` trained on the normals, three
 more signals are available, for natural images where reconstruction is weak:
@@ -25,7 +31,7 @@ that space, likewise).
 Each signal is put on a common scale by :class:`Standardizer` (log, then centred and
 scaled on the validation normals: "standard deviations above a typical normal image"),
 and the combined score adds up what each signal says *above* typical:
-``max(reconstruction, 0) + max(global, 0)``. A signal far below typical is no evidence
+``max(reconstruction, 0) + max(global, 0) + ...``. A signal far below typical is no evidence
 of normality (an empty frame is rebuilt better than any normal one), so it must not
 cancel the other signal's alarm.
 """
@@ -39,6 +45,7 @@ import numpy as np
 import torch
 from sklearn.covariance import LedoitWolf
 from torch import nn
+from torch.nn import functional as F
 
 from .augment import BatchAugment, to_float
 from .errors import ParameterError
@@ -46,12 +53,13 @@ from .transformations import (TransformationNet, fit_view_gaussians, knn_distanc
                               transformation_scores)
 
 POOLINGS = ("median", "mean")
-SIGNALS = ("reconstruction", "global", "transformation", "features", "mahalanobis")
-SCORES = ("reconstruction_mean", "reconstruction_median", "global", "transformation", "features", "mahalanobis",
-          "combined")
+SIGNALS = ("reconstruction", "global", "texture", "transformation", "features", "mahalanobis")
+SCORES = ("reconstruction_mean", "reconstruction_median", "global", "texture", "transformation", "features",
+          "mahalanobis", "combined")
 SCORE_NAMES = {"reconstruction_mean": "reconstruction (mean error, the classic score)",
                "reconstruction_median": "reconstruction (median error)",
                "global": "global content (autoencoder feature statistics)",
+               "texture": "texture (local contrast statistics)",
                "transformation": "transformation (unsure which rotation)",
                "features": "features (k-NN in the rotation network's features)",
                "mahalanobis": "mahalanobis (Gaussian of the rotation network's features)",
@@ -108,6 +116,24 @@ def global_features(model: nn.Module, images: torch.Tensor, device: torch.device
     return torch.cat(out).numpy() if out else np.zeros((0, 3 * first_stage[0][0].out_channels))
 
 
+@torch.no_grad()
+def texture_features(images: torch.Tensor, device: torch.device, augment: BatchAugment | None = None,
+                     generator: torch.Generator | None = None, batch_size: int = 1024) -> np.ndarray:
+    """Per image, the 25/50/75 % quantiles of its local contrast: the standard deviation
+    of the grey image in every full 3x3 window (no padding, so the frame's border adds
+    no false edges): (N, 3)."""
+    out = []
+    q = torch.tensor(FEATURE_QUANTILES, device=device)
+    for s in range(0, len(images), batch_size):
+        batch = images[s:s + batch_size].to(device)
+        x = augment(batch, generator) if augment is not None else to_float(batch)
+        grey = x.float().mean(1, keepdim=True)
+        mean = F.avg_pool2d(grey, 3, stride=1)
+        contrast = (F.avg_pool2d(grey * grey, 3, stride=1) - mean * mean).clamp_min(0).sqrt()
+        out.append(torch.quantile(contrast.flatten(1), q, dim=1).T.cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, len(FEATURE_QUANTILES)))
+
+
 @dataclass
 class Standardizer:
     """``(log(score) - median) / std`` of the validation normals' log scores, so each
@@ -159,6 +185,7 @@ class Detector:
     jittered_copies: int = 2
     seed: int = 0
     covariance: LedoitWolf | None = None
+    texture_covariance: LedoitWolf | None = None
     reference_features: np.ndarray | None = None
     feature_gaussians: list[LedoitWolf] = field(default_factory=list)
     standardizers: dict[str, Standardizer] = field(default_factory=dict)
@@ -181,6 +208,11 @@ class Detector:
         parts = [self.features(train_images)]
         parts += [self.features(train_images, jitter, generator) for _ in range(self.jittered_copies)]
         self.covariance = LedoitWolf().fit(np.concatenate(parts))
+        generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        textures = [texture_features(train_images, self.device)]
+        textures += [texture_features(train_images, self.device, jitter, generator)
+                     for _ in range(self.jittered_copies)]
+        self.texture_covariance = LedoitWolf().fit(np.concatenate(textures))
         if self.transformation_net is not None:
             _, self.reference_features = transformation_scores(self.transformation_net, train_images,
                                                                self.device, self.transformations)
@@ -196,13 +228,14 @@ class Detector:
                                for m in self.members], axis=1)
 
     def raw_scores(self, images: torch.Tensor) -> dict[str, np.ndarray]:
-        """Each signal on its own scale (reconstruction error, Mahalanobis distance)."""
+        """Each signal on its own scale (reconstruction error, Mahalanobis distances)."""
         if self.covariance is None:
             raise ParameterError("the detector is not fitted yet: call fit(train_images, val_images) first.")
         maps = ensemble_error_maps(self.members, images, self.device)
         raw = {"reconstruction_mean": pool_errors(maps, "mean"),
                "reconstruction_median": pool_errors(maps, "median"),
-               "global": self.covariance.mahalanobis(self.features(images))}
+               "global": self.covariance.mahalanobis(self.features(images)),
+               "texture": self.texture_covariance.mahalanobis(texture_features(images, self.device))}
         if self.transformation_net is not None:
             unsure, features = transformation_scores(self.transformation_net, images, self.device,
                                                      self.transformations)

@@ -1,4 +1,4 @@
-"""The detector's signals, their common scale, and what the global signal adds."""
+"""The detector's signals, their common scale, and what the global and texture signals add."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from sklearn.metrics import roc_auc_score
 
 from helpers import hw2
 from helpers.anomaly import quantile_threshold
-from helpers.detector import Detector, Standardizer, global_features, pool_errors
+from helpers.detector import Detector, Standardizer, global_features, pool_errors, texture_features
 from helpers.errors import ParameterError
 from helpers.synthetic import write_anomaly_folder
 from test_hw2 import settings
@@ -44,6 +44,19 @@ def test_global_features_are_channel_quantiles_of_the_first_stage():
     assert (q25 <= q50).all() and (q50 <= q75).all()
 
 
+def test_texture_features_measure_local_contrast_and_ignore_the_frame_border():
+    flat = torch.full((1, 3, 12, 16), 200, dtype=torch.uint8)  # bright and uniform: no contrast anywhere
+    assert np.allclose(texture_features(flat, CPU), 0.0, atol=1e-3)  # zero padding would see edges at the border
+    rng = np.random.default_rng(0)
+    grain = torch.from_numpy(rng.integers(0, 256, (2, 3, 12, 16), dtype=np.uint8))
+    stripes = flat.clone()
+    stripes[..., ::2] = 0  # every window of 3 columns holds 0 and 200: known contrast
+    feats = texture_features(torch.cat([flat, grain, stripes]), CPU)
+    assert feats.shape == (4, 3) and (np.diff(feats, axis=1) >= -1e-6).all()  # 25 <= 50 <= 75 %
+    assert (feats[1:3] > 0.05).all()
+    assert np.allclose(feats[3], np.std([0, 200 / 255, 0]), atol=1e-3)  # every window: columns 0, 200, 0 or 200, 0, 200
+
+
 @pytest.fixture(scope="module")
 def two_kinds(tmp_path_factory):
     """Course layout whose test anomalies are local blobs and whole-image changes (empty
@@ -71,6 +84,7 @@ def test_the_combined_score_catches_whole_image_anomalies_that_reconstruction_mi
     assert auroc(test["reconstruction_mean"], "blob") > 0.95
     assert auroc(test["reconstruction_mean"], "empty") < 0.3
     assert auroc(test["global"], "empty") > 0.9  # the global signal sees it
+    assert auroc(test["texture"], "empty") > 0.9  # and so does texture: the empty frame is smoother
 
     def flagged(score, kind):  # at a label-free threshold: 95 % of validation normals below
         return (test[score][kinds == kind] >= quantile_threshold(val[score], 0.95)).mean()
