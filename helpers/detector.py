@@ -168,10 +168,12 @@ def combine(*standardised: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Detector:
-    """Scores images with the signals of trained autoencoders, standardised and summed.
+    """Scores images with the signals of trained autoencoders (and the images' texture),
+    standardised and summed.
 
     ``model`` is one autoencoder or several: their error maps are averaged and their
-    first stages' features concatenated (an ensemble steadies both signals). ``fit`` learns the normals' feature distribution from the training normals and the
+    first stages' features concatenated (an ensemble steadies both signals). ``fit`` learns
+    the normals' feature and texture distributions from the training normals and the
     standardisation from the validation normals (never from test images).
     """
 
