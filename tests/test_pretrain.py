@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from helpers import hw1
-from helpers.config import resolve_hw1
+from helpers.config import FINETUNE_LAYER_DECAY, resolve_hw1
 from helpers.errors import CheckpointError, ParameterError
 from helpers.models import build_classifier
 from helpers.pretrain import RestorationNet, load_encoder, load_restoration_net, save_encoder
@@ -62,7 +62,8 @@ def net_recipe(name):
 
 def test_contrastive_pretraining_shares_the_encoder_format_and_reuse(cifar_dir, tmp_path):
     s = settings(cifar_dir, tmp_path, pretrain="contrastive")
-    assert s.layer_decay == 0.7 and s.run_label().endswith("-contrastive-seed0")
+    assert s.layer_decay == FINETUNE_LAYER_DECAY and s.run_label().endswith("-contrastive-seed0")
+    assert settings(cifar_dir, tmp_path, pretrain="contrastive", layer_decay=0.7).layer_decay == 0.7
     data = hw1.load_data(s)
     path = hw1.apply_pretraining(s, hw1.build_model(s), data, CPU)
     assert "contrastive" in path.name and torch.load(path, weights_only=True)["meta"]["method"] == "contrastive"
