@@ -83,11 +83,42 @@ def arms_in(summary: dict) -> list[str]:
     return sorted(found, key=lambda a: (a != "scratch", steps.index(a) if a in steps else len(steps), a))
 
 
+# Parameters that differ from cell to cell by design, and those that only a pretrained arm uses.
+PER_CELL = ("fraction", "seed", "run_name", "results_dir", "figures_dir", "log_dir", "pretrain_dir",
+            "resume", "overwrite")
+PER_ARM = ("pretrain", "restoration", "pretrain_epochs", "layer_decay")
+
+
+def check_same_settings(runs: list[tuple[str, dict]]) -> None:
+    """Refuse to summarise cells trained with different settings: every cell must share the
+    recipe, and the cells of one arm its pretraining and fine-tuning parameters too, so a
+    row never averages, say, two layer-wise LR decays."""
+    def differences(group: list[tuple[str, dict]], ignored: tuple[str, ...]) -> list[str]:
+        first_name, first = group[0]
+        found = []
+        for name, params in group[1:]:
+            for key in sorted((set(first) | set(params)) - set(ignored)):
+                if first.get(key) != params.get(key):
+                    found.append(f"{key}={first.get(key)!r} in {first_name} but {params.get(key)!r} in {name}")
+        return found
+
+    problems = differences(runs, PER_CELL + PER_ARM)
+    for arm in {arm_of(p) for _, p in runs} - {"scratch"}:
+        problems += differences([(n, p) for n, p in runs if arm_of(p) == arm], PER_CELL)
+    if problems:
+        raise ParameterError("the study's cells were run with different settings ("
+                             + "; ".join(sorted(set(problems))[:3])
+                             + "): keep studies with different settings in different --out folders.")
+
+
 def summarise(out: Path) -> dict:
-    """Collect every finished cell under ``out/runs`` into one summary."""
+    """Collect every finished cell under ``out/runs`` into one summary (all of them run
+    with the same settings: :func:`check_same_settings`)."""
+    finished = [(path.parent.name, json.loads(path.read_text()))
+                for path in sorted((out / "runs").glob("*/metrics.json"))]
+    check_same_settings([(name, m["params"]) for name, m in finished])
     cells = []
-    for metrics in sorted((out / "runs").glob("*/metrics.json")):
-        m = json.loads(metrics.read_text())
+    for _, m in finished:
         p = m["params"]
         cells.append({"fraction": p["fraction"], "arm": arm_of(p),
                       "seed": p["seed"], "test_accuracy": m["test_accuracy"], "macro_f1": m["macro_f1"],

@@ -50,6 +50,38 @@ def test_arms_name_their_notebook_parameters_and_unknown_ones_are_refused():
         study.arm_parameters("restoration=nope")
 
 
+def _finished_cell(out, name, **params):
+    """A finished cell's metrics.json, as a notebook run writes it (only what summarise reads)."""
+    recipe = {"preset": "cpu", "arch": "resnet18", "width": 32, "epochs": 50, "lr": 0.1, "fraction": 0.1,
+              "seed": 0, "pretrain": "none", "restoration": "spark", "pretrain_epochs": 15,
+              "layer_decay": 1.0, "run_name": name, "figures_dir": f"fig/{name}"}
+    folder = out / "runs" / name
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({
+        "params": {**recipe, **params}, "test_accuracy": 0.5, "macro_f1": 0.5,
+        "data": {"train_images": 100}, "history": []}))
+
+
+def test_summary_refuses_cells_run_with_different_settings(tmp_path):
+    # scratch ignores the fine-tuning's layer decay; the pretrained arm's seeds share theirs
+    _finished_cell(tmp_path, "f0.1-scratch-s0")
+    _finished_cell(tmp_path, "f0.1-restoration-s0", pretrain="restoration", layer_decay=0.7)
+    _finished_cell(tmp_path, "f0.1-restoration-s1", pretrain="restoration", layer_decay=0.7, seed=1)
+    summary = study.summarise(tmp_path)
+    assert summary["table"][0]["arms"]["restoration"]["seeds"] == [0, 1]
+
+    _finished_cell(tmp_path, "f0.1-restoration-s2", pretrain="restoration", layer_decay=1.0, seed=2)
+    with pytest.raises(ParameterError, match="layer_decay=0.7 in f0.1-restoration-s0 but 1.0 in "
+                                             "f0.1-restoration-s2.*different --out folders"):
+        study.summarise(tmp_path)
+
+    other = tmp_path / "other"
+    _finished_cell(other, "f0.1-scratch-s0")
+    _finished_cell(other, "f0.5-contrastive-s0", pretrain="contrastive", fraction=0.5, lr=0.05)
+    with pytest.raises(ParameterError, match="lr=0.1 in f0.1-scratch-s0 but 0.05 in f0.5-contrastive-s0"):
+        study.summarise(other)
+
+
 def _arm(seeds, acc, std, knn=None, gain=None):
     arm = {"seeds": seeds, "train_images": 100, "test_accuracy_mean": acc, "test_accuracy_std": std,
            "macro_f1_mean": acc, "macro_f1_std": std, "knn_accuracy_mean": knn}
