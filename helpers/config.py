@@ -124,6 +124,7 @@ class Hw1Settings:
     pretrain_epochs: int | None = None  # None: PRETRAIN_EPOCHS[pretrain]
     restoration: str = "spark"  # the restoration recipe (pretrain.RESTORATION_RECIPES)
     layer_decay: float | None = None  # fine-tuning LR decay per stage below the head; None: FINETUNE_LAYER_DECAY
+    match_init_norm: bool = False  # fine-tuning: rescale pretrained convolutions to a fresh one's norm
     pretrain_dir: str = "results/pretrained"
     run_name: str | None = None  # None: named from the parameters (see runs.run_name)
     log_dir: str | None = None  # TensorBoard event files; None: no TensorBoard logging
@@ -192,6 +193,8 @@ def resolve_hw1(preset: str = "full", **params: Any) -> Hw1Settings:
     decay = merged["layer_decay"]
     if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay <= 1:
         raise ParameterError(f"layer_decay={decay!r} must lie in (0, 1]; 1 gives every layer the same LR.")
+    if not isinstance(merged.get("match_init_norm", False), bool):
+        raise ParameterError(f"match_init_norm={merged['match_init_norm']!r} must be True or False.")
     return _name_the_run(Hw1Settings(**merged))
 
 

@@ -15,7 +15,7 @@ from .cifar import ImageSet, load_cifar10, split_train_val, stratified_indices
 from .config import Hw1Settings
 from .device import compute_record, describe_device
 from .metrics import classification_summary
-from .models import ResNetClassifier, build_classifier
+from .models import ResNetClassifier, build_classifier, match_init_norms
 from .contrastive import ContrastiveNet, ContrastiveObjective
 from .feature_quality import encoder_features, knn_accuracy
 from .masking import random_patch_mask
@@ -196,6 +196,10 @@ def apply_pretraining(s: Hw1Settings, model: ResNetClassifier, data: Hw1Data,
         return None
     path = pretrain_encoder(s, data, device) if s.pretrain in ("restoration", "contrastive") else Path(s.pretrain)
     load_encoder(model, path)
+    if s.match_init_norm:
+        factors = match_init_norms(model.encoder)
+        print(f"rescaled the pretrained convolutions to a fresh encoder's norms (they were "
+              f"{min(factors):.2f}x to {max(factors):.2f}x as large)")
     return path
 
 

@@ -81,6 +81,41 @@ class ResNetEncoder(nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
+def conv_norm_pairs(encoder: ResNetEncoder) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
+    """Every convolution of ``encoder`` with the batch norm that follows it."""
+    pairs = [(encoder.stem[0], encoder.stem[1])]
+    for stage in (encoder.layer1, encoder.layer2, encoder.layer3, encoder.layer4):
+        for block in stage:
+            pairs += [(block.conv1, block.bn1), (block.conv2, block.bn2)]
+            if block.downsample is not None:
+                pairs.append((block.downsample[0], block.downsample[1]))
+    return pairs
+
+
+@torch.no_grad()
+def match_init_norms(encoder: ResNetEncoder) -> list[float]:
+    """Rescale every convolution to the norm a freshly initialised one has (Kaiming normal,
+    fan-out: sqrt(2 x input channels)), and its batch norm's running statistics with it;
+    returns each convolution's factor (old norm / new norm).
+
+    The network computes the same function afterwards (a convolution followed by batch
+    norm is blind to the scale of its weights), but it learns at another speed: under
+    batch norm a weight's effective learning rate is LR / |w|^2, so a pretrained
+    convolution whose weights grew twice as large learns four times slower than a fresh one.
+    """
+    factors = []
+    for conv, norm in conv_norm_pairs(encoder):
+        current = float(conv.weight.norm())
+        target = (2.0 * conv.in_channels) ** 0.5
+        scale = target / max(current, 1e-12)
+        conv.weight.mul_(scale)
+        if norm.running_mean is not None:
+            norm.running_mean.mul_(scale)
+            norm.running_var.mul_(scale**2)
+        factors.append(current / target)
+    return factors
+
+
 class ResNetClassifier(nn.Module):
     """Normalise, encode, global-average-pool, and a linear layer to class logits."""
 

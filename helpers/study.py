@@ -86,7 +86,7 @@ def arms_in(summary: dict) -> list[str]:
 # Parameters that differ from cell to cell by design, and those that only a pretrained arm uses.
 PER_CELL = ("fraction", "seed", "run_name", "results_dir", "figures_dir", "log_dir", "pretrain_dir",
             "resume", "overwrite")
-PER_ARM = ("pretrain", "restoration", "pretrain_epochs", "layer_decay")
+PER_ARM = ("pretrain", "restoration", "pretrain_epochs", "layer_decay", "match_init_norm")
 
 
 def check_same_settings(runs: list[tuple[str, dict]]) -> None:
@@ -97,7 +97,7 @@ def check_same_settings(runs: list[tuple[str, dict]]) -> None:
         first_name, first = group[0]
         found = []
         for name, params in group[1:]:
-            for key in sorted((set(first) | set(params)) - set(ignored)):
+            for key in sorted((set(first) & set(params)) - set(ignored)):  # a key only some have: added since
                 if first.get(key) != params.get(key):
                     found.append(f"{key}={first.get(key)!r} in {first_name} but {params.get(key)!r} in {name}")
         return found

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from helpers.errors import ParameterError
-from helpers.models import build_classifier, count_parameters
+from helpers.models import build_classifier, conv_norm_pairs, count_parameters, match_init_norms
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "resnet34"])
@@ -34,3 +34,30 @@ def test_usual_cifar_resnet18_size():
 def test_unknown_arch_lists_choices():
     with pytest.raises(ParameterError, match="resnet18, resnet34"):
         build_classifier("resnet50")
+
+
+def test_match_init_norms_keeps_the_function_and_restores_a_fresh_encoders_norms():
+    torch.manual_seed(0)
+    model = build_classifier("resnet18", 8)
+    x = torch.randn(16, 3, 32, 32)
+    with torch.no_grad():  # a "pretrained" encoder: weights grown 3x, running statistics that match them
+        for conv, _ in conv_norm_pairs(model.encoder):
+            conv.weight.mul_(3.0)
+        model.train()
+        for _ in range(30):
+            model(x)
+        before_train = model(x)  # (a train-mode pass updates the running statistics: before the eval pass)
+        model.eval()
+        before_eval = model(x)
+    assert len(conv_norm_pairs(model.encoder)) == 1 + 2 * 8 + 3  # stem, two per block, three shortcuts
+
+    factors = match_init_norms(model.encoder)
+    assert min(factors) > 2.0 and max(factors) < 4.5  # about 3x, give or take the random init's spread
+    for conv, _ in conv_norm_pairs(model.encoder):
+        assert float(conv.weight.norm()) == pytest.approx((2 * conv.in_channels) ** 0.5, rel=1e-5)
+    with torch.no_grad():
+        after_eval = model(x)
+        model.train()
+        after_train = model(x)
+    assert torch.allclose(after_train, before_train, atol=1e-4)  # batch norm is blind to the weights' scale
+    assert torch.allclose(after_eval, before_eval, atol=1e-3)  # and so are the rescaled running statistics

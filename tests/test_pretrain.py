@@ -82,3 +82,21 @@ def test_pretrain_parameter_is_checked(cifar_dir, tmp_path):
     with pytest.raises(ParameterError, match="layer_decay=1.5 must lie in"):
         settings(cifar_dir, tmp_path, layer_decay=1.5)
     assert settings(cifar_dir, tmp_path, pretrain="none").layer_decay == 1.0
+    with pytest.raises(ParameterError, match="match_init_norm='yes' must be True or False"):
+        settings(cifar_dir, tmp_path, match_init_norm="yes")
+
+
+def test_match_init_norm_rescales_the_loaded_encoder_only_when_asked(cifar_dir, tmp_path):
+    s = settings(cifar_dir, tmp_path, pretrain_epochs=1)
+    data = hw1.load_data(s)
+    plain = hw1.build_model(s)
+    path = hw1.apply_pretraining(s, plain, data, CPU)
+    rescaled = hw1.build_model(s)
+    hw1.apply_pretraining(settings(cifar_dir, tmp_path, pretrain_epochs=1, match_init_norm=True), rescaled, data, CPU)
+    as_saved = torch.load(path, weights_only=True)["encoder"]
+    assert torch.equal(plain.encoder.stem[0].weight, as_saved["stem.0.weight"])
+    fresh = (2 * 8) ** 0.5  # a fresh layer1 convolution: sqrt(2 x its 8 input channels)
+    assert float(rescaled.encoder.layer1[0].conv1.weight.norm()) == pytest.approx(fresh, rel=1e-5)
+    direction = torch.nn.functional.cosine_similarity(rescaled.encoder.layer1[0].conv1.weight.flatten(),
+                                                      as_saved["layer1.0.conv1.weight"].flatten(), dim=0)
+    assert float(direction) == pytest.approx(1.0, abs=1e-5)  # the same weights, rescaled
