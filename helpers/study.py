@@ -98,8 +98,8 @@ def check_same_settings(runs: list[tuple[str, dict]]) -> None:
         found = []
         for name, params in group[1:]:
             for key in sorted((set(first) & set(params)) - set(ignored)):  # a key only some have: added since
-                if first.get(key) != params.get(key):
-                    found.append(f"{key}={first.get(key)!r} in {first_name} but {params.get(key)!r} in {name}")
+                if first[key] != params[key]:
+                    found.append(f"{key}={first[key]!r} in {first_name} but {params[key]!r} in {name}")
         return found
 
     problems = differences(runs, PER_CELL + PER_ARM)
