@@ -118,24 +118,25 @@ class ConventionalLoop:
         transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
                                T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))])
         dataset = GeneratedCIFAR10(root, train=True, transform=transform, download=False)
+        dataset = torch.utils.data.Subset(dataset, range(steps * batch_size))  # as many images as the other loops
         self.loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
                                                   num_workers=workers, drop_last=True,
                                                   pin_memory=device.type == "cuda",
                                                   persistent_workers=workers > 0)
         self.memory, self.step = _plain_step(model, device, precision, channels_last)
-        self.device, self.steps, self.batch_size = device, steps, batch_size
-        self.batches = self._forever()
-
-    def _forever(self):
-        while True:
-            yield from self.loader
+        self.device, self.batch_size = device, batch_size
+        self.steps = len(self.loader)  # one whole epoch per call: no iterator is left mid-way
 
     def __call__(self) -> int:
-        for _ in range(self.steps):
-            x, y = next(self.batches)
+        for x, y in self.loader:
             x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory)
             self.step(x, y.to(self.device, non_blocking=True)).item()  # the usual per-step logging sync
         return self.steps * self.batch_size
+
+    def close(self) -> None:
+        """Stop the worker processes now: left to the interpreter's exit, a persistent
+        iterator with a pin-memory thread (the GPU case) kept the process alive for minutes."""
+        del self.loader
 
 
 def timed(loop, device: torch.device) -> float:
@@ -197,7 +198,12 @@ def run(arch: str = "resnet18", width: int = 32, batch_size: int = 128, images: 
                                                  "fp32", channels_last=False)
         loops["conventional_same_precision"] = ConventionalLoop(fresh(), tmp, device, batch_size, steps,
                                                                 workers, precision, channels_last)
-        speeds = interleaved(loops, device, rounds)
+        try:
+            speeds = interleaved(loops, device, rounds)
+        finally:
+            for loop in loops.values():
+                if hasattr(loop, "close"):
+                    loop.close()
     speeds.setdefault("fit_fp32", speeds["fit"])
     out = {
         "device": describe_device(device), "arch": arch, "width": width,

@@ -72,7 +72,7 @@ FEATURE_QUANTILES = (0.25, 0.5, 0.75)
 def reconstruct(model: nn.Module, images: torch.Tensor, device: torch.device,
                 batch_size: int = 512) -> torch.Tensor:
     """Reconstructions (float [0, 1], on the CPU) of uint8 ``images``."""
-    model.eval()
+    model.to(device).eval()
     out = [model(to_float(images[s:s + batch_size].to(device))).float().cpu()
            for s in range(0, len(images), batch_size)]
     return torch.cat(out) if out else torch.zeros(0, *images.shape[1:])
@@ -104,7 +104,7 @@ def global_features(model: nn.Module, images: torch.Tensor, device: torch.device
                     batch_size: int = 512) -> np.ndarray:
     """Per image, the 25/50/75 % quantiles over positions of each channel of the
     autoencoder's first encoder stage: (N, 3 x channels)."""
-    model.eval()
+    model.to(device).eval()
     first_stage = model.encoder[:2]
     out = []
     q = torch.tensor(FEATURE_QUANTILES, device=device)

@@ -22,7 +22,7 @@ def encoder_features(encoder: ResNetEncoder, images: torch.Tensor, device: torch
     """Average-pooled features (float32, on the CPU) of uint8 ``images``."""
     normalize = Normalize(CIFAR10_MEAN, CIFAR10_STD).to(device)
     was_training = encoder.training
-    encoder.eval()
+    encoder.to(device).eval()
     out = []
     for start in range(0, len(images), batch_size):
         x = normalize(to_float(images[start:start + batch_size].to(device)))

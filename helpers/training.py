@@ -173,7 +173,7 @@ def predict_proba(
     in the image shifted diagonally both ways (reflect padding), each with its mirror,
     weighted like the unshifted views together."""
     was_training = model.training
-    model.eval()
+    model.to(device).eval()
     outputs = []
     for start in range(0, len(images), batch_size):
         x = _to_device_batch(images[start:start + batch_size].to(device), channels_last)
@@ -529,7 +529,7 @@ def gradient_snapshot(
 ) -> dict[str, np.ndarray]:
     """Per-layer gradients of one batch of ``data`` (eval mode, so BN statistics stay put)."""
     was_training = model.training
-    model.eval()
+    model.to(device).eval()
     x = to_float(data.images[:batch_size].to(device))
     y = data.labels[:batch_size].to(device)
     model.zero_grad(set_to_none=True)

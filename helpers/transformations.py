@@ -137,7 +137,7 @@ def transformation_scores(model: TransformationNet, images: torch.Tensor, device
     """Per image: the mean negative log-probability of the true transformation over all
     of them, and the L2-normalised features of every view, (N, views, D): each unshifted
     transformation (rotation) of the image, then each of its mirror image."""
-    model.eval()
+    model.to(device).eval()
     scores, features = [], []
     for s in range(0, len(images), batch_size):
         x = to_float(images[s:s + batch_size].to(device))
