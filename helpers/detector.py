@@ -71,7 +71,7 @@ FEATURE_QUANTILES = (0.25, 0.5, 0.75)
 @torch.no_grad()
 def reconstruct(model: nn.Module, images: torch.Tensor, device: torch.device,
                 batch_size: int = 512) -> torch.Tensor:
-    """Reconstructions (float [0, 1], on the CPU) of uint8 ``images``."""
+    """Reconstructions (float [0, 1], on the CPU) of uint8 ``images``; ``model`` is moved to ``device``."""
     model.to(device).eval()
     out = [model(to_float(images[s:s + batch_size].to(device))).float().cpu()
            for s in range(0, len(images), batch_size)]
@@ -103,7 +103,7 @@ def global_features(model: nn.Module, images: torch.Tensor, device: torch.device
                     augment: BatchAugment | None = None, generator: torch.Generator | None = None,
                     batch_size: int = 512) -> np.ndarray:
     """Per image, the 25/50/75 % quantiles over positions of each channel of the
-    autoencoder's first encoder stage: (N, 3 x channels)."""
+    autoencoder's first encoder stage: (N, 3 x channels). ``model`` is moved to ``device``."""
     model.to(device).eval()
     first_stage = model.encoder[:2]
     out = []

@@ -19,7 +19,8 @@ from .models import CIFAR10_MEAN, CIFAR10_STD, Normalize, ResNetEncoder
 @torch.no_grad()
 def encoder_features(encoder: ResNetEncoder, images: torch.Tensor, device: torch.device,
                      batch_size: int = 512, precision: str = "auto") -> torch.Tensor:
-    """Average-pooled features (float32, on the CPU) of uint8 ``images``."""
+    """Average-pooled features (float32, on the CPU) of uint8 ``images``; ``encoder``
+    is moved to ``device``."""
     normalize = Normalize(CIFAR10_MEAN, CIFAR10_STD).to(device)
     was_training = encoder.training
     encoder.to(device).eval()

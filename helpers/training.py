@@ -171,7 +171,7 @@ def predict_proba(
     """Class probabilities for uint8 ``images`` (on the CPU); ``flip_tta`` averages the
     predictions for each image and its mirror image; ``shift_tta`` (pixels) also averages
     in the image shifted diagonally both ways (reflect padding), each with its mirror,
-    weighted like the unshifted views together."""
+    weighted like the unshifted views together. ``model`` is moved to ``device``."""
     was_training = model.training
     model.to(device).eval()
     outputs = []
@@ -527,7 +527,8 @@ def fit(
 def gradient_snapshot(
     model: nn.Module, data: ImageSet, objective, device: torch.device, batch_size: int = 256
 ) -> dict[str, np.ndarray]:
-    """Per-layer gradients of one batch of ``data`` (eval mode, so BN statistics stay put)."""
+    """Per-layer gradients of one batch of ``data`` (eval mode, so BN statistics stay put);
+    ``model`` is moved to ``device``."""
     was_training = model.training
     model.to(device).eval()
     x = to_float(data.images[:batch_size].to(device))

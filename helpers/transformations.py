@@ -136,7 +136,8 @@ def transformation_scores(model: TransformationNet, images: torch.Tensor, device
                           batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Per image: the mean negative log-probability of the true transformation over all
     of them, and the L2-normalised features of every view, (N, views, D): each unshifted
-    transformation (rotation) of the image, then each of its mirror image."""
+    transformation (rotation) of the image, then each of its mirror image. ``model`` is moved
+    to ``device``."""
     model.to(device).eval()
     scores, features = [], []
     for s in range(0, len(images), batch_size):
