@@ -134,8 +134,8 @@ class ConventionalLoop:
         return self.steps * self.batch_size
 
     def close(self) -> None:
-        """Stop the worker processes now: left to the interpreter's exit, a persistent
-        iterator with a pin-memory thread (the GPU case) kept the process alive for minutes."""
+        """Stop the worker processes now: left to the interpreter's exit (with a pin-memory
+        thread, on a GPU machine) they kept the finished benchmark from exiting."""
         del self.loader
 
 

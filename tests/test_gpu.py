@@ -15,6 +15,7 @@ from helpers.detector import global_features, reconstruct
 from helpers.feature_quality import encoder_features
 from helpers.models import build_classifier
 from helpers.training import Classification, FitConfig, fit, gradient_snapshot, predict_proba
+from helpers.transformations import TransformationNet, transformation_list, transformation_scores
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 CUDA = torch.device("cuda")
@@ -31,12 +32,16 @@ def test_evaluation_helpers_move_a_cpu_model_to_the_gpu(cifar_dir):
     assert len(grads) == 21
 
 
-def test_autoencoder_scoring_moves_a_cpu_model_to_the_gpu():
+def test_anomaly_scoring_moves_a_cpu_model_to_the_gpu():
     images = torch.randint(0, 256, (6, 3, 32, 48), dtype=torch.uint8)
     model = ConvAutoencoder(channels=[8, 16], latent=4)
     restored = reconstruct(model, images, CUDA)
     assert restored.shape == (6, 3, 32, 48) and restored.device.type == "cpu"
     assert global_features(ConvAutoencoder(channels=[8, 16], latent=4), images, CUDA).shape == (6, 3 * 8)
+    transformations = transformation_list(32, 48, shifts=False)
+    net = TransformationNet(len(transformations), width=4)
+    nll, features = transformation_scores(net, images, CUDA, transformations)
+    assert nll.shape == (6,) and features.shape == (6, 2 * len(transformations), net.encoder.out_channels)
 
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16", "fp32"])
