@@ -189,10 +189,12 @@ def resolve_hw1(preset: str = "full", **params: Any) -> Hw1Settings:
 
     restoration_recipe(merged.get("restoration", "spark"))  # a clear error for an unknown recipe
     if merged.get("layer_decay") is None:
-        merged["layer_decay"] = FINETUNE_LAYER_DECAY if pretrain != "none" else 1.0
+        merged["layer_decay"] = FINETUNE_LAYER_DECAY
     decay = merged["layer_decay"]
     if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay <= 1:
         raise ParameterError(f"layer_decay={decay!r} must lie in (0, 1]; 1 gives every layer the same LR.")
+    if pretrain == "none":  # the decay shapes the fine-tuning of a pretrained encoder only
+        merged["layer_decay"] = 1.0
     if not isinstance(merged.get("match_init_norm", False), bool):
         raise ParameterError(f"match_init_norm={merged['match_init_norm']!r} must be True or False.")
     return _name_the_run(Hw1Settings(**merged))

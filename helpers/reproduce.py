@@ -8,6 +8,8 @@ runs, through papermill and with the documented parameters:
 2. ``hw2_anomaly.ipynb`` on the course's anomaly data (``--anomaly-dir``; without it,
    one-class CIFAR-10), once per threshold method in ``--threshold-methods``;
 3. the hw1 data-fraction study (``python -m helpers.study``);
+4. the ablation of the restoration pretext's fixes at 10 % of the labels (the same study
+   command with one arm per restoration recipe, see ``ABLATION_ARMS``);
 
 keeps every executed notebook under ``--out``, regenerates the figures under
 ``figures/`` (with a ``PROVENANCE.md`` beside them: which command, data, device and time
@@ -30,7 +32,16 @@ from .config import parse_assignments
 from .execute import ROOT, run_notebook
 from .device import PRECISIONS
 from .errors import ParameterError
+from .pretrain import RESTORATION_RECIPES
 from .runs import write_provenance, write_text
+
+# The ablation: scratch, each restoration recipe on the way to the default ("spark", the
+# arm "restoration") and the contrastive baseline. It was measured with the layer-wise LR
+# decay that was then the default, which it keeps so that its rows compare the pretexts only.
+ABLATION_ARMS = ("scratch", *(f"restoration={name}" for name in RESTORATION_RECIPES if name != "spark"),
+                 "restoration", "contrastive")
+ABLATION_SETTINGS = {"layer_decay": 0.7}
+STEPS = ("hw1", "hw2", "study", "ablation")
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m helpers.reproduce", description=__doc__,
@@ -49,10 +60,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="the study's arms: scratch, restoration, contrastive, restoration=<recipe>")
     parser.add_argument("--study-epochs", type=int, default=None,
                         help="epochs per study run (default: the preset's)")
+    parser.add_argument("--ablation-fraction", type=float, default=0.1)
+    parser.add_argument("--ablation-arms", nargs="+", default=list(ABLATION_ARMS),
+                        help="the ablation's arms (default: scratch, every restoration recipe, contrastive)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="auto: bf16/fp16 only where the hardware has them; fp32 everywhere else")
-    parser.add_argument("--only", nargs="+", choices=("hw1", "hw2", "study"), default=["hw1", "hw2", "study"])
+    parser.add_argument("--only", nargs="+", choices=STEPS, default=list(STEPS))
     parser.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
                         help="extra notebook parameters for quick checks, e.g. epochs=2; "
                              "hw1.width=8 or hw2.latent=8 sets one homework's parameter only")
@@ -112,24 +126,29 @@ def main(argv: list[str] | None = None) -> dict:
         done["hw2"] = runs
         publish("hw2", report.render_hw2(runs, command, date), figures / "hw2")
 
-    if "study" in args.only:
-        epochs = args.study_epochs
+    def run_study(block: str, fractions: list[float], arms: list[str], settings: dict, folder: Path) -> None:
+        """One ``helpers.study`` grid, its results block and its figures."""
         study_args = ["--data-dir", cifar, "--preset", args.recipe, "--device", args.device,
-                      "--precision", args.precision,
-                      "--fractions", *map(str, args.study_fractions),
-                      "--seeds", *map(str, args.study_seeds), "--arms", *args.study_arms,
-                      "--out", str(out / "study"), "--figures-dir", str(figures / "hw1" / "study")]
-        if epochs:
-            study_args += ["--epochs", str(epochs)]
+                      "--precision", args.precision, "--fractions", *map(str, fractions),
+                      "--seeds", *map(str, args.study_seeds), "--arms", *arms,
+                      "--out", str(out / block), "--figures-dir", str(folder),
+                      "--pretrain-dir", str(out / "pretrained")]  # the study and the ablation share encoders
+        if args.study_epochs:
+            study_args += ["--epochs", str(args.study_epochs)]
         if args.download:
             study_args.append("--download")
-        if extra["hw1"]:
-            study_args += ["--set", *(f"{k}={json.dumps(v)}" for k, v in extra["hw1"].items())]
-        print("[reproduce] study: python -m helpers.study " + " ".join(study_args), flush=True)
+        if settings:
+            study_args += ["--set", *(f"{k}={json.dumps(v)}" for k, v in settings.items())]
+        print(f"[reproduce] {block}: python -m helpers.study " + " ".join(study_args), flush=True)
         summary = study.main(study_args)
-        done["study"] = summary
-        publish("study", report.render_study(summary, study.markdown_table(summary), command, date),
-                figures / "hw1" / "study")
+        done[block] = summary
+        publish(block, report.render_study(summary, study.markdown_table(summary), command, date), folder)
+
+    if "study" in args.only:
+        run_study("study", args.study_fractions, args.study_arms, extra["hw1"], figures / "hw1" / "study")
+    if "ablation" in args.only:
+        run_study("ablation", [args.ablation_fraction], args.ablation_arms, {**ABLATION_SETTINGS, **extra["hw1"]},
+                  figures / "hw1" / "study-ablation")
 
     print(f"[reproduce] results blocks rewritten under {args.docs_root}; figures under {figures}; "
           f"executed notebooks under {out / 'notebooks'}", flush=True)

@@ -44,3 +44,12 @@ def test_cuda_without_gpu_is_explained(monkeypatch):
     with pytest.raises(ParameterError, match="no CUDA GPU"):
         select_device("cuda")
     assert select_device("auto").type in ("cpu", "mps")
+
+
+def test_layer_decay_shapes_only_the_fine_tuning_of_a_pretrained_encoder():
+    """A study's `--set layer_decay=0.7` reaches every arm: from scratch it must not slow the stem."""
+    assert resolve_hw1("cpu", **BASE, layer_decay=0.7).layer_decay == 1.0
+    assert resolve_hw1("cpu", **BASE, pretrain="restoration", layer_decay=0.7).layer_decay == 0.7
+    assert resolve_hw1("cpu", **BASE, pretrain="contrastive").layer_decay == 1.0  # the default: one LR
+    with pytest.raises(ParameterError, match="layer_decay=2 must lie in"):
+        resolve_hw1("cpu", **BASE, layer_decay=2)

@@ -59,7 +59,7 @@ def test_one_command_runs_everything_and_rewrites_the_readme(cifar_dir, anomaly_
         shutil.copy(page, root / "docs" / page.name)
     args = ["--cifar-dir", str(cifar_dir), "--anomaly-dir", str(anomaly_dir), "--device", "cpu",
             "--threshold-methods", "auto", "--hw2-seeds", "0", "--study-fractions", "1.0", "--study-epochs", "1",
-            "--study-arms", "scratch", "--study-seeds", "0",
+            "--study-arms", "scratch", "--study-seeds", "0", "--ablation-arms", "scratch", "restoration=dense",
             "--out", str(tmp_path / "out"), "--figures-dir", str(tmp_path / "figures"),
             "--docs-root", str(root),
             "--set", "epochs=1", "batch_size=32", "hw1.width=4", "hw1.pretrain_epochs=1",
@@ -72,9 +72,14 @@ def test_one_command_runs_everything_and_rewrites_the_readme(cifar_dir, anomaly_
     for run in done["hw2"]:
         assert (f"| `{run['params']['threshold_method']}` | {run['params']['seed']} | {run['threshold_rule']} | "
                 f"**{run['tpr']:.3f}** |") in text
-    assert text.count("_Produced by `python -m helpers.reproduce --cifar-dir") == 3
+    assert text.count("_Produced by `python -m helpers.reproduce --cifar-dir") == 4
     assert f"device {hw1['device']}, {hw1['compute']['compute_dtype']}, torch" in text  # CPU kind, precision
     assert {c["arm"] for c in done["study"]["cells"]} == {"scratch"}
+    assert {(c["arm"], c["fraction"]) for c in done["ablation"]["cells"]} == {("scratch", 0.1), ("restoration=dense", 0.1)}
+    ablation_runs = [json.loads(p.read_text()) for p in (tmp_path / "out" / "ablation" / "runs").glob("*/metrics.json")]
+    assert {(m["params"]["pretrain"], m["params"]["layer_decay"]) for m in ablation_runs} == {
+        ("none", 1.0), ("restoration", 0.7)}  # the ablation's decay, for the pretrained arms only
+    assert list((tmp_path / "out" / "pretrained").glob("encoder-restoration-dense-*.pt"))  # shared with the study
     # outside the blocks, the pages are unchanged
     assert (root / "README.md").read_text() == (reproduce.ROOT / "README.md").read_text()
     original = (reproduce.ROOT / "docs" / "hw1.md").read_text()
@@ -84,7 +89,7 @@ def test_one_command_runs_everything_and_rewrites_the_readme(cifar_dir, anomaly_
     figures = tmp_path / "figures"
     assert (figures / "hw1" / "confusion_matrix.png").exists() and (figures / "hw2" / "roc.png").exists()
     assert (figures / "hw1" / "study" / "summary.png").exists()
-    for folder in ("hw1", "hw2", "hw1/study"):
+    for folder in ("hw1", "hw2", "hw1/study", "hw1/study-ablation"):
         assert "_Produced by" in (figures / folder / "PROVENANCE.md").read_text()
     notebooks = {p.name for p in (tmp_path / "out" / "notebooks").glob("*.ipynb")}
     assert notebooks == {"hw1-cpu.ipynb", "hw2-auto.ipynb"}
