@@ -43,6 +43,7 @@ ABLATION_ARMS = ("scratch", *(f"restoration={name}" for name in RESTORATION_RECI
 ABLATION_SETTINGS = {"layer_decay": 0.7}
 STEPS = ("hw1", "hw2", "study", "ablation")
 
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m helpers.reproduce", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
