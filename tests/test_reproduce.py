@@ -59,7 +59,7 @@ def test_one_command_runs_everything_and_rewrites_the_readme(cifar_dir, anomaly_
         shutil.copy(page, root / "docs" / page.name)
     args = ["--cifar-dir", str(cifar_dir), "--anomaly-dir", str(anomaly_dir), "--device", "cpu",
             "--threshold-methods", "auto", "--hw2-seeds", "0", "--study-fractions", "1.0", "--study-epochs", "1",
-            "--study-arms", "scratch", "--study-seeds", "0", "--ablation-arms", "scratch", "restoration=dense",
+            "--study-arms", "scratch", "--study-seeds", "0", "--only", "hw1", "hw2", "study",
             "--out", str(tmp_path / "out"), "--figures-dir", str(tmp_path / "figures"),
             "--docs-root", str(root),
             "--set", "epochs=1", "batch_size=32", "hw1.width=4", "hw1.pretrain_epochs=1",
@@ -72,14 +72,10 @@ def test_one_command_runs_everything_and_rewrites_the_readme(cifar_dir, anomaly_
     for run in done["hw2"]:
         assert (f"| `{run['params']['threshold_method']}` | {run['params']['seed']} | {run['threshold_rule']} | "
                 f"**{run['tpr']:.3f}** |") in text
-    assert text.count("_Produced by `python -m helpers.reproduce --cifar-dir") == 4
+    assert text.count("_Produced by `python -m helpers.reproduce --cifar-dir") == 3
     assert f"device {hw1['device']}, {hw1['compute']['compute_dtype']}, torch" in text  # CPU kind, precision
     assert {c["arm"] for c in done["study"]["cells"]} == {"scratch"}
-    assert {(c["arm"], c["fraction"]) for c in done["ablation"]["cells"]} == {("scratch", 0.1), ("restoration=dense", 0.1)}
-    ablation_runs = [json.loads(p.read_text()) for p in (tmp_path / "out" / "ablation" / "runs").glob("*/metrics.json")]
-    assert {(m["params"]["pretrain"], m["params"]["layer_decay"]) for m in ablation_runs} == {
-        ("none", 1.0), ("restoration", 0.7)}  # the ablation's decay, for the pretrained arms only
-    assert list((tmp_path / "out" / "pretrained").glob("encoder-restoration-dense-*.pt"))  # shared with the study
+    assert "ablation" not in done
     # outside the blocks, the pages are unchanged
     assert (root / "README.md").read_text() == (reproduce.ROOT / "README.md").read_text()
     original = (reproduce.ROOT / "docs" / "hw1.md").read_text()
@@ -89,7 +85,7 @@ def test_one_command_runs_everything_and_rewrites_the_readme(cifar_dir, anomaly_
     figures = tmp_path / "figures"
     assert (figures / "hw1" / "confusion_matrix.png").exists() and (figures / "hw2" / "roc.png").exists()
     assert (figures / "hw1" / "study" / "summary.png").exists()
-    for folder in ("hw1", "hw2", "hw1/study", "hw1/study-ablation"):
+    for folder in ("hw1", "hw2", "hw1/study"):
         assert "_Produced by" in (figures / folder / "PROVENANCE.md").read_text()
     notebooks = {p.name for p in (tmp_path / "out" / "notebooks").glob("*.ipynb")}
     assert notebooks == {"hw1-cpu.ipynb", "hw2-auto.ipynb"}
@@ -100,3 +96,43 @@ def test_one_command_runs_everything_and_rewrites_the_readme(cifar_dir, anomaly_
     again = reproduce.main(args + ["--only", "hw1", "hw2"])
     assert again["hw1"]["test_accuracy"] == hw1["test_accuracy"]
     assert capsys.readouterr().out.count("finished before, kept") == 2
+
+
+def test_the_ablation_step_runs_the_study_over_every_recipe_with_the_measured_decay(tmp_path, monkeypatch):
+    """The ablation goes through the same study call as the grid (executed end to end above);
+    here only what it asks the study for, and where its block and figures go."""
+    root = tmp_path / "docs-root"
+    (root / "docs").mkdir(parents=True)
+    shutil.copy(reproduce.ROOT / "README.md", root / "README.md")
+    for page in (reproduce.ROOT / "docs").glob("*.md"):
+        shutil.copy(page, root / "docs" / page.name)
+    calls = []
+    cell = {"fraction": 0.1, "seed": 0, "test_accuracy": 0.5, "macro_f1": 0.4, "knn_accuracy": 0.3, "train_images": 9,
+            "epochs": 1, "wall_seconds": 5, "history": [], "preset": "cpu", "arch": "resnet18", "width": 4,
+            "pretrain_epochs": 1, "device": "cpu", "compute_dtype": "float32"}
+    stats = {"seeds": [0], "train_images": 9, "test_accuracy_mean": 0.5, "test_accuracy_std": 0.0,
+             "macro_f1_mean": 0.4, "macro_f1_std": 0.0, "knn_accuracy_mean": 0.3}
+
+    def fake_study(argv):
+        calls.append(argv)
+        arms = argv[argv.index("--arms") + 1:argv.index("--out")]
+        return {"cells": [{**cell, "arm": arm} for arm in arms],
+                "table": [{"fraction": 0.1, "arms": {arm: dict(stats) for arm in arms}}]}
+
+    monkeypatch.setattr(reproduce.study, "main", fake_study)
+    out, figures = tmp_path / "out", tmp_path / "figures"
+    done = reproduce.main(["--cifar-dir", str(tmp_path), "--only", "ablation", "--out", str(out),
+                           "--figures-dir", str(figures), "--docs-root", str(root), "--set", "hw1.width=4"])
+    (argv,) = calls
+    assert argv[argv.index("--fractions") + 1] == "0.1"
+    assert argv[argv.index("--arms") + 1:argv.index("--out")] == [
+        "scratch", "restoration=dense", "restoration=+patch8", "restoration=+sparse", "restoration=+masked-loss",
+        "restoration", "contrastive"]
+    assert argv[argv.index("--set") + 1:] == ["layer_decay=0.7", "width=4"]
+    assert argv[argv.index("--out") + 1] == str(out.resolve() / "ablation")
+    assert argv[argv.index("--pretrain-dir") + 1] == str(out.resolve() / "pretrained")  # the study's encoders
+    page = (root / "docs" / "hw1.md").read_text()
+    block = page.split("<!-- results:ablation -->")[1].split("<!-- /results:ablation -->")[0]
+    assert block.startswith("\n_Produced by `python -m helpers.reproduce --cifar-dir") and "| restoration=+sparse |" in block
+    assert "_Produced by" in (figures / "hw1" / "study-ablation" / "PROVENANCE.md").read_text()
+    assert set(done) == {"ablation"}
