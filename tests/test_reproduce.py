@@ -50,13 +50,19 @@ def test_hw2_block_has_a_row_per_run_the_ablation_and_the_unseen_images_table_wh
     assert "not pixel-identical" not in plain
 
 
-@pytest.mark.notebook
-def test_one_command_runs_everything_and_rewrites_the_readme(cifar_dir, anomaly_dir, tmp_path, capsys):
+def _copy_of_the_docs(tmp_path):
+    """README.md and docs/*.md copied to a folder of their own, for --docs-root."""
     root = tmp_path / "docs-root"
     (root / "docs").mkdir(parents=True)
     shutil.copy(reproduce.ROOT / "README.md", root / "README.md")
     for page in (reproduce.ROOT / "docs").glob("*.md"):
         shutil.copy(page, root / "docs" / page.name)
+    return root
+
+
+@pytest.mark.notebook
+def test_one_command_runs_everything_and_rewrites_the_readme(cifar_dir, anomaly_dir, tmp_path, capsys):
+    root = _copy_of_the_docs(tmp_path)
     args = ["--cifar-dir", str(cifar_dir), "--anomaly-dir", str(anomaly_dir), "--device", "cpu",
             "--threshold-methods", "auto", "--hw2-seeds", "0", "--study-fractions", "1.0", "--study-epochs", "1",
             "--study-arms", "scratch", "--study-seeds", "0", "--only", "hw1", "hw2", "study",
@@ -101,11 +107,7 @@ def test_one_command_runs_everything_and_rewrites_the_readme(cifar_dir, anomaly_
 def test_the_ablation_step_runs_the_study_over_every_recipe_with_the_measured_decay(tmp_path, monkeypatch):
     """The ablation goes through the same study call as the grid (executed end to end above);
     here only what it asks the study for, and where its block and figures go."""
-    root = tmp_path / "docs-root"
-    (root / "docs").mkdir(parents=True)
-    shutil.copy(reproduce.ROOT / "README.md", root / "README.md")
-    for page in (reproduce.ROOT / "docs").glob("*.md"):
-        shutil.copy(page, root / "docs" / page.name)
+    root = _copy_of_the_docs(tmp_path)
     calls = []
     cell = {"fraction": 0.1, "seed": 0, "test_accuracy": 0.5, "macro_f1": 0.4, "knn_accuracy": 0.3, "train_images": 9,
             "epochs": 1, "wall_seconds": 5, "history": [], "preset": "cpu", "arch": "resnet18", "width": 4,
