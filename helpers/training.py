@@ -298,9 +298,13 @@ class _Trainer:
 
 def _make_trainer(model: nn.Module, config: FitConfig, device: torch.device, steps: int) -> _Trainer:
     optimizer = _make_optimizer(model, config)
+    total_steps = config.epochs * steps
+    warmup = config.warmup
+    if warmup * total_steps == 1:  # torch's OneCycleLR divides by zero on a one-step warm-up
+        warmup = 0.5 / total_steps  # (e.g. 10 steps, 10 %): start at the peak instead
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=config.epochs * steps,
-        pct_start=config.warmup, anneal_strategy="linear", cycle_momentum=False,
+        optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total_steps,
+        pct_start=warmup, anneal_strategy="linear", cycle_momentum=False,
         div_factor=10.0, final_div_factor=100.0,
     )
     use_fp16 = autocast_dtype(device, config.precision) == torch.float16

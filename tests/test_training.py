@@ -108,6 +108,19 @@ def test_fit_announces_its_estimate_and_a_gpu_recipe_on_the_cpu_points_to_the_cp
     assert hw1.slow_hint(resolve_hw1("full", **BASE), torch.device("cuda")) == ""
 
 
+def test_a_schedule_whose_warm_up_is_one_step_runs_and_ends_low():
+    from helpers.training import _make_trainer
+
+    model = build_classifier("resnet18", 4)  # 10 steps x 10 % warm-up: torch's OneCycleLR divided by zero
+    trainer = _make_trainer(model, FitConfig(epochs=1, batch_size=8, lr=0.1, warmup=0.1), CPU, steps=10)
+    lrs = []
+    for _ in range(10):
+        lrs.append(trainer.optimizer.param_groups[0]["lr"])
+        trainer.optimizer.step()
+        trainer.scheduler.step()
+    assert lrs[0] > 0.09 and lrs == sorted(lrs, reverse=True) and lrs[-1] < 0.02
+
+
 def test_layer_wise_lr_decay_gives_each_stage_its_own_lr_through_the_schedule():
     from helpers.training import _make_trainer, layer_depth
 
