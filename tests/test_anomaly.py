@@ -42,27 +42,28 @@ def test_balanced_threshold_separates_separable_scores_in_the_gap():
     assert report["tpr"] == 1 and report["tnr"] == 1
 
 
-def test_informed_threshold_moves_halfway_towards_the_known_anomalies():
+def test_informed_threshold_moves_halfway_down_when_known_anomalies_would_be_missed():
     normal = np.linspace(0, 1, 101)  # its 90 % quantile is 0.9
-    known = np.linspace(3, 5, 101)  # its 5 % quantile is 3.1
-    assert np.isclose(informed_threshold(normal, known, 0.9), (0.9 + 3.1) / 2)
-    overlapping = np.linspace(0.2, 2, 101)  # known anomalies' low end below the quantile
-    assert np.isclose(informed_threshold(normal, overlapping, 0.9), 0.9)  # never lower
+    overlapping = np.linspace(0.5, 2.5, 101)  # its 5 % quantile, 0.6, lies below the quantile
+    assert np.isclose(informed_threshold(normal, overlapping, 0.9), (0.9 + 0.6) / 2)
+    far = np.linspace(3, 5, 101)  # known anomalies well above: they never raise the threshold
+    assert np.isclose(informed_threshold(normal, far, 0.9), 0.9)
 
 
-def test_choose_threshold_auto_uses_known_anomalies_only_when_present():
-    normal, known = np.linspace(0, 1, 51), np.array([5.0, 6.0])
-    t_known, how = choose_threshold("auto", normal, known, 0.9)
-    assert np.isclose(t_known, (0.9 + np.quantile(known, 0.05)) / 2) and "known anomalies" in how
-    t_q, how = choose_threshold("auto", normal, None, 0.9)
-    assert np.isclose(t_q, 0.9) and how == "90.0% quantile of 51 validation normals"
-    assert choose_threshold("quantile", normal, known, 0.9)[0] == t_q
-    t_b, how = choose_threshold("balanced", normal, known, 0.9)
+def test_choose_threshold_auto_uses_known_anomalies_only_when_present_and_needed():
+    normal, low_known, high_known = np.linspace(0, 1, 51), np.array([0.5, 6.0]), np.array([5.0, 6.0])
+    t_known, how = choose_threshold("auto", normal, low_known, 0.9)
+    assert np.isclose(t_known, (0.9 + np.quantile(low_known, 0.05)) / 2) and "down to the 5% quantile" in how
+    for known in (high_known, None):
+        t_q, how = choose_threshold("auto", normal, known, 0.9)
+        assert np.isclose(t_q, 0.9) and how == "90.0% quantile of 51 validation normals"
+    assert choose_threshold("quantile", normal, low_known, 0.9)[0] == t_q
+    t_b, how = choose_threshold("balanced", normal, high_known, 0.9)
     assert 1 < t_b < 5 and "max TPR+TNR" in how
     with pytest.raises(ParameterError, match="needs known anomalies"):
         choose_threshold("balanced", normal, None, 0.9)
     with pytest.raises(ParameterError, match="auto, quantile, balanced"):
-        choose_threshold("oracle", normal, known, 0.9)
+        choose_threshold("oracle", normal, high_known, 0.9)
 
 
 def test_report_counts_and_matches_scikit_learn():

@@ -149,9 +149,9 @@ def test_the_one_class_detector_ranks_other_classes_above_the_normal_one(one_cla
     from test_hw2 import settings
 
     s = settings(one_class_data, tmp_path, dataset="cifar10", image_size=None, normal_class=3, epochs=5,
-                 transformation_epochs=20, batch_size=32, target_tnr=None)
+                 transformation_epochs=20, batch_size=32, target_tnr=None, val_fraction=None)
     assert s.signals == ("global", "transformation", "features", "mahalanobis")  # the defaults
-    assert s.target_tnr == 0.8
+    assert (s.target_tnr, s.val_fraction) == (0.8, 0.1)
     data = hw2.load_data(s)
     parts = hw2.split(s, data)
     model = hw2.build_model(s)
