@@ -72,9 +72,11 @@ def grouped_split(groups: np.ndarray, val_fraction: float, seed: int) -> tuple[n
     for i in np.random.default_rng(seed).permutation(len(ids)):
         if taken >= target:
             break
-        if taken + sizes[i] <= target * 1.5 or not chosen:
+        if taken + sizes[i] <= target * 1.5:
             chosen.append(ids[i])
             taken += sizes[i]
+    if not chosen:  # every group is larger than the share: the smallest one
+        chosen.append(ids[np.argmin(sizes)])
     in_val = np.isin(groups, chosen)
     if in_val.all():
         raise ParameterError("the validation split would take every normal image; lower val_fraction.")

@@ -51,6 +51,15 @@ def test_grouped_split_never_puts_near_duplicates_on_both_sides(seed):
     assert np.array_equal(val, grouped_split(groups, 0.25, seed)[1])  # seeded
 
 
+def test_one_huge_group_never_swallows_the_split_whatever_the_seed():
+    groups = np.r_[np.zeros(690, dtype=int), np.arange(1, 311)]  # one long scene + 310 singletons
+    for seed in range(400):  # the huge group comes first in the random order for some seeds
+        _, val = grouped_split(groups, 0.3, seed)
+        assert 0 < len(val) <= 0.3 * len(groups) * 1.5 and 0 not in groups[val]
+    _, val = grouped_split(np.r_[np.zeros(6, dtype=int), np.ones(4, dtype=int)], 0.1, 0)
+    assert len(val) == 4  # every group too large: the smallest one
+
+
 def test_a_single_group_cannot_be_split():
     with pytest.raises(ParameterError, match="one group"):
         grouped_split(np.zeros(10, dtype=int), 0.1, 0)
