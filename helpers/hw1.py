@@ -69,6 +69,7 @@ def fit_config(s: Hw1Settings, **overrides) -> FitConfig:
     return FitConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
                      weight_decay=s.weight_decay, seed=s.seed, deterministic=s.deterministic,
                      compile=s.compile_model, precision=s.precision, layer_decay=s.layer_decay,
+                     bn_lr_factor=s.bn_lr_factor,
                      **overrides)
 
 

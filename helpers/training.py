@@ -57,6 +57,7 @@ class FitConfig:
     track_gradients: bool = True
     progress: bool = True
     layer_decay: float = 1.0  # < 1: layer-wise LR decay for fine-tuning a pretrained encoder
+    bn_lr_factor: float = 1.0  # LR of the 1-D parameters (batch-norm scales and shifts, biases) / the weights'
     estimate_after_steps: int = 5  # announce the expected training time after this many timed steps
     slow_hint: str = ""  # appended to that announcement when training will take over an hour
 
@@ -74,6 +75,8 @@ class FitConfig:
         check_precision(self.precision)
         if not 0 < self.layer_decay <= 1:
             raise ParameterError(f"layer_decay={self.layer_decay!r} must lie in (0, 1]; 1 = one LR for all layers.")
+        if not (isinstance(self.bn_lr_factor, (int, float)) and 0 < self.bn_lr_factor < math.inf):
+            raise ParameterError(f"bn_lr_factor={self.bn_lr_factor!r} must be a positive number; 1 = the weights' LR.")
 
 
 class Classification:
@@ -203,10 +206,12 @@ def layer_depth(name: str) -> int:
     return 0
 
 
-def parameter_groups(model: nn.Module, lr: float, weight_decay: float, layer_decay: float = 1.0) -> list[dict]:
+def parameter_groups(model: nn.Module, lr: float, weight_decay: float, layer_decay: float = 1.0,
+                     bn_lr_factor: float = 1.0) -> list[dict]:
     """Optimizer groups: weight decay on conv and linear weights only (not biases and
-    batch-norm parameters), and with ``layer_decay`` < 1 an LR of ``lr * layer_decay**depth``
-    (layer-wise LR decay: the stem moves least, the head most)."""
+    batch-norm parameters, which get ``bn_lr_factor`` times the LR instead: the speed-run
+    recipes, e.g. airbench, train them faster), and with ``layer_decay`` < 1 an LR of
+    ``lr * layer_decay**depth`` (layer-wise LR decay: the stem moves least, the head most)."""
     groups: dict[tuple[int, bool], dict] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
@@ -214,7 +219,8 @@ def parameter_groups(model: nn.Module, lr: float, weight_decay: float, layer_dec
         depth = layer_depth(name) if layer_decay < 1 else 0
         decays = p.dim() > 1
         group = groups.setdefault((depth, decays), {
-            "params": [], "lr": lr * layer_decay**depth, "weight_decay": weight_decay if decays else 0.0,
+            "params": [], "lr": lr * layer_decay**depth * (1.0 if decays else bn_lr_factor),
+            "weight_decay": weight_decay if decays else 0.0,
             "depth": depth})
         group["params"].append(p)
     return [groups[key] for key in sorted(groups, key=lambda k: (k[0], not k[1]))]  # decayed first, as before
@@ -227,7 +233,7 @@ def _views_proba(model: nn.Module, views: list[torch.Tensor], flip: bool) -> tor
 
 
 def _make_optimizer(model: nn.Module, config: FitConfig) -> torch.optim.Optimizer:
-    groups = parameter_groups(model, config.lr, config.weight_decay, config.layer_decay)
+    groups = parameter_groups(model, config.lr, config.weight_decay, config.layer_decay, config.bn_lr_factor)
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
     return torch.optim.AdamW(groups, lr=config.lr)

@@ -16,6 +16,13 @@ def test_preset_fills_what_is_not_given_and_explicit_values_win():
     assert resolve_hw1("full", **BASE).arch == "resnet34"
 
 
+def test_the_cpu_recipe_hands_its_batch_norm_lr_factor_to_training():
+    from helpers.hw1 import fit_config
+
+    assert fit_config(resolve_hw1("cpu", **BASE)).bn_lr_factor == 4.0
+    assert fit_config(resolve_hw1("full", **BASE)).bn_lr_factor == 1.0
+
+
 @pytest.mark.parametrize("change, message", [
     (dict(preset="fast"), "preset='fast' is unknown; choose one of full, cpu"),
     (dict(arch="vgg"), "arch='vgg' is unknown; choose one of resnet18, resnet34"),

@@ -121,6 +121,24 @@ def test_a_schedule_whose_warm_up_is_one_step_runs_and_ends_low():
     assert lrs[0] > 0.09 and lrs == sorted(lrs, reverse=True) and lrs[-1] < 0.02
 
 
+def test_batch_norm_parameters_and_biases_get_their_own_lr_factor_and_no_weight_decay():
+    from helpers.training import _make_trainer
+
+    model = build_classifier("resnet18", 4)
+    config = FitConfig(epochs=2, batch_size=8, lr=0.1, weight_decay=1e-4, bn_lr_factor=4.0)
+    trainer = _make_trainer(model, config, CPU, steps=10)
+    for _ in range(12):  # through the warm-up and into the decay: the ratio holds
+        trainer.optimizer.step()
+        trainer.scheduler.step()
+    group_of = {id(p): g for g in trainer.optimizer.param_groups for p in g["params"]}
+    weight = group_of[id(model.encoder.layer1[0].conv1.weight)]
+    for p in (model.encoder.stem[1].weight, model.encoder.stem[1].bias, model.fc.bias):
+        assert group_of[id(p)]["lr"] == pytest.approx(4.0 * weight["lr"]) and group_of[id(p)]["weight_decay"] == 0
+    assert weight["weight_decay"] == 1e-4 and group_of[id(model.fc.weight)]["lr"] == weight["lr"]
+    with pytest.raises(ParameterError, match="bn_lr_factor=0"):
+        FitConfig(epochs=1, batch_size=8, lr=0.1, bn_lr_factor=0)
+
+
 def test_layer_wise_lr_decay_gives_each_stage_its_own_lr_through_the_schedule():
     from helpers.training import _make_trainer, layer_depth
 
