@@ -32,6 +32,7 @@ def test_the_cpu_recipe_hands_its_batch_norm_lr_factor_to_training():
     (dict(fraction=0), r"fraction=0 is outside \(0, 1\]"),
     (dict(fraction=1.2), r"fraction=1.2 is outside \(0, 1\]"),
     (dict(lr=0), "lr=0 must be a positive number"),
+    (dict(bn_lr_factor=0), "bn_lr_factor=0 must be a positive number"),
     (dict(widht=32), "unknown parameter"),
     (dict(run_name="a/b"), "run_name='a/b' must be a plain folder name"),
     (dict(run_name=".."), "run_name='..' must be a plain folder name"),
