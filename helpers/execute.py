@@ -6,8 +6,25 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Iterable
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def check_parameters(notebook: str, names: Iterable[str]) -> None:
+    """Refuse parameter names that ``notebook``'s parameters cell does not declare:
+    papermill would only warn and inject an unused variable, so a typo or a recipe
+    setting the notebook does not expose (``--set weight_decay=...``) would change nothing."""
+    import papermill
+
+    from .errors import ParameterError
+
+    declared = papermill.inspect_notebook(str(ROOT / notebook))
+    unknown = sorted(set(names) - set(declared))
+    if unknown:
+        raise ParameterError(f"{notebook} has no parameter(s) {unknown}; its parameters are "
+                             f"{sorted(declared)}. Check the spelling (with --set, hw1.NAME or "
+                             "hw2.NAME sets one homework's parameter only).")
 
 
 def run_notebook(notebook: str, out: Path, name: str, params: dict, overwrite: bool = False,
@@ -23,6 +40,7 @@ def run_notebook(notebook: str, out: Path, name: str, params: dict, overwrite: b
 
     from .report import minutes
 
+    check_parameters(notebook, params)
     out = Path(out)
     run_dir = out / "runs" / name
     metrics_path = run_dir / "metrics.json"

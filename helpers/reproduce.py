@@ -29,7 +29,7 @@ from pathlib import Path
 
 from . import report, study
 from .config import parse_assignments
-from .execute import ROOT, run_notebook
+from .execute import ROOT, check_parameters, run_notebook
 from .device import PRECISIONS
 from .errors import ParameterError
 from .pretrain import RESTORATION_RECIPES
@@ -88,11 +88,15 @@ def main(argv: list[str] | None = None) -> dict:
     docs = report.documentation_files(Path(args.docs_root))
     if not docs[0].exists():
         raise ParameterError(f"--docs-root {args.docs_root} holds no README.md; point it at the repository.")
-    extra = {hw: parse_assignments([a.split(".", 1)[-1] for a in args.set
-                                    if a.split("=", 1)[0].count(".") == 0 or a.startswith(hw + ".")])
+    extra = {hw: parse_assignments([a.removeprefix(hw + ".") for a in args.set
+                                    if "." not in a.split("=", 1)[0] or a.startswith(hw + ".")])
              for hw in ("hw1", "hw2")}
     for block in args.only:  # fail now, not after an hour of training
         report.block_file(docs, block)
+    if set(args.only) - {"hw2"}:  # hw1, study and ablation run the hw1 notebook
+        check_parameters("hw1_classification.ipynb", extra["hw1"])
+    if "hw2" in args.only:
+        check_parameters("hw2_anomaly.ipynb", extra["hw2"])
     cifar = str(Path(args.cifar_dir).expanduser().resolve())
     date = time.strftime("%Y-%m-%d")
     done: dict = {}

@@ -124,13 +124,14 @@ def test_the_ablation_step_runs_the_study_over_every_recipe_with_the_measured_de
     monkeypatch.setattr(reproduce.study, "main", fake_study)
     out, figures = tmp_path / "out", tmp_path / "figures"
     done = reproduce.main(["--cifar-dir", str(tmp_path), "--only", "ablation", "--out", str(out),
-                           "--figures-dir", str(figures), "--docs-root", str(root), "--set", "hw1.width=4"])
+                           "--figures-dir", str(figures), "--docs-root", str(root), "--set", "hw1.width=4",
+                           "lr=0.05"])  # a value with a dot: not a homework's prefix
     (argv,) = calls
     assert argv[argv.index("--fractions") + 1] == "0.1"
     assert argv[argv.index("--arms") + 1:argv.index("--out")] == [
         "scratch", "restoration=dense", "restoration=+patch8", "restoration=+sparse", "restoration=+masked-loss",
         "restoration", "contrastive"]
-    assert argv[argv.index("--set") + 1:] == ["layer_decay=0.7", "width=4"]
+    assert argv[argv.index("--set") + 1:] == ["layer_decay=0.7", "width=4", "lr=0.05"]
     assert argv[argv.index("--out") + 1] == str(out.resolve() / "ablation")
     assert argv[argv.index("--pretrain-dir") + 1] == str(out.resolve() / "pretrained")  # the study's encoders
     page = (root / "docs" / "hw1.md").read_text()
@@ -138,3 +139,25 @@ def test_the_ablation_step_runs_the_study_over_every_recipe_with_the_measured_de
     assert block.startswith("\n_Produced by `python -m helpers.reproduce --cifar-dir") and "| restoration=+sparse |" in block
     assert "_Produced by" in (figures / "hw1" / "study-ablation" / "PROVENANCE.md").read_text()
     assert set(done) == {"ablation"}
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("weight_decay=0.01", r"hw1_classification.ipynb has no parameter\(s\) \['weight_decay'\]"),
+    ("hw2.widht=8", r"hw2_anomaly.ipynb has no parameter\(s\) \['widht'\]"),
+    ("bn_lr_factor=2", r"hw2_anomaly.ipynb has no parameter\(s\) \['bn_lr_factor'\].*hw1.NAME"),
+])
+def test_a_setting_no_notebook_declares_is_refused_before_anything_runs(tmp_path, setting, message):
+    """papermill only warns about such a name and runs the notebook without it."""
+    root = _copy_of_the_docs(tmp_path)
+    with pytest.raises(CourseworkError, match=message):
+        reproduce.main(["--cifar-dir", str(tmp_path), "--out", str(tmp_path / "out"), "--docs-root", str(root),
+                        "--figures-dir", str(tmp_path / "figures"), "--set", setting])
+    assert not (tmp_path / "out").exists()
+
+
+def test_hw1_settings_through_set_reach_the_notebook(tmp_path):
+    """``--set hw1.bn_lr_factor=1`` (how docs/hw1.md repeats the study as measured) is a
+    parameter the notebook declares, so it is passed on, not dropped."""
+    from helpers.execute import check_parameters
+
+    check_parameters("hw1_classification.ipynb", {"bn_lr_factor": 1.0, "layer_decay": 0.7, "width": 4})
