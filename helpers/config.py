@@ -14,6 +14,7 @@ from typing import Any
 from .device import DEVICES, check_precision
 from .errors import ParameterError
 from .models import ARCH_BLOCKS
+from .training import check_bn_lr_factor
 
 # The recipes of hw1. "full": the GPU recipe for the whole of CIFAR-10. "cpu": a recipe
 # for about 5,000 training images that finishes within 20 minutes in float32 on a 2-core
@@ -174,9 +175,7 @@ def resolve_hw1(preset: str = "full", **params: Any) -> Hw1Settings:
         value = merged.get(name, 0)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ParameterError(f"{name}={value!r} must be an integer >= 0 (0 turns it off).")
-    factor = merged.get("bn_lr_factor", 1.0)
-    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < float("inf"):
-        raise ParameterError(f"bn_lr_factor={factor!r} must be a positive number (1: the weights' LR).")
+    check_bn_lr_factor(merged.get("bn_lr_factor", 1.0))
     share = merged.get("small_crop_share", 0.0)
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
         raise ParameterError(f"small_crop_share={share!r} must lie in [0, 1].")

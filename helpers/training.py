@@ -75,8 +75,14 @@ class FitConfig:
         check_precision(self.precision)
         if not 0 < self.layer_decay <= 1:
             raise ParameterError(f"layer_decay={self.layer_decay!r} must lie in (0, 1]; 1 = one LR for all layers.")
-        if not (isinstance(self.bn_lr_factor, (int, float)) and 0 < self.bn_lr_factor < math.inf):
-            raise ParameterError(f"bn_lr_factor={self.bn_lr_factor!r} must be a positive number; 1 = the weights' LR.")
+        check_bn_lr_factor(self.bn_lr_factor)
+
+
+def check_bn_lr_factor(factor) -> float:
+    """``factor`` itself, or a clear error: the LR multiple of batch-norm parameters and biases."""
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < math.inf:
+        raise ParameterError(f"bn_lr_factor={factor!r} must be a positive number (1: the weights' LR).")
+    return factor
 
 
 class Classification:
