@@ -127,7 +127,8 @@ def plot_layer_histograms(values: dict[str, np.ndarray], title: str, cols: int =
         ax.axis("off")
     for ax, name in zip(axes.flat, names):
         ax.axis("on")
-        ax.hist(np.asarray(values[name]).ravel(), bins=60, color="tab:blue")
+        counts, edges = np.histogram(np.asarray(values[name]).ravel(), bins=60)
+        ax.stairs(counts, edges, fill=True, color="tab:blue")  # one artist, not 60 bars: quicker to draw
         ax.set_title(name.removesuffix(".weight"), fontsize=7)
         ax.tick_params(labelsize=6)
         ax.set_yscale("log")

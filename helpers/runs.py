@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -172,8 +173,8 @@ def figure_saver(figures_dir: str | Path, run_dir: str | Path,
 
     def save(fig, name: str) -> Path:
         path = save_figure(fig, figures_dir / f"{name}.png")
-        if own.resolve() != figures_dir.resolve():
-            save_figure(fig, own / f"{name}.png")
+        if own.resolve() != figures_dir.resolve():  # the same bytes: a figure is drawn once, not twice
+            _atomic(own / f"{name}.png", lambda tmp: shutil.copyfile(path, tmp))
         if also is not None:
             also(name, fig)
         saved.append(name)
