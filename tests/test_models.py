@@ -54,7 +54,7 @@ def test_match_init_norms_keeps_the_function_and_restores_a_fresh_encoders_norms
     factors = match_init_norms(model.encoder)
     assert min(factors) > 2.0 and max(factors) < 4.5  # about 3x, give or take the random init's spread
     for conv, _ in conv_norm_pairs(model.encoder):
-        assert float(conv.weight.norm()) == pytest.approx((2 * conv.in_channels) ** 0.5, rel=1e-5)
+        assert float(conv.weight.detach().norm()) == pytest.approx((2 * conv.in_channels) ** 0.5, rel=1e-5)
     with torch.no_grad():
         after_eval = model(x)
         model.train()
