@@ -125,11 +125,15 @@ def test_figure_saver_writes_both_folders_names_the_run_and_hands_on_the_figure(
     (figures / "old.png").write_bytes(b"earlier run")
     save = figure_saver(figures, run_dir, also=lambda name, fig: seen.append(name))
     fig = plt.figure()
+    draws = []
+    fig.savefig = lambda *args, _save=fig.savefig, **kwargs: draws.append(1) or _save(*args, **kwargs)
     path = save(fig, "curves")
     save(fig, "roc")
     plt.close(fig)
     assert path == figures / "curves.png"
     assert (run_dir / "figures" / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert (run_dir / "figures" / "curves.png").read_bytes() == path.read_bytes()
+    assert len(draws) == 2  # one drawing per figure; the run folder gets a copy of its bytes
     assert seen == ["curves", "roc"]
     provenance = (figures / "PROVENANCE.md").read_text()
     assert str(run_dir) in provenance and "`curves.png`, `roc.png`" in provenance
