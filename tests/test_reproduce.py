@@ -142,7 +142,7 @@ def test_the_ablation_step_runs_the_study_over_every_recipe_with_the_measured_de
 
 
 @pytest.mark.parametrize("setting, message", [
-    ("weight_decay=0.01", r"hw1_classification.ipynb has no parameter\(s\) \['weight_decay'\]"),
+    ("momentum=0.8", r"hw1_classification.ipynb has no parameter\(s\) \['momentum'\]"),
     ("hw2.widht=8", r"hw2_anomaly.ipynb has no parameter\(s\) \['widht'\]"),
     ("bn_lr_factor=2", r"hw2_anomaly.ipynb has no parameter\(s\) \['bn_lr_factor'\].*hw1.NAME"),
 ])
