@@ -167,7 +167,7 @@ def ratio_summary(numerator: list[float], denominator: list[float]) -> dict:
 
 
 def run(arch: str = "resnet18", width: int = 32, batch_size: int = 128, images: int = 1280,
-        rounds: int = 5, device_name: str = "auto", workers: int | None = None,
+        rounds: int = 9, device_name: str = "auto", workers: int | None = None,
         precision: str = "auto", channels_last: bool = True, compile_: bool = False) -> dict:
     """Measure (a), (a'), (b), (c) and (c') in interleaved rounds; return a JSON-ready dict."""
     if rounds < 1:
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--images", type=int, default=1280,
                         help="generated training images: one epoch of them per loop and round")
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (each runs every loop once)")
+    parser.add_argument("--rounds", type=int, default=9, help="timed rounds (each runs every loop once)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workers", type=int, default=None, help="DataLoader workers for (c)")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS)
