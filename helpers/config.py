@@ -26,8 +26,8 @@ HW1_PRESETS: dict[str, dict[str, Any]] = {
     "full": dict(arch="resnet34", width=64, epochs=100, batch_size=256, lr=0.2,
                  weight_decay=5e-4, label_smoothing=0.1, cutout=16, max_train_images=None,
                  small_crop=0, small_crop_share=0.0, tta_shift=0, bn_lr_factor=1.0),
-    "cpu": dict(arch="resnet18", width=32, epochs=50, batch_size=64, lr=0.1,
-                weight_decay=1e-3, label_smoothing=0.2, cutout=8, max_train_images=5000,
+    "cpu": dict(arch="resnet18", width=32, epochs=45, batch_size=64, lr=0.1,
+                weight_decay=2e-3, label_smoothing=0.2, cutout=8, max_train_images=5000,
                 small_crop=24, small_crop_share=0.7, tta_shift=2, bn_lr_factor=16.0),
 }
 
