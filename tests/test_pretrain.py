@@ -97,6 +97,6 @@ def test_match_init_norm_rescales_the_loaded_encoder_only_when_asked(cifar_dir, 
     assert torch.equal(plain.encoder.stem[0].weight, as_saved["stem.0.weight"])
     fresh = (2 * 8) ** 0.5  # a fresh layer1 convolution: sqrt(2 x its 8 input channels)
     assert float(rescaled.encoder.layer1[0].conv1.weight.detach().norm()) == pytest.approx(fresh, rel=1e-5)
-    direction = torch.nn.functional.cosine_similarity(rescaled.encoder.layer1[0].conv1.weight.flatten(),
+    direction = torch.nn.functional.cosine_similarity(rescaled.encoder.layer1[0].conv1.weight.detach().flatten(),
                                                       as_saved["layer1.0.conv1.weight"].flatten(), dim=0)
     assert float(direction) == pytest.approx(1.0, abs=1e-5)  # the same weights, rescaled
