@@ -13,7 +13,8 @@
    (Ledoit-Wolf covariance, fitted on the normals plus brightness/contrast-jittered
    copies, so that lighting changes alone do not look anomalous) is the score. It sees
    what reconstruction cannot: an image that is easy to rebuild but unlike any normal
-   one, e.g. an empty, smooth or recoloured frame.
+   one, e.g. an empty, smooth or recoloured frame. With several autoencoders each one's
+   distance is computed in its own feature space and the score is their geometric mean.
 3. **Texture**: how much fine detail the image has. The local contrast (the standard
    deviation of the grey image in every full 3x3 window) is summarised by its 25 %, 50 %
    and 75 % quantiles, and their Mahalanobis distance from the training normals' (fitted
@@ -171,8 +172,11 @@ class Detector:
     """Scores images with the signals of trained autoencoders (and the images' texture),
     standardised and summed.
 
-    ``model`` is one autoencoder or several: their error maps are averaged and their
-    first stages' features concatenated (an ensemble steadies both signals). ``fit`` learns
+    ``model`` is one autoencoder or several: their error maps are averaged, and so are
+    (geometrically) their global-content distances, each measured in the member's own
+    feature space (an ensemble steadies both signals; one Mahalanobis distance over the
+    members' features side by side would weigh most the directions in which the members
+    disagree, i.e. their random start). ``fit`` learns
     the normals' feature and texture distributions from the training normals and the
     standardisation from the validation normals (never from test images).
     """
@@ -186,7 +190,7 @@ class Detector:
     feature_jitter: float = 0.1
     jittered_copies: int = 2
     seed: int = 0
-    covariance: LedoitWolf | None = None
+    covariances: list[LedoitWolf] = field(default_factory=list)  # one per autoencoder
     texture_covariance: LedoitWolf | None = None
     reference_features: np.ndarray | None = None
     feature_gaussians: list[LedoitWolf] = field(default_factory=list)
@@ -207,9 +211,12 @@ class Detector:
     def fit(self, train_images: torch.Tensor, val_images: torch.Tensor) -> "Detector":
         jitter = BatchAugment(crop_pad=0, flip=True, jitter=self.feature_jitter)
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        parts = [self.features(train_images)]
-        parts += [self.features(train_images, jitter, generator) for _ in range(self.jittered_copies)]
-        self.covariance = LedoitWolf().fit(np.concatenate(parts))
+        self.covariances = []
+        for member in self.members:
+            parts = [global_features(member, train_images, self.device)]
+            parts += [global_features(member, train_images, self.device, jitter, generator)
+                      for _ in range(self.jittered_copies)]
+            self.covariances.append(LedoitWolf().fit(np.concatenate(parts)))
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
         textures = [texture_features(train_images, self.device)]
         textures += [texture_features(train_images, self.device, jitter, generator)
@@ -223,20 +230,22 @@ class Detector:
         self.standardizers = {name: Standardizer.fit(values) for name, values in raw.items()}
         return self
 
-    def features(self, images: torch.Tensor, augment: BatchAugment | None = None,
-                 generator: torch.Generator | None = None) -> np.ndarray:
-        """:func:`global_features` of every autoencoder, side by side."""
-        return np.concatenate([global_features(m, images, self.device, augment, generator)
-                               for m in self.members], axis=1)
+    def global_distance(self, images: torch.Tensor) -> np.ndarray:
+        """The geometric mean over the autoencoders of each one's Mahalanobis distance of
+        the images' :func:`global_features` from the training normals'."""
+        distances = [covariance.mahalanobis(global_features(member, images, self.device))
+                     for member, covariance in zip(self.members, self.covariances)]
+        logs = [np.log(np.maximum(d, 1e-12)) for d in distances]
+        return np.exp(np.mean(logs, axis=0))
 
     def raw_scores(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         """Each signal on its own scale (reconstruction error, Mahalanobis distances)."""
-        if self.covariance is None:
+        if not self.covariances:
             raise ParameterError("the detector is not fitted yet: call fit(train_images, val_images) first.")
         maps = ensemble_error_maps(self.members, images, self.device)
         raw = {"reconstruction_mean": pool_errors(maps, "mean"),
                "reconstruction_median": pool_errors(maps, "median"),
-               "global": self.covariance.mahalanobis(self.features(images)),
+               "global": self.global_distance(images),
                "texture": self.texture_covariance.mahalanobis(texture_features(images, self.device))}
         if self.transformation_net is not None:
             unsure, features = transformation_scores(self.transformation_net, images, self.device,

@@ -97,13 +97,18 @@ def test_an_ensemble_trains_each_autoencoder_from_its_own_seed_and_averages_thei
     images = data.test.images[:6]
     each = [error_maps(images, reconstruct(m, images, CPU)) for m in models]
     assert torch.allclose(ensemble_error_maps(models, images, CPU), (each[0] + each[1]) / 2)
-    one = Detector(models[:1], CPU).fit(parts.train.images, parts.val.images)
-    both = Detector(models, CPU).fit(parts.train.images, parts.val.images)
-    assert both.features(images).shape[1] == 2 * one.features(images).shape[1]
+    each = [Detector([m], CPU, jittered_copies=0).fit(parts.train.images, parts.val.images).raw_scores(images)
+            for m in models]
+    both = Detector(models, CPU, jittered_copies=0).fit(parts.train.images, parts.val.images).raw_scores(images)
+    # each member's global distance in its own feature space, averaged geometrically
+    assert np.allclose(both["global"], np.sqrt(each[0]["global"] * each[1]["global"]))
+    assert not np.allclose(each[0]["global"], each[1]["global"])
 
 
-def test_the_ensemble_size_defaults_by_data_set_and_is_checked(anomaly_dir, tmp_path):
-    assert settings(anomaly_dir, tmp_path, autoencoders=None).autoencoders == 3
+def test_the_ensemble_size_and_epochs_default_by_data_set_and_are_checked(anomaly_dir, tmp_path):
+    folder = settings(anomaly_dir, tmp_path, autoencoders=None, epochs=None)
+    cifar = settings(anomaly_dir, tmp_path, dataset="cifar10", autoencoders=None, epochs=None)
+    assert (folder.autoencoders, folder.epochs, cifar.autoencoders, cifar.epochs) == (4, 6, 1, 8)
     with pytest.raises(ParameterError, match="autoencoders=0 must be an integer >= 1"):
         settings(anomaly_dir, tmp_path, autoencoders=0)
 
