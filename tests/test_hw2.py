@@ -108,7 +108,7 @@ def test_an_ensemble_trains_each_autoencoder_from_its_own_seed_and_averages_thei
 def test_the_ensemble_size_and_epochs_default_by_data_set_and_are_checked(anomaly_dir, tmp_path):
     folder = settings(anomaly_dir, tmp_path, autoencoders=None, epochs=None)
     cifar = settings(anomaly_dir, tmp_path, dataset="cifar10", autoencoders=None, epochs=None)
-    assert (folder.autoencoders, folder.epochs, cifar.autoencoders, cifar.epochs) == (4, 6, 1, 8)
+    assert (folder.autoencoders, folder.epochs, cifar.autoencoders, cifar.epochs) == (4, 5, 1, 8)
     with pytest.raises(ParameterError, match="autoencoders=0 must be an integer >= 1"):
         settings(anomaly_dir, tmp_path, autoencoders=0)
 
