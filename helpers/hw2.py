@@ -20,7 +20,7 @@ from .detector import (NEEDS_TRANSFORMATION_NET, SCORE_NAMES, SCORES, Detector, 
                        reconstruct)
 from .device import compute_record, describe_device
 from .folder_data import AnomalyData, load_anomaly_folder, one_class_cifar10
-from .near_duplicates import grouped_split, near_duplicate_groups
+from .near_duplicates import drop_exact_copies, grouped_split, near_duplicate_groups
 from .runs import environment, fingerprint, history_writer, publish_latest, write_json, write_text
 from .training import EpochHook, FitConfig, FitResult, Reconstruction, fit
 from .transformations import (TransformationNet, TransformationPrediction, augment_normals,
@@ -64,14 +64,19 @@ def split(s: Hw2Settings, data: AnomalyData) -> Hw2Split:
 
     Validation normals must look as new as test images do: a random hold-out of video
     frames leaves each one's near-twin in training, so thresholds and score scales
-    calibrated on them would be far too low (see ``near_duplicates``).
+    calibrated on them would be far too low (see ``near_duplicates``). Pixel-identical
+    copies among the training images (a video's still frames) are trained on once.
     """
     groups = near_duplicate_groups(data.train.images, s.duplicate_rms)
     train_idx, val_idx = grouped_split(groups, s.val_fraction, s.seed)
+    before = len(train_idx)
+    train_idx = drop_exact_copies(data.train.images, train_idx)
     sizes = np.bincount(groups)
     note = (f"{len(groups):,} normal images in {len(sizes):,} groups of near-duplicates (RMS difference "
             f"< {s.duplicate_rms:g}; largest {sizes.max():,} images); validation: {len(val_idx):,} images "
-            f"in {len(np.unique(groups[val_idx])):,} whole groups")
+            f"in {len(np.unique(groups[val_idx])):,} whole groups; training: {len(train_idx):,} images")
+    if len(train_idx) < before:
+        note += f" ({before - len(train_idx):,} exact copies of other training images left out)"
     return Hw2Split(data.train.subset(train_idx), data.train.subset(val_idx), groups, note)
 
 

@@ -11,6 +11,8 @@ and a validation split takes whole groups only.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -81,3 +83,18 @@ def grouped_split(groups: np.ndarray, val_fraction: float, seed: int) -> tuple[n
     if in_val.all():
         raise ParameterError("the validation split would take every normal image; lower val_fraction.")
     return np.flatnonzero(~in_val), np.flatnonzero(in_val)
+
+
+def drop_exact_copies(images: torch.Tensor, indices: np.ndarray) -> np.ndarray:
+    """``indices`` without the images that are pixel-identical to an earlier one among them.
+
+    A video's still frames come out as exact copies; each copy costs a training step and
+    teaches nothing new (it only weighs that frame double).
+    """
+    seen, keep = set(), []
+    for i in np.asarray(indices):
+        digest = hashlib.sha1(images[int(i)].numpy().tobytes()).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            keep.append(int(i))
+    return np.asarray(keep, dtype=np.int64)

@@ -82,6 +82,22 @@ def test_metrics_are_also_reported_without_test_images_seen_in_training(anomaly_
     assert f"on the {len(labels) - 5} test images not in the training folder: TPR" in hw2.describe(result.report)
 
 
+def test_the_split_trains_on_each_distinct_image_once_and_keeps_validation_whole(anomaly_dir, tmp_path):
+    from helpers.cifar import ImageSet
+
+    s = settings(anomaly_dir, tmp_path)
+    data = hw2.load_data(s)
+    copies = data.train.images[:5]
+    images = torch.cat([data.train.images, copies])
+    data.train = ImageSet(images, torch.zeros(len(images), dtype=torch.long), data.train.classes)
+    parts = hw2.split(s, data)
+    train = {bytes(x.numpy().tobytes()) for x in parts.train.images}
+    assert len(train) == len(parts.train)  # no image twice
+    every = {bytes(x.numpy().tobytes()) for x in images} - {bytes(x.numpy().tobytes()) for x in parts.val.images}
+    assert train == every  # every distinct image outside validation is trained on
+    assert len(parts.train) + len(parts.val) < len(images) and "exact copies" in parts.note
+
+
 def test_an_ensemble_trains_each_autoencoder_from_its_own_seed_and_averages_their_error_maps(anomaly_dir, tmp_path):
     from helpers.detector import Detector, ensemble_error_maps, error_maps, reconstruct
 
@@ -108,7 +124,7 @@ def test_an_ensemble_trains_each_autoencoder_from_its_own_seed_and_averages_thei
 def test_the_ensemble_size_and_epochs_default_by_data_set_and_are_checked(anomaly_dir, tmp_path):
     folder = settings(anomaly_dir, tmp_path, autoencoders=None, epochs=None)
     cifar = settings(anomaly_dir, tmp_path, dataset="cifar10", autoencoders=None, epochs=None)
-    assert (folder.autoencoders, folder.epochs, cifar.autoencoders, cifar.epochs) == (4, 5, 1, 8)
+    assert (folder.autoencoders, folder.epochs, cifar.autoencoders, cifar.epochs) == (4, 6, 1, 8)
     with pytest.raises(ParameterError, match="autoencoders=0 must be an integer >= 1"):
         settings(anomaly_dir, tmp_path, autoencoders=0)
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from helpers.errors import ParameterError
-from helpers.near_duplicates import grouped_split, near_duplicate_groups, thumbnails
+from helpers.near_duplicates import drop_exact_copies, grouped_split, near_duplicate_groups, thumbnails
 
 
 def clusters(seed=0):
@@ -65,3 +65,14 @@ def test_a_single_group_cannot_be_split():
         grouped_split(np.zeros(10, dtype=int), 0.1, 0)
     with pytest.raises(ParameterError, match="val_fraction"):
         grouped_split(np.arange(10), 0.0, 0)
+
+
+def test_exact_copies_are_dropped_and_the_first_of_each_kept():
+    images = torch.randint(0, 256, (6, 3, 8, 12), dtype=torch.uint8)
+    images[3] = images[1]
+    images[5] = images[1]
+    near = images[2].clone()
+    near[0, 0, 0] ^= 1  # one grey level apart: not a copy
+    images[4] = near
+    assert drop_exact_copies(images, np.array([0, 1, 2, 3, 4, 5])).tolist() == [0, 1, 2, 4]
+    assert drop_exact_copies(images, np.array([5, 3, 0])).tolist() == [5, 0]
