@@ -11,7 +11,6 @@ when they are decoded; training never touches PIL again.
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .cifar import ImageSet
 from .errors import DataError
+from .near_duplicates import pixel_digest
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 ANOMALY_CLASSES = ("normal", "anomaly")
@@ -102,10 +102,6 @@ def read_annotation(path: Path, image_dir: Path) -> list[tuple[str, int]]:
     return entries
 
 
-def _digest(array: np.ndarray) -> str:
-    return hashlib.sha1(array.tobytes()).hexdigest()
-
-
 def load_anomaly_folder(
     data_dir: str | Path,
     image_size: tuple[int, int] = (32, 48),
@@ -161,13 +157,13 @@ def load_anomaly_folder(
             anomalies = ImageSet(torch.from_numpy(anom_x), torch.ones(len(anom_x), dtype=torch.long),
                                  ANOMALY_CLASSES)
 
-    train_digests = {_digest(x) for x in train_x}
-    in_train = np.array([_digest(x) in train_digests for x in test_x], dtype=bool)
+    train_digests = {pixel_digest(x) for x in train_x}
+    in_train = np.array([pixel_digest(x) in train_digests for x in test_x], dtype=bool)
     if in_train.any():
         notes.append(f"{int(in_train.sum())} test image(s) are pixel-identical to training images")
     if anomalies is not None:
-        test_digests = {_digest(x) for x in test_x}
-        unseen = [i for i, x in enumerate(anomalies.images) if _digest(x.numpy()) not in test_digests]
+        test_digests = {pixel_digest(x) for x in test_x}
+        unseen = [i for i, x in enumerate(anomalies.images) if pixel_digest(x.numpy()) not in test_digests]
         if len(unseen) < len(anomalies):
             notes.append(f"dropped {len(anomalies) - len(unseen)} known anomalies that are "
                          "pixel-identical to test images, so thresholds never see a test image")

@@ -85,6 +85,11 @@ def grouped_split(groups: np.ndarray, val_fraction: float, seed: int) -> tuple[n
     return np.flatnonzero(~in_val), np.flatnonzero(in_val)
 
 
+def pixel_digest(array: np.ndarray) -> str:
+    """A fingerprint of an image's pixels: equal for pixel-identical images only."""
+    return hashlib.sha1(array.tobytes()).hexdigest()
+
+
 def drop_exact_copies(images: torch.Tensor, indices: np.ndarray) -> np.ndarray:
     """``indices`` without the images that are pixel-identical to an earlier one among them.
 
@@ -93,7 +98,7 @@ def drop_exact_copies(images: torch.Tensor, indices: np.ndarray) -> np.ndarray:
     """
     seen, keep = set(), []
     for i in np.asarray(indices):
-        digest = hashlib.sha1(images[int(i)].numpy().tobytes()).hexdigest()
+        digest = pixel_digest(images[int(i)].numpy())
         if digest not in seen:
             seen.add(digest)
             keep.append(int(i))
