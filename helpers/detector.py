@@ -22,6 +22,15 @@
    autoencoders' random start, and it sees a frame that is smoother than any normal one
    (an empty bowl) or busier.
 
+4. **Colour**: the image's colour make-up. Each colour channel's 25 %, 50 % and 75 %
+   quantiles over all positions, and their Mahalanobis distance from the training
+   normals' (fitted the same way). Like texture it needs no training, so it does not
+   vary with the autoencoders' random start.
+5. **Content**: the mean of the standardised global and colour signals: two views of
+   the image's global make-up, one learned and one fixed, that count as one vote in the
+   combined score (summing both would count global content twice). The learned view
+   varies with the autoencoders' random start; the fixed one halves that variation.
+
 With a :class:`~helpers.transformations.TransformationNet` trained on the normals, three
 more signals are available, for natural images where reconstruction is weak:
 ``transformation`` (how unsure the network is which rotation was applied),
@@ -54,12 +63,15 @@ from .transformations import (TransformationNet, fit_view_gaussians, knn_distanc
                               transformation_scores)
 
 POOLINGS = ("median", "mean")
-SIGNALS = ("reconstruction", "global", "texture", "transformation", "features", "mahalanobis")
-SCORES = ("reconstruction_mean", "reconstruction_median", "global", "texture", "transformation", "features",
-          "mahalanobis", "combined")
+SIGNALS = ("reconstruction", "global", "colour", "content", "texture", "transformation", "features",
+           "mahalanobis")
+SCORES = ("reconstruction_mean", "reconstruction_median", "global", "colour", "content", "texture",
+          "transformation", "features", "mahalanobis", "combined")
 SCORE_NAMES = {"reconstruction_mean": "reconstruction (mean error, the classic score)",
                "reconstruction_median": "reconstruction (median error)",
                "global": "global content (autoencoder feature statistics)",
+               "colour": "colour (colour statistics)",
+               "content": "content (mean of global and colour)",
                "texture": "texture (local contrast statistics)",
                "transformation": "transformation (unsure which rotation)",
                "features": "features (k-NN in the rotation network's features)",
@@ -135,6 +147,30 @@ def texture_features(images: torch.Tensor, device: torch.device, augment: BatchA
     return torch.cat(out).numpy() if out else np.zeros((0, len(FEATURE_QUANTILES)))
 
 
+@torch.no_grad()
+def colour_features(images: torch.Tensor, device: torch.device, augment: BatchAugment | None = None,
+                    generator: torch.Generator | None = None, batch_size: int = 1024) -> np.ndarray:
+    """Per image, the 25/50/75 % quantiles over positions of each colour channel:
+    (N, 3 x channels)."""
+    out = []
+    q = torch.tensor(FEATURE_QUANTILES, device=device)
+    for s in range(0, len(images), batch_size):
+        batch = images[s:s + batch_size].to(device)
+        x = augment(batch, generator) if augment is not None else to_float(batch)
+        out.append(torch.quantile(x.float().flatten(2), q, dim=2).permute(1, 0, 2).flatten(1).cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, len(FEATURE_QUANTILES) * images.shape[1]))
+
+
+def fit_normal_distribution(features, images: torch.Tensor, device: torch.device, augment: BatchAugment,
+                            copies: int, seed: int) -> LedoitWolf:
+    """Ledoit-Wolf Gaussian of ``features(images, device, augment, generator)`` over the
+    images and ``copies`` augmented copies of them (so that lighting changes alone do
+    not look anomalous)."""
+    generator = torch.Generator(device=device).manual_seed(seed)
+    parts = [features(images, device)] + [features(images, device, augment, generator) for _ in range(copies)]
+    return LedoitWolf().fit(np.concatenate(parts))
+
+
 @dataclass
 class Standardizer:
     """``(log(score) - median) / std`` of the validation normals' log scores, so each
@@ -192,6 +228,7 @@ class Detector:
     seed: int = 0
     covariances: list[LedoitWolf] = field(default_factory=list)  # one per autoencoder
     texture_covariance: LedoitWolf | None = None
+    colour_covariance: LedoitWolf | None = None
     reference_features: np.ndarray | None = None
     feature_gaussians: list[LedoitWolf] = field(default_factory=list)
     standardizers: dict[str, Standardizer] = field(default_factory=dict)
@@ -217,11 +254,10 @@ class Detector:
             parts += [global_features(member, train_images, self.device, jitter, generator)
                       for _ in range(self.jittered_copies)]
             self.covariances.append(LedoitWolf().fit(np.concatenate(parts)))
-        generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        textures = [texture_features(train_images, self.device)]
-        textures += [texture_features(train_images, self.device, jitter, generator)
-                     for _ in range(self.jittered_copies)]
-        self.texture_covariance = LedoitWolf().fit(np.concatenate(textures))
+        self.texture_covariance = fit_normal_distribution(texture_features, train_images, self.device, jitter,
+                                                          self.jittered_copies, self.seed)
+        self.colour_covariance = fit_normal_distribution(colour_features, train_images, self.device, jitter,
+                                                         self.jittered_copies, self.seed)
         if self.transformation_net is not None:
             _, self.reference_features = transformation_scores(self.transformation_net, train_images,
                                                                self.device, self.transformations)
@@ -246,6 +282,7 @@ class Detector:
         raw = {"reconstruction_mean": pool_errors(maps, "mean"),
                "reconstruction_median": pool_errors(maps, "median"),
                "global": self.global_distance(images),
+               "colour": self.colour_covariance.mahalanobis(colour_features(images, self.device)),
                "texture": self.texture_covariance.mahalanobis(texture_features(images, self.device))}
         if self.transformation_net is not None:
             unsure, features = transformation_scores(self.transformation_net, images, self.device,
@@ -260,6 +297,7 @@ class Detector:
         (the reconstruction score with ``pooling``)."""
         raw = self.raw_scores(images)
         out = {name: self.standardizers[name](values) for name, values in raw.items()}
+        out["content"] = (out["global"] + out["colour"]) / 2
         out["combined"] = combine(*(out[self.score_name(signal)] for signal in self.signals))
         return out
 

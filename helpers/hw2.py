@@ -284,7 +284,7 @@ def combined_signals(s: Hw2Settings) -> list[str]:
     return ["reconstruction_" + s.error_pooling if x == "reconstruction" else x for x in s.signals]
 
 
-SHORT = {"reconstruction": "rec", "global": "glob", "texture": "tex", "transformation": "rot",
+SHORT = {"reconstruction": "rec", "global": "glob", "colour": "col", "content": "cont", "texture": "tex", "transformation": "rot",
          "features": "knn", "mahalanobis": "maha"}
 
 

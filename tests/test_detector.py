@@ -1,4 +1,4 @@
-"""The detector's signals, their common scale, and what the global and texture signals add."""
+"""The detector's signals, their common scale, and what the global, colour and texture signals add."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,8 @@ from sklearn.metrics import roc_auc_score
 
 from helpers import hw2
 from helpers.anomaly import quantile_threshold
-from helpers.detector import Detector, Standardizer, global_features, pool_errors, texture_features
+from helpers.detector import (Detector, Standardizer, colour_features, global_features, pool_errors,
+                              texture_features)
 from helpers.errors import ParameterError
 from helpers.synthetic import write_anomaly_folder
 from test_hw2 import settings
@@ -57,6 +58,16 @@ def test_texture_features_measure_local_contrast_and_ignore_the_frame_border():
     assert np.allclose(feats[3], np.std([0, 200 / 255, 0]), atol=1e-3)  # every window: columns 0, 200, 0 or 200, 0, 200
 
 
+def test_colour_features_are_each_channels_quantiles():
+    image = torch.zeros((1, 3, 10, 10), dtype=torch.uint8)
+    image[0, 0] = 255  # red everywhere
+    image[0, 1, :6] = 255  # green in the top 60 % of the rows
+    feats = colour_features(image, CPU)
+    assert feats.shape == (1, 9)
+    q25, q50, q75 = feats[0, :3], feats[0, 3:6], feats[0, 6:]  # each of red, green, blue
+    assert np.allclose(q25, [1, 0, 0]) and np.allclose(q50, [1, 1, 0]) and np.allclose(q75, [1, 1, 0])
+
+
 @pytest.fixture(scope="module")
 def two_kinds(tmp_path_factory):
     """Course layout whose test anomalies are local blobs and whole-image changes (empty
@@ -85,6 +96,8 @@ def test_the_combined_score_catches_whole_image_anomalies_that_reconstruction_mi
     assert auroc(test["reconstruction_mean"], "empty") < 0.3
     assert auroc(test["global"], "empty") > 0.9  # the global signal sees it
     assert auroc(test["texture"], "empty") > 0.9  # and so does texture: the empty frame is smoother
+    assert auroc(test["colour"], "recolour") > 0.9  # colour sees the recoloured frame without any training
+    assert np.allclose(test["content"], (test["global"] + test["colour"]) / 2)  # two views, one vote
 
     def flagged(score, kind):  # at a label-free threshold: 95 % of validation normals below
         return (test[score][kinds == kind] >= quantile_threshold(val[score], 0.95)).mean()

@@ -27,10 +27,10 @@ def settings(anomaly_dir, tmp_path, **change):
     (dict(epochs=0), "epochs=0 must be an integer >= 1"),
     (dict(target_tnr=1.0), "target_tnr=1.0 must lie in"),
     (dict(device="gpu"), "device='gpu' is unknown"),
-    (dict(score="mse"), "score='mse' is unknown; choose one of reconstruction_mean, reconstruction_median, global, texture, transformation, features, mahalanobis, combined"),
+    (dict(score="mse"), "score='mse' is unknown; choose one of reconstruction_mean, reconstruction_median, global, colour, content, texture, transformation, features, mahalanobis, combined"),
     (dict(duplicate_rms=-0.1), "duplicate_rms=-0.1 must lie in"),
     (dict(precision="int8"), "precision='int8' is unknown"),
-    (dict(signals=["reconstruction", "colour"]), "signals=.* must be a non-empty list drawn from reconstruction, global, texture, transformation, features, mahalanobis"),
+    (dict(signals=["reconstruction", "color"]), "signals=.* must be a non-empty list drawn from reconstruction, global, colour, content, texture, transformation, features, mahalanobis"),
     (dict(signals=[]), "must be a non-empty list"),
     (dict(transformation_batch_size=0), "transformation_batch_size=0 must be an integer >= 1"),
 ])
@@ -53,11 +53,11 @@ def test_autoencoder_trained_on_normals_flags_anomalies(anomaly_dir, tmp_path):
     # label-free: never above the validation normals' quantile (known anomalies may only lower it)
     assert result.threshold <= np.quantile(result.val_scores, s.target_tnr) + 1e-9
     assert result.how.startswith(("95.0% quantile of", "halfway from the 95.0% quantile"))
-    assert [r["score"] for r in result.ablation] == ["reconstruction_mean", "reconstruction_median", "global", "texture",
-                                                   "combined"]
+    assert [r["score"] for r in result.ablation] == ["reconstruction_mean", "reconstruction_median", "global", "colour",
+                                                   "content", "texture", "combined"]
     assert result.ablation[-1]["auroc"] == result.report["auroc"]  # the chosen score is the last row
     table = hw2.ablation_table(result)
-    assert list(table.columns) == ["TPR", "TNR", "AUROC", "AUPR"] and len(table) == 5
+    assert list(table.columns) == ["TPR", "TNR", "AUROC", "AUPR"] and len(table) == 7
 
 
 def test_metrics_are_also_reported_without_test_images_seen_in_training(anomaly_dir, tmp_path):
