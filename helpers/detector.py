@@ -205,7 +205,7 @@ def combine(*standardised: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Detector:
-    """Scores images with the signals of trained autoencoders (and the images' texture),
+    """Scores images with the signals of trained autoencoders (and the images' colour and texture),
     standardised and summed.
 
     ``model`` is one autoencoder or several: their error maps are averaged, and so are
@@ -213,7 +213,7 @@ class Detector:
     feature space (an ensemble steadies both signals; one Mahalanobis distance over the
     members' features side by side would weigh most the directions in which the members
     disagree, i.e. their random start). ``fit`` learns
-    the normals' feature and texture distributions from the training normals and the
+    the normals' feature, colour and texture distributions from the training normals and the
     standardisation from the validation normals (never from test images).
     """
 
