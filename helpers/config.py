@@ -207,10 +207,10 @@ def resolve_hw1(preset: str = "full", **params: Any) -> Hw1Settings:
 DATASETS = ("cifar10", "folder")
 # What each data set's combined score sums, and the share of validation normals its
 # threshold keeps below it, chosen by the evidence in docs/hw2.md: on the course's frames
-# reconstruction, global content (autoencoder features and colour, averaged: the fixed
-# colour view halves the learned view's variation over seeds) and texture; on natural images (one-class CIFAR-10), where
-# reconstruction rebuilds any smooth image, the rotation network's signals and global
-# content. The course's test set is 3 % anomalies (so false alarms are what to avoid);
+# reconstruction, global content (autoencoder features and colour averaged: the fixed
+# colour view halves the learned view's variation over seeds) and texture; on natural
+# images (one-class CIFAR-10), where reconstruction rebuilds any smooth image, the
+# rotation network's signals and global content. The course's test set is 3 % anomalies (so false alarms are what to avoid);
 # one-class CIFAR-10's test set is 90 % anomalies, so a lower TNR target buys much TPR.
 HW2_DEFAULT_SIGNALS = {"folder": ("reconstruction", "content", "texture"),
                        "cifar10": ("global", "transformation", "features", "mahalanobis")}

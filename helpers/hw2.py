@@ -284,8 +284,8 @@ def combined_signals(s: Hw2Settings) -> list[str]:
     return ["reconstruction_" + s.error_pooling if x == "reconstruction" else x for x in s.signals]
 
 
-SHORT = {"reconstruction": "rec", "global": "glob", "colour": "col", "content": "cont", "texture": "tex", "transformation": "rot",
-         "features": "knn", "mahalanobis": "maha"}
+SHORT = {"reconstruction": "rec", "global": "glob", "colour": "col", "content": "cont", "texture": "tex",
+         "transformation": "rot", "features": "knn", "mahalanobis": "maha"}
 
 
 def mistakes(result: Hw2Result, data: AnomalyData, s: Hw2Settings, k: int = 16):

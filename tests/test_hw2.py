@@ -119,6 +119,9 @@ def test_an_ensemble_trains_each_autoencoder_from_its_own_seed_and_averages_thei
     # each member's global distance in its own feature space, averaged geometrically
     assert np.allclose(both["global"], np.sqrt(each[0]["global"] * each[1]["global"]))
     assert not np.allclose(each[0]["global"], each[1]["global"])
+    # colour and texture need no training: the same whichever autoencoders the detector holds
+    for signal in ("colour", "texture"):
+        assert np.array_equal(each[0][signal], each[1][signal]) and np.array_equal(both[signal], each[0][signal])
 
 
 def test_the_ensemble_size_and_epochs_default_by_data_set_and_are_checked(anomaly_dir, tmp_path):
