@@ -210,8 +210,9 @@ DATASETS = ("cifar10", "folder")
 # reconstruction, global content (autoencoder features and colour averaged: the fixed
 # colour view halves the learned view's variation over seeds) and texture; on natural
 # images (one-class CIFAR-10), where reconstruction rebuilds any smooth image, the
-# rotation network's signals and global content. The course's test set is 3 % anomalies (so false alarms are what to avoid);
-# one-class CIFAR-10's test set is 90 % anomalies, so a lower TNR target buys much TPR.
+# rotation network's signals and global content. The course's test set is 3 % anomalies
+# (so false alarms are what to avoid); one-class CIFAR-10's test set is 90 % anomalies,
+# so a lower TNR target buys much TPR.
 HW2_DEFAULT_SIGNALS = {"folder": ("reconstruction", "content", "texture"),
                        "cifar10": ("global", "transformation", "features", "mahalanobis")}
 HW2_DEFAULT_TARGET_TNR = {"folder": 0.98, "cifar10": 0.8}

@@ -111,6 +111,12 @@ def pool_errors(maps: torch.Tensor, pooling: str = "median") -> np.ndarray:
     return pooled.numpy()
 
 
+def channel_quantiles(values: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """(B, C, positions) -> (B, len(q) x C): each channel's quantiles ``q`` over positions,
+    all channels' first quantile, then all channels' second, ..."""
+    return torch.quantile(values, q, dim=2).permute(1, 0, 2).flatten(1)
+
+
 @torch.no_grad()
 def global_features(model: nn.Module, images: torch.Tensor, device: torch.device,
                     augment: BatchAugment | None = None, generator: torch.Generator | None = None,
@@ -125,7 +131,7 @@ def global_features(model: nn.Module, images: torch.Tensor, device: torch.device
         batch = images[s:s + batch_size].to(device)
         x = augment(batch, generator) if augment is not None else to_float(batch)
         h = first_stage(x).float().flatten(2)  # (B, C, positions)
-        out.append(torch.quantile(h, q, dim=2).permute(1, 0, 2).flatten(1).cpu())
+        out.append(channel_quantiles(h, q).cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, 3 * first_stage[0][0].out_channels))
 
 
@@ -157,7 +163,7 @@ def colour_features(images: torch.Tensor, device: torch.device, augment: BatchAu
     for s in range(0, len(images), batch_size):
         batch = images[s:s + batch_size].to(device)
         x = augment(batch, generator) if augment is not None else to_float(batch)
-        out.append(torch.quantile(x.float().flatten(2), q, dim=2).permute(1, 0, 2).flatten(1).cpu())
+        out.append(channel_quantiles(x.float().flatten(2), q).cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, len(FEATURE_QUANTILES) * images.shape[1]))
 
 
