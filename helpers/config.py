@@ -285,7 +285,7 @@ class Hw2Settings:
 def resolve_hw2(**params: Any) -> Hw2Settings:
     """Check the hw2 parameters; ``image_size=None`` means the data set's natural size."""
     from .anomaly import THRESHOLD_METHODS
-    from .detector import POOLINGS, SCORES, check_signals
+    from .detector import POOLINGS, SCORES, check_score, check_signals
 
     _reject_unknown(params, Hw2Settings)
     p = dict(params)
@@ -323,6 +323,7 @@ def resolve_hw2(**params: Any) -> Hw2Settings:
         raise ParameterError(f"target_tnr={p['target_tnr']!r} must lie in (0, 1), e.g. 0.99.")
     signals = p.get("signals")
     p["signals"] = check_signals(HW2_DEFAULT_SIGNALS[p["dataset"]] if signals is None else signals)
+    check_score(p["score"], p["signals"])
     if p.get("transformation_epochs") is not None:
         _positive_int("transformation_epochs", p["transformation_epochs"])
     if "transformation_batch_size" in p:

@@ -204,6 +204,26 @@ def check_signals(signals) -> tuple[str, ...]:
     return tuple(signals)
 
 
+def computed_scores(signals: Sequence[str]) -> tuple[str, ...]:
+    """The scores (in :data:`SCORES` order) of a detector whose combined score sums ``signals``:
+    the rotation network's three exist only when a signal needs that network (hw2 trains it then)."""
+    with_net = bool(set(signals) & set(NEEDS_TRANSFORMATION_NET))
+    return tuple(s for s in SCORES if with_net or s not in NEEDS_TRANSFORMATION_NET)
+
+
+def check_score(score: str, signals: Sequence[str]) -> str:
+    """``score`` itself when the detector computes it with ``signals``, else a clear error."""
+    computed = computed_scores(signals)
+    if score not in SCORES:
+        raise ParameterError(f"score={score!r} is unknown; choose one of {', '.join(computed)}.")
+    if score not in computed:
+        raise ParameterError(f"score={score!r} is not computed with signals {tuple(signals)!r}: it needs the "
+                             "rotation network, trained only when signals hold 'transformation', 'features' "
+                             f"or 'mahalanobis'; add one of them to signals, or choose one of "
+                             f"{', '.join(computed)}.")
+    return score
+
+
 def combine(*standardised: np.ndarray) -> np.ndarray:
     """The combined score: the sum of each standardised signal's excess above typical."""
     return sum(np.maximum(z, 0.0) for z in standardised)

@@ -16,8 +16,8 @@ from .augment import BatchAugment
 from .autoencoder import ConvAutoencoder
 from .cifar import ImageSet, load_cifar10
 from .config import Hw2Settings
-from .detector import (NEEDS_TRANSFORMATION_NET, SCORE_NAMES, SCORES, Detector, ensemble_error_maps,
-                       reconstruct)
+from .detector import (NEEDS_TRANSFORMATION_NET, SCORE_NAMES, SCORES, Detector, check_score,
+                       ensemble_error_maps, reconstruct)
 from .device import compute_record, describe_device
 from .folder_data import AnomalyData, load_anomaly_folder, one_class_cifar10
 from .near_duplicates import drop_exact_copies, grouped_split, near_duplicate_groups
@@ -165,6 +165,7 @@ def score_and_threshold(s: Hw2Settings, models: Sequence[ConvAutoencoder], data:
     normals (score scales); choose each score's threshold from validation normals (and
     known anomalies) only; report every score on the test labels (the ablation) and the
     chosen one (``s.score``) in full."""
+    check_score(s.score, s.signals)  # resolve_hw2 checked it; settings changed since would fail at the end
     transformation = transformation or Transformation(None, [], None)
     detector = Detector(list(models), device, s.error_pooling, s.signals, transformation.net,
                         transformation.transformations, seed=s.seed).fit(parts.train.images,

@@ -137,3 +137,21 @@ def test_the_course_layout_holds_out_more_validation_normals_by_default(anomaly_
     assert (s.val_fraction, s.target_tnr) == (0.3, 0.98)
     with pytest.raises(ParameterError, match="val_fraction=0 must lie in"):
         hw2.split(settings(anomaly_dir, tmp_path, val_fraction=0), hw2.load_data(s))
+
+
+@pytest.mark.parametrize("score", ["features", "transformation", "mahalanobis"])
+def test_a_score_its_signals_do_not_compute_is_refused_before_training(anomaly_dir, tmp_path, score):
+    """The course's default signals train no rotation network, so its scores never exist:
+    refuse them when the parameters are checked, not after every autoencoder has trained."""
+    with pytest.raises(ParameterError, match=f"score='{score}' is not computed with signals "
+                                             r"\('reconstruction', 'content', 'texture'\)"):
+        settings(anomaly_dir, tmp_path, score=score, signals=None)
+    assert settings(anomaly_dir, tmp_path, score=score, signals=["global", score]).score == score
+
+
+def test_scoring_refuses_a_score_it_does_not_compute_instead_of_returning_none(anomaly_dir, tmp_path):
+    from dataclasses import replace
+
+    s = replace(settings(anomaly_dir, tmp_path), score="features")  # past the parameter check
+    with pytest.raises(ParameterError, match="score='features' is not computed"):
+        hw2.score_and_threshold(s, [hw2.build_model(s)], None, None, CPU)
