@@ -59,8 +59,8 @@ from torch.nn import functional as F
 
 from .augment import BatchAugment, to_float
 from .errors import ParameterError
-from .transformations import (TransformationNet, fit_view_gaussians, knn_distance, mahalanobis_distance,
-                              transformation_scores)
+from .transformations import (TransformationNet, check_transformations, fit_view_gaussians, knn_distance,
+                              mahalanobis_distance, transformation_scores)
 
 POOLINGS = ("median", "mean")
 SIGNALS = ("reconstruction", "global", "colour", "content", "texture", "transformation", "features",
@@ -270,6 +270,8 @@ class Detector:
             raise ParameterError(f"signals {list(self.signals)} need the transformation network; train it "
                                  "first (hw2.train_transformation_net) or drop 'transformation', 'features' "
                                  "and 'mahalanobis'.")
+        if self.transformation_net is not None:
+            check_transformations(self.transformation_net, self.transformations)
 
     def fit(self, train_images: torch.Tensor, val_images: torch.Tensor) -> "Detector":
         jitter = BatchAugment(crop_pad=0, flip=True, jitter=self.feature_jitter)

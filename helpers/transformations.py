@@ -31,6 +31,7 @@ from sklearn.covariance import LedoitWolf
 from torch import nn
 
 from .augment import random_crop, random_flip, to_float
+from .errors import ParameterError
 from .metrics import ConfusionMeter
 from .models import Normalize, ResNetEncoder
 
@@ -124,6 +125,17 @@ class _TransformationMeter(ConfusionMeter):
         super().update(loss, out.logits, out.targets)
 
 
+def check_transformations(model: TransformationNet, transformations: list[tuple[int, int, int]]) -> None:
+    """A clear error unless ``transformations`` is the non-empty list ``model`` names."""
+    if not transformations:
+        raise ParameterError("transformations=[] is empty: pass the list the rotation network was trained "
+                             "to name, e.g. transformation_list(height, width, shifts=False).")
+    if len(transformations) != model.head.out_features:
+        raise ParameterError(f"{len(transformations)} transformations for a network that names "
+                             f"{model.head.out_features}: pass the list it was trained with "
+                             "(transformation_list(height, width, shifts=False) for the images' shape).")
+
+
 def augment_normals(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Training-time augmentation that keeps images normal: mirror images and small
     shifts (smaller than the shift transformations, so they stay distinguishable)."""
@@ -138,6 +150,7 @@ def transformation_scores(model: TransformationNet, images: torch.Tensor, device
     of them, and the L2-normalised features of every view, (N, views, D): each unshifted
     transformation (rotation) of the image, then each of its mirror image. ``model`` is moved
     to ``device``."""
+    check_transformations(model, transformations)
     model.to(device).eval()
     scores, features = [], []
     for s in range(0, len(images), batch_size):

@@ -110,3 +110,22 @@ def test_the_combined_score_catches_whole_image_anomalies_that_reconstruction_mi
     median = Detector(model, CPU, "median").fit(parts.train.images, parts.val.images).scores(data.test.images)
     assert np.array_equal(median["global"], test["global"])
     assert not np.array_equal(median["combined"], test["combined"])
+
+
+def test_a_rotation_network_without_its_transformations_is_refused():
+    """With no transformations the rotation scores divided by zero and then failed in
+    torch.stack([]); with the wrong number they would read the wrong logits."""
+    from helpers.autoencoder import ConvAutoencoder
+    from helpers.transformations import TransformationNet, transformation_list, transformation_scores
+
+    model, net = ConvAutoencoder((4, 8, 16), latent=4), TransformationNet(4, width=4)
+    images = torch.randint(0, 256, (3, 3, 16, 16), dtype=torch.uint8)
+    with pytest.raises(ParameterError, match=r"transformations=\[\] is empty.*transformation_list"):
+        Detector(model, CPU, signals=("global", "features"), transformation_net=net)
+    with pytest.raises(ParameterError, match="2 transformations for a network that names 4"):
+        Detector(model, CPU, signals=("features",), transformation_net=net,
+                 transformations=transformation_list(16, 24, shifts=False))
+    with pytest.raises(ParameterError, match=r"transformations=\[\] is empty"):
+        transformation_scores(net, images, CPU, [])
+    scores, features = transformation_scores(net, images, CPU, transformation_list(16, 16, shifts=False))
+    assert np.isfinite(scores).all() and features.shape[:2] == (3, 8)
