@@ -99,6 +99,12 @@ def read_annotation(path: Path, image_dir: Path) -> list[tuple[str, int]]:
         entries.append((name, int(label)))
     if not entries:
         raise DataError(f"annotation file {path} lists no images.")
+    labels = {label for _, label in entries}
+    if len(labels) < 2:
+        missing = "no anomalous image (label 1)" if 0 in labels else "no normal image (label 0)"
+        raise DataError(f"annotation file {path} lists {len(entries)} test images but {missing}: TPR, TNR and "
+                        "AUROC need both kinds; label each image 0 (normal) or 1 (anomaly), or add images "
+                        "of the missing kind.")
     return entries
 
 

@@ -1,3 +1,4 @@
+import re
 import shutil
 
 import pytest
@@ -93,3 +94,15 @@ def test_test_images_identical_to_training_images_are_flagged(layout):
     data = load_anomaly_folder(layout)
     assert data.test_in_train.tolist() == [name == normals[3] for name in data.test_names]
     assert "1 test image(s) are pixel-identical to training images" in data.notes
+
+
+@pytest.mark.parametrize("label, missing", [(0, r"no anomalous image \(label 1\)"),
+                                            (1, r"no normal image \(label 0\)")])
+def test_an_annotation_file_with_one_label_only_is_refused(layout, label, missing):
+    """TPR, TNR and AUROC need both kinds of test image; a run on one ended "successfully"
+    with TPR 0.0 and AUROC nan."""
+    _annotate(layout, "".join(f"t{i:04d}.jpg {label}\n" for i in range(5)))
+    annotation = layout / "test" / "test_annotation.txt"
+    with pytest.raises(DataError, match=f"annotation file {re.escape(str(annotation))} lists 5 test images "
+                                        f"but {missing}"):
+        load_anomaly_folder(layout)
