@@ -290,6 +290,10 @@ def resolve_hw2(**params: Any) -> Hw2Settings:
     _reject_unknown(params, Hw2Settings)
     p = dict(params)
     _choice("dataset", p["dataset"], DATASETS)
+    if p["dataset"] == "cifar10":
+        from .folder_data import normal_class_index
+
+        normal_class_index(p["normal_class"])
     _choice("device", str(p["device"]).split(":")[0], DEVICES)
     check_precision(p.get("precision", "auto"))
     _choice("threshold_method", p["threshold_method"], THRESHOLD_METHODS)

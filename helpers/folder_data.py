@@ -14,13 +14,14 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .cifar import ImageSet
-from .errors import DataError
+from .cifar import CIFAR10_CLASSES, ImageSet
+from .errors import DataError, ParameterError
 from .near_duplicates import pixel_digest
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -181,16 +182,24 @@ def load_anomaly_folder(
     return AnomalyData(train, test, anomalies, [name for name, _ in entries], notes, in_train)
 
 
+def normal_class_index(normal_class: int | str, classes: Sequence[str] = CIFAR10_CLASSES) -> int:
+    """The index of ``normal_class`` (a class index or name), or an error naming the choices."""
+    last = len(classes) - 1
+    if isinstance(normal_class, str):
+        if normal_class not in classes:
+            raise ParameterError(f"normal_class={normal_class!r} is not a CIFAR-10 class; "
+                                 f"choose one of {', '.join(classes)} (or its index 0-{last}).")
+        return list(classes).index(normal_class)
+    if isinstance(normal_class, bool) or not isinstance(normal_class, int) or not 0 <= normal_class <= last:
+        raise ParameterError(f"normal_class={normal_class!r} must be a CIFAR-10 class index (an integer "
+                             f"0-{last}) or name, e.g. 3 or {classes[3]!r}.")
+    return normal_class
+
+
 def one_class_cifar10(train: ImageSet, test: ImageSet, normal_class: int | str) -> AnomalyData:
     """The standard one-class protocol: one CIFAR-10 class is normal, the rest anomalies."""
     classes = list(train.classes)
-    if isinstance(normal_class, str):
-        if normal_class not in classes:
-            raise DataError(f"normal_class={normal_class!r} is not a CIFAR-10 class; "
-                            f"choose one of {', '.join(classes)} (or its index 0-9).")
-        normal_class = classes.index(normal_class)
-    if not 0 <= int(normal_class) < len(classes):
-        raise DataError(f"normal_class={normal_class!r} must be 0-{len(classes) - 1} or a class name.")
+    normal_class = normal_class_index(normal_class, classes)
     keep = (train.labels == normal_class).nonzero().flatten()
     normal_train = ImageSet(train.images[keep], torch.zeros(len(keep), dtype=torch.long), ANOMALY_CLASSES)
     test_y = (test.labels != normal_class).long()

@@ -155,3 +155,28 @@ def test_scoring_refuses_a_score_it_does_not_compute_instead_of_returning_none(a
     s = replace(settings(anomaly_dir, tmp_path), score="features")  # past the parameter check
     with pytest.raises(ParameterError, match="score='features' is not computed"):
         hw2.score_and_threshold(s, [hw2.build_model(s)], None, None, CPU)
+
+
+@pytest.mark.parametrize("value, message", [
+    (3.0, r"normal_class=3.0 must be a CIFAR-10 class index \(an integer 0-9\) or name"),
+    (True, r"normal_class=True must be a CIFAR-10 class index"),
+    (10, r"normal_class=10 must be a CIFAR-10 class index \(an integer 0-9\)"),
+    ("plane", "normal_class='plane' is not a CIFAR-10 class; choose one of airplane, automobile, bird"),
+])
+def test_normal_class_must_be_a_class_index_or_name(anomaly_dir, tmp_path, value, message):
+    """3.0 passed the range check, then failed in the loader with a bare TypeError."""
+    with pytest.raises(ParameterError, match=message):
+        settings(anomaly_dir, tmp_path, dataset="cifar10", normal_class=value)
+
+
+def test_one_class_cifar10_takes_a_class_index_or_name_and_refuses_anything_else(cifar_dir):
+    from helpers.cifar import load_cifar10
+    from helpers.folder_data import one_class_cifar10
+
+    train, test = load_cifar10(cifar_dir)
+    by_index, by_name = one_class_cifar10(train, test, 3), one_class_cifar10(train, test, "cat")
+    assert torch.equal(by_index.train.images, train.images[train.labels == 3])
+    assert torch.equal(by_name.train.images, by_index.train.images) and len(by_index.train) > 0
+    assert torch.equal(by_index.test.labels, (test.labels != 3).long())
+    with pytest.raises(ParameterError, match="normal_class=3.0 must be a CIFAR-10 class index"):
+        one_class_cifar10(train, test, 3.0)
