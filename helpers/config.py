@@ -94,6 +94,12 @@ def _positive_int(name: str, value: Any) -> None:
         raise ParameterError(f"{name}={value!r} must be an integer >= 1.")
 
 
+def _share(name: str, value: Any, example: float) -> None:
+    """A clear error unless ``value`` is a number strictly between 0 and 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ParameterError(f"{name}={value!r} must lie in (0, 1), e.g. {example}.")
+
+
 @dataclass
 class Hw1Settings:
     """Every setting of an hw1 run, after the preset has been applied and checked."""
@@ -231,6 +237,8 @@ HW2_DEFAULT_VAL_FRACTION = {"folder": 0.3, "cifar10": 0.1}
 # only one autoencoder's features are used.
 HW2_DEFAULT_AUTOENCODERS = {"folder": 4, "cifar10": 1}
 HW2_DEFAULT_EPOCHS = {"folder": 6, "cifar10": 8}
+# Parameters that may be left out (or None): the data set decides them.
+HW2_BY_DATASET = ("epochs", "image_size", "target_tnr", "val_fraction")
 
 
 @dataclass
@@ -287,8 +295,12 @@ def resolve_hw2(**params: Any) -> Hw2Settings:
     from .anomaly import THRESHOLD_METHODS
     from .detector import POOLINGS, SCORES, check_score, check_signals
 
-    _reject_unknown(params, Hw2Settings)
+    known = _reject_unknown(params, Hw2Settings)
     p = dict(params)
+    optional = {f.name for f in fields(Hw2Settings) if f.default is not MISSING} | set(HW2_BY_DATASET)
+    missing = known - set(p) - optional
+    if missing:
+        raise ParameterError(f"parameter(s) {sorted(missing)} must be given.")
     _choice("dataset", p["dataset"], DATASETS)
     if p["dataset"] == "cifar10":
         from .folder_data import normal_class_index
@@ -323,8 +335,10 @@ def resolve_hw2(**params: Any) -> Hw2Settings:
         p["target_tnr"] = HW2_DEFAULT_TARGET_TNR[p["dataset"]]
     if p.get("val_fraction") is None:
         p["val_fraction"] = HW2_DEFAULT_VAL_FRACTION[p["dataset"]]
-    if not 0 < p["target_tnr"] < 1:
-        raise ParameterError(f"target_tnr={p['target_tnr']!r} must lie in (0, 1), e.g. 0.99.")
+    _share("target_tnr", p["target_tnr"], 0.99)
+    _share("val_fraction", p["val_fraction"], 0.3)
+    if isinstance(p["seed"], bool) or not isinstance(p["seed"], int):
+        raise ParameterError(f"seed={p['seed']!r} must be an integer.")
     signals = p.get("signals")
     p["signals"] = check_signals(HW2_DEFAULT_SIGNALS[p["dataset"]] if signals is None else signals)
     check_score(p["score"], p["signals"])

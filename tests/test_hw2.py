@@ -9,7 +9,8 @@ from helpers.errors import ParameterError
 CPU = torch.device("cpu")
 
 
-def settings(anomaly_dir, tmp_path, **change):
+def params(anomaly_dir, tmp_path, **change):
+    """The parameters of a small, fast hw2 run on the generated course layout."""
     params = dict(dataset="folder", data_dir=str(anomaly_dir), download=False, normal_class=0,
                   train_dir=None, anomalies_dir=None, test_dir=None, annotation_file=None,
                   image_size=None, channels=[8, 16, 32], latent=8, epochs=15, batch_size=32,
@@ -17,7 +18,11 @@ def settings(anomaly_dir, tmp_path, **change):
                   threshold_method="auto", target_tnr=0.95, val_fraction=0.3, autoencoders=1,
                   figures_dir=str(tmp_path / "f"), results_dir=str(tmp_path / "r"))
     params.update(change)
-    return resolve_hw2(**params)
+    return params
+
+
+def settings(anomaly_dir, tmp_path, **change):
+    return resolve_hw2(**params(anomaly_dir, tmp_path, **change))
 
 
 @pytest.mark.parametrize("change, message", [
@@ -136,7 +141,7 @@ def test_the_course_layout_holds_out_more_validation_normals_by_default(anomaly_
     s = settings(anomaly_dir, tmp_path, val_fraction=None, target_tnr=None)
     assert (s.val_fraction, s.target_tnr) == (0.3, 0.98)
     with pytest.raises(ParameterError, match="val_fraction=0 must lie in"):
-        hw2.split(settings(anomaly_dir, tmp_path, val_fraction=0), hw2.load_data(s))
+        settings(anomaly_dir, tmp_path, val_fraction=0)  # with the parameters, before any data is read
 
 
 @pytest.mark.parametrize("score", ["features", "transformation", "mahalanobis"])
@@ -180,3 +185,25 @@ def test_one_class_cifar10_takes_a_class_index_or_name_and_refuses_anything_else
     assert torch.equal(by_index.test.labels, (test.labels != 3).long())
     with pytest.raises(ParameterError, match="normal_class=3.0 must be a CIFAR-10 class index"):
         one_class_cifar10(train, test, 3.0)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(seed=1.5), "seed=1.5 must be an integer"),
+    (dict(seed="0"), "seed='0' must be an integer"),
+    (dict(val_fraction=0), r"val_fraction=0 must lie in \(0, 1\)"),
+    (dict(val_fraction=1.0), r"val_fraction=1.0 must lie in \(0, 1\)"),
+    (dict(val_fraction="0.3"), r"val_fraction='0.3' must lie in \(0, 1\)"),
+    (dict(target_tnr="0.9"), r"target_tnr='0.9' must lie in \(0, 1\)"),
+])
+def test_seed_val_fraction_and_target_tnr_are_checked_with_the_parameters(anomaly_dir, tmp_path, change,
+                                                                          message):
+    """They were caught late (deep inside near_duplicates) or with a bare TypeError."""
+    with pytest.raises(ParameterError, match=message):
+        settings(anomaly_dir, tmp_path, **change)
+
+
+def test_a_missing_hw2_parameter_is_named(anomaly_dir, tmp_path):
+    given = params(anomaly_dir, tmp_path)
+    del given["patience"], given["seed"]
+    with pytest.raises(ParameterError, match=r"parameter\(s\) \['patience', 'seed'\] must be given"):
+        resolve_hw2(**given)
