@@ -79,6 +79,20 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def homework_settings(items: list[str]) -> dict[str, dict]:
+    """The ``--set`` items per homework: ``NAME=VALUE`` reaches both, ``hw1.NAME=VALUE`` or
+    ``hw2.NAME=VALUE`` one; any other dotted name is refused (it would reach neither)."""
+    chosen: dict[str, list[str]] = {"hw1": [], "hw2": []}
+    for item in items:
+        prefix, dot, _ = item.split("=", 1)[0].partition(".")
+        if dot and prefix not in chosen:
+            raise ParameterError(f"--set {item}: a name with a dot must start with 'hw1.' or 'hw2.' "
+                                 "(hw1.NAME or hw2.NAME sets one homework's parameter, NAME both).")
+        for hw in ([prefix] if dot else chosen):
+            chosen[hw].append(item.removeprefix(hw + "."))
+    return {hw: parse_assignments(found) for hw, found in chosen.items()}
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
     argv = sys.argv[1:] if argv is None else argv
@@ -88,9 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
     docs = report.documentation_files(Path(args.docs_root))
     if not docs[0].exists():
         raise ParameterError(f"--docs-root {args.docs_root} holds no README.md; point it at the repository.")
-    extra = {hw: parse_assignments([a.removeprefix(hw + ".") for a in args.set
-                                    if "." not in a.split("=", 1)[0] or a.startswith(hw + ".")])
-             for hw in ("hw1", "hw2")}
+    extra = homework_settings(args.set)
     for block in args.only:  # fail now, not after an hour of training
         report.block_file(docs, block)
     if set(args.only) - {"hw2"}:  # hw1, study and ablation run the hw1 notebook

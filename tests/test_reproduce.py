@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 
 import pytest
@@ -161,3 +162,13 @@ def test_hw1_settings_through_set_reach_the_notebook(tmp_path):
     from helpers.execute import check_parameters
 
     check_parameters("hw1_classification.ipynb", {"bn_lr_factor": 1.0, "layer_decay": 0.7, "width": 4})
+
+
+@pytest.mark.parametrize("setting", ["HW1.width=4", "hw3.width=4", "model.width=4"])
+def test_a_dotted_setting_without_a_homeworks_prefix_is_refused(tmp_path, setting):
+    """It was dropped for both homeworks without a word."""
+    root = _copy_of_the_docs(tmp_path)
+    with pytest.raises(CourseworkError, match=f"--set {re.escape(setting)}: .*hw1.NAME or hw2.NAME"):
+        reproduce.main(["--cifar-dir", str(tmp_path), "--out", str(tmp_path / "out"),
+                        "--docs-root", str(root), "--figures-dir", str(tmp_path / "figures"), "--set", setting])
+    assert not (tmp_path / "out").exists()
