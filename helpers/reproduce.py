@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from . import report, study
+from .anomaly import THRESHOLD_METHODS
 from .config import parse_assignments
 from .execute import ROOT, check_parameters, run_notebook
 from .device import PRECISIONS
@@ -52,7 +53,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--download", action="store_true", help="download CIFAR-10 if missing")
     parser.add_argument("--anomaly-dir", default=None,
                         help="the course's anomaly data (train/, anomalies/, test/); default: one-class CIFAR-10")
-    parser.add_argument("--threshold-methods", nargs="+", default=["auto", "quantile"])
+    parser.add_argument("--threshold-methods", nargs="+", default=["auto", "quantile"], choices=THRESHOLD_METHODS,
+                        help="hw2 runs, one per method (checked now, not after hw1 has trained)")
     parser.add_argument("--hw2-seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="hw2 seeds (each method runs with the first; the other seeds with the first method)")
     parser.add_argument("--study-fractions", type=float, nargs="+", default=[1.0, 0.5, 0.1])

@@ -172,3 +172,10 @@ def test_a_dotted_setting_without_a_homeworks_prefix_is_refused(tmp_path, settin
         reproduce.main(["--cifar-dir", str(tmp_path), "--out", str(tmp_path / "out"),
                         "--docs-root", str(root), "--figures-dir", str(tmp_path / "figures"), "--set", setting])
     assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_threshold_method_is_refused_before_hw1_trains(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        reproduce.parse(["--threshold-methods", "auto", "quantil"])
+    assert "argument --threshold-methods: invalid choice: 'quantil'" in capsys.readouterr().err
+    assert reproduce.parse(["--threshold-methods", "balanced"]).threshold_methods == ["balanced"]
