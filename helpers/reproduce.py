@@ -54,7 +54,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--anomaly-dir", default=None,
                         help="the course's anomaly data (train/, anomalies/, test/); default: one-class CIFAR-10")
     parser.add_argument("--threshold-methods", nargs="+", default=["auto", "quantile"],
-                        choices=THRESHOLD_METHODS, help="hw2 runs, one per method (checked now, not after hw1 has trained)")
+                        choices=THRESHOLD_METHODS,
+                        help="hw2 runs, one per method (checked now, not after hw1 has trained)")
     parser.add_argument("--hw2-seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="hw2 seeds (each method runs with the first; the other seeds with the first method)")
     parser.add_argument("--study-fractions", type=float, nargs="+", default=[1.0, 0.5, 0.1])
