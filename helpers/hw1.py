@@ -146,16 +146,24 @@ def gradient_snapshot(model: ResNetClassifier, data: Hw1Data, device: torch.devi
 
 
 def pretrained_path(s: Hw1Settings, data: Hw1Data) -> Path:
-    """Where the pretrained encoder for these settings and images lives."""
+    """Where the pretrained encoder for these settings and images lives: its name holds every
+    setting pretraining uses (method, network, epochs, batch size, precision, images)."""
     method = f"restoration-{s.restoration}" if s.pretrain == "restoration" else s.pretrain
-    key = f"{method}-{s.arch}-w{s.width}-e{s.pretrain_epochs}-{fingerprint(data.pool.images)}"
+    key = (f"{method}-{s.arch}-w{s.width}-e{s.pretrain_epochs}-b{pretraining_batch_size(s)}-{s.precision}"
+           f"-{fingerprint(data.pool.images)}")
     return Path(s.pretrain_dir) / f"encoder-{key.replace('+', 'plus-')}.pt"
+
+
+def pretraining_batch_size(s: Hw1Settings) -> int:
+    """The batch size of pretraining: 256 for contrastive pretraining whatever ``batch_size``
+    says, ``batch_size`` for restoration."""
+    return 256 if s.pretrain == "contrastive" else s.batch_size
 
 
 def pretraining_setup(s: Hw1Settings):
     """The network, objective, training configuration and augmentation of ``s.pretrain``."""
     contrastive = s.pretrain == "contrastive"
-    config = FitConfig(epochs=s.pretrain_epochs, batch_size=256 if contrastive else s.batch_size, lr=2e-3,
+    config = FitConfig(epochs=s.pretrain_epochs, batch_size=pretraining_batch_size(s), lr=2e-3,
                        optimizer="adamw", weight_decay=1e-4, seed=0, track_gradients=False,
                        precision=s.precision)
     if contrastive:  # the objective draws the two views of each uint8 batch itself

@@ -100,3 +100,21 @@ def test_match_init_norm_rescales_the_loaded_encoder_only_when_asked(cifar_dir, 
     direction = torch.nn.functional.cosine_similarity(rescaled.encoder.layer1[0].conv1.weight.detach().flatten(),
                                                       as_saved["layer1.0.conv1.weight"].flatten(), dim=0)
     assert float(direction) == pytest.approx(1.0, abs=1e-5)  # the same weights, rescaled
+
+
+def test_the_pretrained_encoder_is_reused_only_for_the_settings_pretraining_used(cifar_dir, tmp_path):
+    """The cache key left out batch_size and precision: a second run with another batch
+    size silently reused the first run's encoder."""
+    s = settings(cifar_dir, tmp_path)
+    data = hw1.load_data(s)
+    key = hw1.pretrained_path(s, data)
+    for change in (dict(batch_size=60), dict(precision="bf16"), dict(pretrain_epochs=3), dict(width=16)):
+        assert hw1.pretrained_path(settings(cifar_dir, tmp_path, **change), data) != key, change
+    # what pretraining does not use is shared: the seed and labelled fraction of the fine-tuning
+    assert hw1.pretrained_path(settings(cifar_dir, tmp_path, seed=1, fraction=0.1), data) == key
+    # contrastive pretraining draws batches of its own size, whatever batch_size says
+    contrastive = [hw1.pretrained_path(settings(cifar_dir, tmp_path, pretrain="contrastive", batch_size=b),
+                                       data) for b in (30, 60)]
+    assert contrastive[0] == contrastive[1]
+    assert hw1.pretrained_path(settings(cifar_dir, tmp_path, pretrain="contrastive", precision="fp16"),
+                               data) != contrastive[0]
