@@ -116,6 +116,9 @@ def summarise(out: Path) -> dict:
     with the same settings: :func:`check_same_settings`)."""
     finished = [(path.parent.name, json.loads(path.read_text()))
                 for path in sorted((out / "runs").glob("*/metrics.json"))]
+    if not finished:
+        raise ParameterError(f"no finished cell (runs/<cell>/metrics.json) in {out / 'runs'}: point --out at "
+                             "a study's folder, or run the study there first.")
     check_same_settings([(name, m["params"]) for name, m in finished])
     cells = []
     for _, m in finished:
@@ -276,9 +279,13 @@ def main(argv: list[str] | None = None) -> dict:
               "download": args.download, "device": args.device, "precision": args.precision}
     for arm in args.arms:
         arm_parameters(arm)  # refuse an unknown arm before anything runs
+    for name in ("epochs", "pretrain_epochs", "width", "batch_size"):
+        value = getattr(args, name)
+        if value is not None and value < 1:  # refused now, not dropped for the preset's value
+            raise ParameterError(f"--{name.replace('_', '-')} {value} must be an integer >= 1.")
     params.update({k: v for k, v in (("epochs", args.epochs), ("arch", args.arch),
                                      ("pretrain_epochs", args.pretrain_epochs),
-                                     ("width", args.width), ("batch_size", args.batch_size)) if v})
+                                     ("width", args.width), ("batch_size", args.batch_size)) if v is not None})
     params.update(parse_assignments(args.set))
     pretrain_dir = Path(args.pretrain_dir or out / "pretrained").expanduser().resolve()
     started = time.time()

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -127,3 +128,18 @@ def test_arms_are_listed_in_the_order_the_restoration_fixes_build_up():
     summary = {"table": [{"arms": {arm: {} for arm in arms}}]}
     assert study.arms_in(summary) == ["scratch", "restoration=dense", "restoration=+patch8", "restoration=+sparse",
                                       "restoration=+masked-loss", "restoration", "contrastive"]
+
+
+def test_a_folder_without_finished_cells_is_named_instead_of_an_index_error(tmp_path):
+    (tmp_path / "runs" / "f0.1-scratch-s0").mkdir(parents=True)  # started, never finished
+    with pytest.raises(ParameterError, match=f"no finished cell.*{re.escape(str(tmp_path / 'runs'))}.*--out"):
+        study.summarise(tmp_path)
+
+
+@pytest.mark.parametrize("option", ["--epochs", "--width", "--batch-size", "--pretrain-epochs"])
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_a_size_below_one_is_refused_before_anything_runs(tmp_path, option, value):
+    """``--epochs 0`` was dropped silently and the preset's epochs ran instead."""
+    with pytest.raises(ParameterError, match=f"{option} {value} must be an integer >= 1"):
+        study.main(["--data-dir", str(tmp_path), option, value, "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
