@@ -279,13 +279,12 @@ def main(argv: list[str] | None = None) -> dict:
               "download": args.download, "device": args.device, "precision": args.precision}
     for arm in args.arms:
         arm_parameters(arm)  # refuse an unknown arm before anything runs
-    for name in ("epochs", "pretrain_epochs", "width", "batch_size"):
-        value = getattr(args, name)
+    sizes = {"epochs": args.epochs, "pretrain_epochs": args.pretrain_epochs, "width": args.width,
+             "batch_size": args.batch_size}
+    for name, value in sizes.items():
         if value is not None and value < 1:  # refused now, not dropped for the preset's value
             raise ParameterError(f"--{name.replace('_', '-')} {value} must be an integer >= 1.")
-    params.update({k: v for k, v in (("epochs", args.epochs), ("arch", args.arch),
-                                     ("pretrain_epochs", args.pretrain_epochs),
-                                     ("width", args.width), ("batch_size", args.batch_size)) if v is not None})
+    params.update({k: v for k, v in {**sizes, "arch": args.arch}.items() if v is not None})
     params.update(parse_assignments(args.set))
     pretrain_dir = Path(args.pretrain_dir or out / "pretrained").expanduser().resolve()
     started = time.time()
