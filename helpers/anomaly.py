@@ -45,9 +45,11 @@ def informed_threshold(normal_scores: np.ndarray, known_anomalies: np.ndarray,
     ignored, yet cannot drag the threshold into the normals. Known anomalies never raise
     it: on unseen scenes the normals score higher than validation normals do, and a
     threshold pushed up towards the known kind misses the weaker, unseen kinds
-    (measured in docs/hw2.md).
+    (measured in docs/hw2.md). With no known anomalies it is the quantile threshold.
     """
     quantile = quantile_threshold(normal_scores, target_tnr)
+    if len(known_anomalies) == 0:  # nothing known to move towards
+        return quantile
     known_low = float(np.quantile(known_anomalies, KNOWN_QUANTILE))
     return (quantile + known_low) / 2 if known_low < quantile else quantile
 

@@ -75,3 +75,11 @@ def test_report_counts_and_matches_scikit_learn():
     assert r["tnr"] == (scores[labels == 0] < 1).mean()
     assert np.isclose(r["auroc"], roc_auc_score(labels, scores))
     assert sum(map(sum, r["confusion_matrix"])) == 100
+
+
+def test_informed_threshold_without_known_anomalies_is_the_quantile_threshold():
+    """An empty array of known anomalies raised numpy's IndexError; with none known there
+    is nothing to move the threshold towards."""
+    normal = np.linspace(0, 1, 101)
+    assert informed_threshold(normal, np.array([]), 0.9) == quantile_threshold(normal, 0.9)
+    assert choose_threshold("auto", normal, np.array([]), 0.9)[0] == quantile_threshold(normal, 0.9)
