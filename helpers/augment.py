@@ -13,8 +13,8 @@ import torch.nn.functional as F
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float32 [0, 1]."""
-    return images.float().div_(255.0)
+    """uint8 [0, 255] -> float32 [0, 1], always a new tensor (the input is never changed)."""
+    return images.to(torch.float32, copy=True).div_(255.0)
 
 
 def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:

@@ -64,3 +64,15 @@ def test_windows_are_cut_per_image_and_only_in_the_early_epochs():
         augment.set_epoch(epoch)
         sizes.append(augment(images, torch.Generator().manual_seed(0)).shape[-1])
     assert sizes == [24, 24, 32, 32]
+
+
+def test_to_float_scales_to_unit_range_without_changing_its_input():
+    """``.float()`` returns a float32 tensor itself, so an in-place division changed the caller's images."""
+    from helpers.augment import to_float
+
+    images = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8)
+    as_float = images.float()
+    before = as_float.clone()
+    assert torch.equal(to_float(images), before / 255)
+    assert torch.equal(to_float(as_float), before / 255)
+    assert torch.equal(as_float, before)  # the caller's float32 tensor is untouched
