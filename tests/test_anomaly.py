@@ -9,11 +9,23 @@ from helpers.autoencoder import ChannelAttention, ConvAutoencoder
 from helpers.errors import ParameterError
 
 
-def test_autoencoder_rebuilds_the_input_shape_in_unit_range():
-    model = ConvAutoencoder((8, 16, 32), latent=4).eval()
-    x = torch.rand(2, 3, 32, 48)
-    y = model(x)
-    assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+def test_autoencoder_learns_to_rebuild_its_input_in_unit_range():
+    from helpers.synthetic import class_images
+
+    torch.manual_seed(0)
+    model = ConvAutoencoder((8, 16, 32), latent=4)
+    x = torch.from_numpy(class_images(np.arange(4), np.random.default_rng(0), size=16)).float() / 255
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    errors = []
+    for _ in range(40):
+        error = torch.nn.functional.mse_loss(model(x), x)
+        optimizer.zero_grad()
+        error.backward()
+        optimizer.step()
+        errors.append(error.item())
+    assert errors[-1] < 0.3 * errors[0]  # it learns to rebuild them
+    far = model.eval()(torch.randn(2, 3, 32, 48) * 10)  # any input, any size divisible by 8
+    assert far.shape == (2, 3, 32, 48) and 0 <= far.min() and far.max() <= 1
 
 
 def test_autoencoder_refuses_sizes_it_cannot_halve():
@@ -83,3 +95,9 @@ def test_informed_threshold_without_known_anomalies_is_the_quantile_threshold():
     normal = np.linspace(0, 1, 101)
     assert informed_threshold(normal, np.array([]), 0.9) == quantile_threshold(normal, 0.9)
     assert choose_threshold("auto", normal, np.array([]), 0.9)[0] == quantile_threshold(normal, 0.9)
+
+
+@pytest.mark.parametrize("target", [0, 1, 1.5])
+def test_a_target_tnr_outside_the_open_unit_interval_is_named(target):
+    with pytest.raises(ParameterError, match=f"target_tnr={target!r} must lie in \\(0, 1\\)"):
+        quantile_threshold(np.linspace(0, 1, 11), target)

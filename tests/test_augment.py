@@ -33,10 +33,21 @@ def test_flip_mirrors_about_half():
 
 
 def test_cutout_zeroes_one_square():
-    x = torch.ones(10, 3, 32, 32)
+    x = torch.ones(200, 3, 32, 32)
     out = cutout(x, 8, gen())
-    zeros = (out[:, 0] == 0).sum((1, 2))
-    assert ((zeros > 0) & (zeros <= 81)).all()  # at most a 9x9 square, clipped at borders
+    assert torch.equal(out[:, :1].expand_as(out), out)  # the same pixels in every channel
+    inside = 0
+    for zeroed in out[:, 0] == 0:
+        rows, cols = zeroed.any(1).nonzero().flatten(), zeroed.any(0).nonzero().flatten()
+        block = torch.zeros_like(zeroed)
+        block[rows.min():rows.max() + 1, cols.min():cols.max() + 1] = True
+        assert torch.equal(zeroed, block)  # one filled rectangle
+        height, width = len(rows), len(cols)
+        assert height <= 9 and width <= 9  # size // 2 pixels either side of its centre
+        clipped = rows.min() == 0 or rows.max() == 31 or cols.min() == 0 or cols.max() == 31
+        inside += not clipped
+        assert clipped or height == width == 9  # a square wherever the border does not cut it
+    assert inside > 50  # about half of the squares lie wholly inside
 
 
 def test_batch_augment_turns_uint8_into_unit_floats():

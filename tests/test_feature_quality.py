@@ -1,7 +1,7 @@
 import torch
 
 from helpers.feature_quality import encoder_features, knn_accuracy, knn_predict
-from helpers.models import ResNetEncoder
+from helpers.models import CIFAR10_MEAN, CIFAR10_STD, Normalize, ResNetEncoder
 
 
 def test_knn_votes_by_cosine_similarity():
@@ -24,7 +24,14 @@ def test_separable_features_give_perfect_knn_accuracy():
 
 
 def test_encoder_features_are_pooled_per_image():
+    torch.manual_seed(0)
     enc = ResNetEncoder("resnet18", 4)
     images = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
     feats = encoder_features(enc, images, torch.device("cpu"), batch_size=2)
-    assert feats.shape == (5, enc.out_channels) and enc.training  # mode restored
+    assert enc.training  # mode restored
+    enc.eval()
+    with torch.no_grad():  # the average over positions of the encoder's last feature map
+        expected = enc(Normalize(CIFAR10_MEAN, CIFAR10_STD)(images.float() / 255)).mean((2, 3))
+    assert torch.allclose(feats, expected, atol=1e-5)
+    alone = torch.cat([encoder_features(enc, images[i:i + 1], torch.device("cpu")) for i in range(5)])
+    assert torch.allclose(alone, feats, atol=1e-5)  # an image's features do not depend on its batch

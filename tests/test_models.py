@@ -9,8 +9,11 @@ from helpers.models import build_classifier, conv_norm_pairs, count_parameters, 
 def test_logits_shape_and_feature_map(arch):
     model = build_classifier(arch, width=8).eval()
     x = torch.rand(3, 3, 32, 32)
-    assert model(x).shape == (3, 10)
-    assert model.encoder(model.normalize(x)).shape == (3, 64, 4, 4)  # 32 -> 4: three stride-2 stages
+    feature_map = model.encoder(model.normalize(x))
+    assert feature_map.shape == (3, 64, 4, 4)  # 32 -> 4: three stride-2 stages, width 8 -> 64 channels
+    with torch.no_grad():  # the logits: a linear layer on each image's averaged feature map
+        assert torch.allclose(model(x), model.fc(feature_map.mean((2, 3))), atol=1e-5)
+        assert torch.allclose(model(x[1:2]), model(x)[1:2], atol=1e-5)  # per image, batch or not
 
 
 def test_stem_keeps_full_resolution():

@@ -7,7 +7,7 @@ import re
 import nbformat
 import pytest
 
-from test_notebooks import ROOT
+from conftest import ROOT
 
 NOTEBOOKS = ["hw1_classification.ipynb", "hw2_anomaly.ipynb"]
 LOCAL_PATH = re.compile(r"(/work/|/home/|/Users/|/tmp/|[A-Z]:\\\\)")

@@ -10,7 +10,7 @@ from pathlib import Path
 import papermill
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
 
 
 def run_with_nbval(notebook: str, parameters: dict, tmp_path: Path) -> subprocess.CompletedProcess:

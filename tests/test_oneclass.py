@@ -1,6 +1,8 @@
 import json
 
+import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from helpers import oneclass
 from helpers.errors import ParameterError
@@ -16,9 +18,15 @@ def test_the_ten_class_runner_runs_each_class_and_writes_table_and_chart(cifar_d
             "--set", "epochs=1", "batch_size=16", "channels=[8,16,32]", "latent=8", "transformation_epochs=1", "val_fraction=0.3"]
     summary = oneclass.main(args)
     assert [r["class"] for r in summary["rows"]] == ["airplane", "ship"]
-    for row in summary["rows"]:
-        assert 0 <= row["auroc"] <= 1 and row["train_images"] == 12  # 120 generated images, 10 classes
-    assert summary["mean"]["auroc"] == pytest.approx(sum(r["auroc"] for r in summary["rows"]) / 2)
+    measured = {}
+    for row in summary["rows"]:  # each row: the AUROC of the scores its run wrote for the test images
+        assert row["train_images"] == 12  # 120 generated images, 10 classes
+        scores = np.genfromtxt(tmp_path / "out" / "runs" / row["class"] / "scores.csv", delimiter=",",
+                               names=True, dtype=None, encoding="utf-8")
+        assert len(scores) == 40 and set(scores["label"]) == {0, 1}
+        measured[row["class"]] = roc_auc_score(scores["label"], scores["score"])
+        assert row["auroc"] == pytest.approx(measured[row["class"]], abs=1e-4)
+    assert summary["mean"]["auroc"] == pytest.approx((measured["airplane"] + measured["ship"]) / 2, abs=1e-4)
     saved = json.loads((tmp_path / "out" / "oneclass.json").read_text())
     assert saved["rows"] == summary["rows"]
     table = (tmp_path / "out" / "oneclass.md").read_text()

@@ -8,7 +8,8 @@ from pathlib import Path
 import nbformat
 import papermill
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT, hw1_settings
+
 TIMING = {"seconds", "train_seconds", "wall_seconds"}
 
 
@@ -32,13 +33,9 @@ def run_hw1_steps(cifar_dir, out):
     import torch
 
     from helpers import hw1
-    from helpers.config import resolve_hw1
     from helpers.runs import start_run
 
-    s = resolve_hw1("cpu", data_dir=str(cifar_dir), download=False, fraction=1.0, epochs=2, width=8,
-                    batch_size=32, seed=0, device="cpu", figures_dir=str(out / "fig"),
-                    results_dir=str(out / "results"), pretrain="restoration", pretrain_epochs=1,
-                    pretrain_dir=str(out / "pre"))
+    s = hw1_settings(cifar_dir, out, batch_size=32, pretrain="restoration", pretrain_epochs=1)
     device = torch.device("cpu")
     run_dir = start_run(s)
     data = hw1.load_data(s)

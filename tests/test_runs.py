@@ -1,11 +1,14 @@
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from helpers.errors import ParameterError
-from helpers.config import resolve_hw1
 from helpers.runs import (figure_saver, fingerprint, history_writer, prepare_run_dir, publish_latest,
                           start_run, write_json, write_text)
+
+from conftest import hw1_settings
 
 
 def test_finished_run_is_not_overwritten_unless_asked(tmp_path):
@@ -63,11 +66,8 @@ def test_fingerprint_changes_with_the_data():
 
 
 def settings(tmp_path, **changes):
-    params = dict(data_dir="data", download=False, fraction=1.0, epochs=2, batch_size=32, lr=0.1,
-                  arch=None, width=None, seed=0, device="cpu", figures_dir=str(tmp_path / "f"),
-                  results_dir=str(tmp_path / "results"))
-    params.update(changes)
-    return resolve_hw1("cpu", **params)
+    """The cpu preset's network (ResNet-18 of width 32) for 2 epochs; nothing is trained here."""
+    return hw1_settings("data", tmp_path, **{"arch": None, "width": None, **changes})
 
 
 def test_run_name_follows_the_parameters_that_change_the_result(tmp_path):
@@ -150,3 +150,11 @@ def test_figure_saver_into_the_run_folder_itself_writes_each_figure_once(tmp_pat
     save(fig, "curves")
     plt.close(fig)
     assert sorted(p.name for p in (run_dir / "figures").iterdir()) == ["PROVENANCE.md", "curves.png"]
+
+
+def test_json_takes_arrays_and_paths_and_names_what_it_cannot_write(tmp_path):
+    path = write_json(tmp_path / "m.json", {"scores": np.array([0.5, 1.0]), "where": Path("a/b")})
+    assert json.loads(path.read_text()) == {"scores": [0.5, 1.0], "where": "a/b"}
+    with pytest.raises(TypeError, match="cannot write object to JSON"):
+        write_json(tmp_path / "bad.json", {"x": object()})
+    assert not (tmp_path / "bad.json").exists()  # nothing half-written

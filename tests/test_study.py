@@ -6,6 +6,8 @@ import pytest
 from helpers import study
 from helpers.errors import ParameterError
 
+from conftest import HW1_BASE
+
 
 @pytest.mark.notebook
 def test_study_runs_the_grid_and_summarises_it(cifar_dir, tmp_path, capsys):
@@ -19,7 +21,9 @@ def test_study_runs_the_grid_and_summarises_it(cifar_dir, tmp_path, capsys):
     encoders = sorted(p.name for p in (tmp_path / "study" / "pretrained").glob("encoder-*.pt"))
     assert len(encoders) == 2 and "contrastive" in encoders[0] and "restoration-spark" in encoders[1]
     cells = {c["arm"]: c for c in summary["cells"]}
-    assert all(0 <= c["knn_accuracy"] <= 1 for c in cells.values())  # kNN of every encoder, random included
+    for cell in cells.values():  # kNN of every encoder, random included: a share of the 40 test images
+        correct = cell["knn_accuracy"] * 40
+        assert correct == pytest.approx(round(correct), abs=1e-4)
 
     # a second invocation keeps finished cells instead of running them again
     capsys.readouterr()
@@ -32,11 +36,12 @@ def test_study_runs_the_grid_and_summarises_it(cifar_dir, tmp_path, capsys):
     from helpers import hw1
     from helpers.config import resolve_hw1
 
-    full = len(hw1.load_data(resolve_hw1("cpu", data_dir=str(cifar_dir), download=False, fraction=1.0, seed=0,
-                                         device="cpu", figures_dir="f", results_dir="r")).train)
+    full = len(hw1.load_data(resolve_hw1("cpu", **{**HW1_BASE, "data_dir": str(cifar_dir)})).train)
     assert abs(arms["scratch"]["train_images"] - full / 2) <= 10  # half of each class, rounded per class
-    assert arms["contrastive"]["gain_points"] == pytest.approx(
-        100 * (arms["contrastive"]["test_accuracy_mean"] - arms["scratch"]["test_accuracy_mean"]))
+    accuracy = {arm: json.loads((tmp_path / "study" / "runs" / f"f0.5-{arm}-s0" / "metrics.json").read_text())
+                ["test_accuracy"] for arm in ("scratch", "contrastive")}  # what each run measured
+    gain = 100 * (accuracy["contrastive"] - accuracy["scratch"])
+    assert arms["contrastive"]["gain_points"] == pytest.approx(gain)
     assert {p.name for p in (tmp_path / "fig").iterdir()} == {"curves_f0.5.png", "summary.png"}
 
 

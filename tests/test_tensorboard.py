@@ -1,4 +1,5 @@
 import matplotlib.pyplot as plt
+import pytest
 from torch import nn
 
 from tensorboard.backend.event_processing import event_accumulator
@@ -28,10 +29,24 @@ def test_epoch_scalars_histograms_and_figures_reach_the_event_file(tmp_path):
     assert "curves" in tags["images"]
 
 
-def test_no_log_dir_logs_nothing(tmp_path):
+def test_no_log_dir_logs_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a SummaryWriter without a folder would write ./runs/ here
     log = open_log(None, "run")
-    assert isinstance(log, NoLog)
-    log.epoch([{"epoch": 1}], nn.Linear(1, 1))
-    log.figure("x", None)
+    assert isinstance(log, NoLog) and log.path is None
+    log.epoch([{"epoch": 1, "train_loss": 1.0}], nn.Linear(2, 2))
+    fig = plt.figure()
+    log.figure("x", fig)
+    plt.close(fig)
     log.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_log_dir_without_the_tensorboard_package_names_the_fix(tmp_path, monkeypatch):
+    import sys
+
+    from helpers.errors import ParameterError
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if it were not installed
+    with pytest.raises(ParameterError, match="log_dir=.* needs the tensorboard package: pip install"):
+        open_log(tmp_path, "run")
     assert list(tmp_path.iterdir()) == []

@@ -128,7 +128,7 @@ def one_class_data(tmp_path_factory):
 
 def test_the_rotation_network_keeps_its_last_epoch_and_records_validation(one_class_data, tmp_path):
     from helpers import hw2
-    from test_hw2 import settings
+    from conftest import hw2_settings as settings
 
     s = settings(one_class_data, tmp_path, dataset="cifar10", image_size=None, normal_class=0,
                  transformation_epochs=3, batch_size=32, transformation_batch_size=8)
@@ -146,7 +146,7 @@ def test_the_rotation_network_keeps_its_last_epoch_and_records_validation(one_cl
 
 def test_the_one_class_detector_ranks_other_classes_above_the_normal_one(one_class_data, tmp_path):
     from helpers import hw2
-    from test_hw2 import settings
+    from conftest import hw2_settings as settings
 
     s = settings(one_class_data, tmp_path, dataset="cifar10", image_size=None, normal_class=3, epochs=5,
                  transformation_epochs=20, batch_size=32, target_tnr=None, val_fraction=None)
