@@ -96,6 +96,25 @@ def homework_settings(items: list[str]) -> dict[str, dict]:
     return {hw: parse_assignments(found) for hw, found in chosen.items()}
 
 
+def hw2_runs(args: argparse.Namespace, cifar: str, figures: Path, out: Path,
+             extra: dict) -> list[tuple[str, dict]]:
+    """The hw2 notebook's runs, each a name and parameters: every threshold method with the
+    first seed, then the first method with each other seed; on the course's data
+    (``--anomaly-dir``), else on one-class CIFAR-10."""
+    data = ({"dataset": "folder", "data_dir": str(Path(args.anomaly_dir).expanduser().resolve())}
+            if args.anomaly_dir else {"dataset": "cifar10", "data_dir": cifar, "download": args.download})
+    plan = [(method, args.hw2_seeds[0]) for method in args.threshold_methods]
+    plan += [(args.threshold_methods[0], seed) for seed in args.hw2_seeds[1:]]
+    runs = []
+    for i, (method, seed) in enumerate(plan):
+        name = f"hw2-{method}" + (f"-seed{seed}" if seed != args.hw2_seeds[0] else "")
+        runs.append((name, {**data, "device": args.device, "precision": args.precision,
+                            "threshold_method": method, "seed": seed, **extra,
+                            # the first run's figures are the README's; the others' stay in their run folders
+                            "figures_dir": str(figures / "hw2" if i == 0 else out / "figures" / name)}))
+    return runs
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
     argv = sys.argv[1:] if argv is None else argv
@@ -131,20 +150,9 @@ def main(argv: list[str] | None = None) -> dict:
         publish("hw1", report.render_hw1(done["hw1"], command, date), figures / "hw1")
 
     if "hw2" in args.only:
-        data = ({"dataset": "folder", "data_dir": str(Path(args.anomaly_dir).expanduser().resolve())}
-                if args.anomaly_dir else {"dataset": "cifar10", "data_dir": cifar, "download": args.download})
-        runs = []
-        plan = [(method, args.hw2_seeds[0]) for method in args.threshold_methods]
-        plan += [(args.threshold_methods[0], seed) for seed in args.hw2_seeds[1:]]
-        for i, (method, seed) in enumerate(plan):
-            name = f"hw2-{method}" + (f"-seed{seed}" if seed != args.hw2_seeds[0] else "")
-            params = {**data, "device": args.device, "precision": args.precision,
-                      "threshold_method": method, "seed": seed, **extra["hw2"],
-                      # the first run's figures are the README's; the others' stay in their run folders
-                      "figures_dir": str(figures / "hw2" if i == 0 else out / "figures" / name)}
-            runs.append(run_notebook("hw2_anomaly.ipynb", out, name, params, args.overwrite, "reproduce"))
-        done["hw2"] = runs
-        publish("hw2", report.render_hw2(runs, command, date), figures / "hw2")
+        done["hw2"] = [run_notebook("hw2_anomaly.ipynb", out, name, params, args.overwrite, "reproduce")
+                       for name, params in hw2_runs(args, cifar, figures, out, extra["hw2"])]
+        publish("hw2", report.render_hw2(done["hw2"], command, date), figures / "hw2")
 
     def run_study(block: str, fractions: list[float], arms: list[str], settings: dict, folder: Path) -> None:
         """One ``helpers.study`` grid, its results block and its figures."""

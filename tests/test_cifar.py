@@ -101,3 +101,42 @@ def test_validation_split_is_disjoint_and_stratified(cifar_dir):
     assert np.bincount(val.labels.numpy()).tolist() == [3] * 10
     seen = {bytes(img.numpy()) for img in fit_part.images}
     assert not any(bytes(img.numpy()) in seen for img in val.images)
+
+
+def _rewrite_batch(path, **change):
+    """Rewrite one pickled batch with some of its entries changed."""
+    entry = pickle.loads(path.read_bytes())
+    entry.update(change)
+    path.write_bytes(pickle.dumps(entry))
+
+
+@pytest.mark.parametrize("batch, name", [("data_batch_1", "training"), ("test_batch", "test")])
+def test_labels_outside_the_classes_are_named(tmp_path, batch, name):
+    root = write_cifar10(tmp_path, per_batch=20, batches=1, test=10)
+    path = root / CIFAR10_FOLDER / batch
+    labels = pickle.loads(path.read_bytes())["labels"]
+    _rewrite_batch(path, labels=[10] + labels[1:])
+    with pytest.raises(DataError, match=f"CIFAR {name} labels range over 0..10 but there are 10 classes"):
+        load_cifar10(root)
+
+
+def test_images_of_another_shape_are_named(tmp_path):
+    root = write_cifar10(tmp_path, per_batch=20, batches=1, test=10)
+    path = root / CIFAR10_FOLDER / "data_batch_1"
+    _rewrite_batch(path, data=np.zeros((20, 3 * 28 * 28), dtype=np.uint8))  # 28x28 pixels, not 32x32
+    with pytest.raises(DataError, match=r"holds data of shape \(20, 2352\); expected \(N, 3072\)"):
+        load_cifar10(root)
+
+
+def test_a_test_batch_without_training_batches_is_named(tmp_path):
+    root = write_cifar10(tmp_path, per_batch=20, batches=1, test=10)
+    (root / CIFAR10_FOLDER / "data_batch_1").unlink()
+    with pytest.raises(DataError, match="has test_batch but no data_batch_\\* training files"):
+        load_cifar10(root)
+
+
+def test_a_damaged_meta_file_costs_only_the_class_names(tmp_path):
+    root = write_cifar10(tmp_path, per_batch=20, batches=1, test=10)
+    (root / CIFAR10_FOLDER / "batches.meta").write_bytes(b"damaged")
+    train, _ = load_cifar10(root)
+    assert train.classes[:2] == ("airplane", "automobile") and len(train) == 20

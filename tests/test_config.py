@@ -4,8 +4,8 @@ from helpers.config import HW1_PRESETS, resolve_hw1
 from helpers.errors import ParameterError
 from helpers.device import select_device
 
-BASE = dict(data_dir="d", download=False, fraction=1.0, seed=0, device="cpu",
-            figures_dir="f", results_dir="r")
+from conftest import HW1_BASE as BASE
+
 
 
 def test_preset_fills_what_is_not_given_and_explicit_values_win():
@@ -39,6 +39,13 @@ def test_the_cpu_recipe_hands_its_batch_norm_lr_factor_to_training():
     (dict(run_name="a/b"), "run_name='a/b' must be a plain folder name"),
     (dict(run_name=".."), "run_name='..' must be a plain folder name"),
     (dict(log_dir=3), "log_dir=3 must be a folder path"),
+    (dict(seed=0.5), "seed=0.5 must be an integer"),
+    (dict(max_train_images=0), "max_train_images=0 must be an integer >= 1"),
+    (dict(small_crop=-1), r"small_crop=-1 must be an integer >= 0 \(0 turns it off\)"),
+    (dict(tta_shift=1.5), "tta_shift=1.5 must be an integer >= 0"),
+    (dict(small_crop_share=1.5), r"small_crop_share=1.5 must lie in \[0, 1\]"),
+    (dict(pretrain=""), "pretrain='' must be 'none', 'restoration', 'contrastive' or the path"),
+    (dict(pretrain_epochs=0), "pretrain_epochs=0 must be an integer >= 1"),
 ])
 def test_bad_parameters_name_the_problem(change, message):
     params = {**BASE, **change}
@@ -63,3 +70,19 @@ def test_layer_decay_shapes_only_the_fine_tuning_of_a_pretrained_encoder():
     assert resolve_hw1("cpu", **BASE, pretrain="contrastive").layer_decay == 1.0  # the default: one LR
     with pytest.raises(ParameterError, match="layer_decay=2 must lie in"):
         resolve_hw1("cpu", **BASE, layer_decay=2)
+
+
+def test_assignments_are_read_as_json_when_they_parse_else_kept_as_text():
+    from helpers.config import parse_assignments
+
+    assert parse_assignments(["epochs=5", "channels=[8, 16]", "device=cpu", "resume=true", "log_dir=null",
+                              "run_name=a=b"]) == {"epochs": 5, "channels": [8, 16], "device": "cpu",
+                                                   "resume": True, "log_dir": None, "run_name": "a=b"}
+
+
+@pytest.mark.parametrize("item", ["epochs", "=5", ""])
+def test_an_assignment_without_name_or_value_sign_is_named(item):
+    from helpers.config import parse_assignments
+
+    with pytest.raises(ParameterError, match=f"'{item}' is not NAME=VALUE; write e.g. epochs=5"):
+        parse_assignments(["lr=0.1", item])

@@ -11,9 +11,7 @@ from helpers.detector import (Detector, Standardizer, colour_features, global_fe
                               texture_features)
 from helpers.errors import ParameterError
 from helpers.synthetic import write_anomaly_folder
-from test_hw2 import settings
-
-CPU = torch.device("cpu")
+from conftest import CPU, hw2_settings as settings
 
 
 def test_median_pooling_ignores_a_defect_on_a_small_part_of_the_image():
@@ -129,3 +127,27 @@ def test_a_rotation_network_without_its_transformations_is_refused():
         transformation_scores(net, images, CPU, [])
     scores, features = transformation_scores(net, images, CPU, transformation_list(16, 16, shifts=False))
     assert np.isfinite(scores).all() and features.shape[:2] == (3, 8)
+
+
+def test_the_detector_refuses_scoring_before_fit_and_standardising_on_fewer_than_two_normals():
+    from helpers.autoencoder import ConvAutoencoder
+
+    images = torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8)
+    detector = Detector(ConvAutoencoder((4, 8), latent=4), CPU, jittered_copies=0)
+    with pytest.raises(ParameterError, match=r"not fitted yet: call fit\(train_images, val_images\) first"):
+        detector.scores(images)
+    with pytest.raises(ParameterError, match="at least two validation normals.*raise val_fraction"):
+        detector.fit(images, images[:1])
+    assert set(detector.fit(images, images[:2]).scores(images)) >= {"combined", "global", "texture"}
+
+
+def test_the_detector_needs_an_autoencoder_a_known_pooling_and_the_rotation_network_its_signals_use():
+    from helpers.autoencoder import ConvAutoencoder
+
+    model = ConvAutoencoder((4, 8), latent=4)
+    with pytest.raises(ParameterError, match="at least one trained autoencoder"):
+        Detector([], CPU)
+    with pytest.raises(ParameterError, match="error_pooling='max' is unknown; choose one of median, mean"):
+        Detector(model, CPU, pooling="max")
+    with pytest.raises(ParameterError, match=r"need the transformation network; train it first"):
+        Detector(model, CPU, signals=("reconstruction", "features"))

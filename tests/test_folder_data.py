@@ -106,3 +106,28 @@ def test_an_annotation_file_with_one_label_only_is_refused(layout, label, missin
     with pytest.raises(DataError, match=f"annotation file {re.escape(str(annotation))} lists 5 test images "
                                         f"but {missing}"):
         load_anomaly_folder(layout)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("t0000.jpg\n", r"line 1: expected '<file name> <0\|1>', found 't0000.jpg'"),
+    ("t0000.jpg 0 extra\n", r"line 1: expected '<file name> <0\|1>'"),
+    ("\n\n", "lists no images"),
+])
+def test_a_malformed_or_empty_annotation_file_is_named(layout, text, message):
+    _annotate(layout, text)
+    with pytest.raises(DataError, match=message):
+        load_anomaly_folder(layout)
+
+
+def test_a_missing_annotation_file_names_the_parameter_that_fixes_it(layout):
+    (layout / "test" / "test_annotation.txt").rename(layout / "labels.txt")
+    with pytest.raises(DataError, match="test_annotation.txt does not exist.*set annotation_file"):
+        load_anomaly_folder(layout)
+    assert len(load_anomaly_folder(layout, annotation_file=layout / "labels.txt").test) == 48
+
+
+def test_a_bad_anomalies_dir_is_named_and_no_anomalies_folder_is_fine(layout):
+    with pytest.raises(DataError, match="anomalies folder .*nowhere does not exist.*set anomalies_dir"):
+        load_anomaly_folder(layout, anomalies_dir=layout / "nowhere")
+    shutil.rmtree(layout / "anomalies")  # the folder is optional
+    assert load_anomaly_folder(layout).anomalies is None

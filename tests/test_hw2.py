@@ -1,28 +1,14 @@
+import re
+
 import numpy as np
 import pytest
 import torch
 
 from helpers import hw2
-from helpers.config import resolve_hw2
+from helpers.config import HW2_DEFAULT_SIGNALS, resolve_hw2
 from helpers.errors import ParameterError
 
-CPU = torch.device("cpu")
-
-
-def params(anomaly_dir, tmp_path, **change):
-    """The parameters of a small, fast hw2 run on the generated course layout."""
-    params = dict(dataset="folder", data_dir=str(anomaly_dir), download=False, normal_class=0,
-                  train_dir=None, anomalies_dir=None, test_dir=None, annotation_file=None,
-                  image_size=None, channels=[8, 16, 32], latent=8, epochs=15, batch_size=32,
-                  lr=0.005, patience=15, seed=0, device="cpu", score="combined",
-                  threshold_method="auto", target_tnr=0.95, val_fraction=0.3, autoencoders=1,
-                  figures_dir=str(tmp_path / "f"), results_dir=str(tmp_path / "r"))
-    params.update(change)
-    return params
-
-
-def settings(anomaly_dir, tmp_path, **change):
-    return resolve_hw2(**params(anomaly_dir, tmp_path, **change))
+from conftest import CPU, hw2_parameters as params, hw2_settings as settings
 
 
 @pytest.mark.parametrize("change, message", [
@@ -38,6 +24,8 @@ def settings(anomaly_dir, tmp_path, **change):
     (dict(signals=["reconstruction", "color"]), "signals=.* must be a non-empty list drawn from reconstruction, global, colour, content, texture, transformation, features, mahalanobis"),
     (dict(signals=[]), "must be a non-empty list"),
     (dict(transformation_batch_size=0), "transformation_batch_size=0 must be an integer >= 1"),
+    (dict(transformation_epochs=0), "transformation_epochs=0 must be an integer >= 1"),
+    (dict(lr=0), "lr=0 must be a positive number"),
 ])
 def test_bad_parameters(anomaly_dir, tmp_path, change, message):
     with pytest.raises(ParameterError, match=message):
@@ -60,7 +48,8 @@ def test_autoencoder_trained_on_normals_flags_anomalies(anomaly_dir, tmp_path):
     assert result.how.startswith(("95.0% quantile of", "halfway from the 95.0% quantile"))
     assert [r["score"] for r in result.ablation] == ["reconstruction_mean", "reconstruction_median", "global", "colour",
                                                    "content", "texture", "combined"]
-    assert result.ablation[-1]["auroc"] == result.report["auroc"]  # the chosen score is the last row
+    chosen = next(row for row in result.ablation if row["score"] == s.score)  # the ablation's row of s.score
+    assert all(chosen[key] == result.report[key] for key in chosen if key != "score")
     table = hw2.ablation_table(result)
     assert list(table.columns) == ["TPR", "TNR", "AUROC", "AUPR"] and len(table) == 7
 
@@ -148,8 +137,8 @@ def test_the_course_layout_holds_out_more_validation_normals_by_default(anomaly_
 def test_a_score_its_signals_do_not_compute_is_refused_before_training(anomaly_dir, tmp_path, score):
     """The course's default signals train no rotation network, so its scores never exist:
     refuse them when the parameters are checked, not after every autoencoder has trained."""
-    with pytest.raises(ParameterError, match=f"score='{score}' is not computed with signals "
-                                             r"\('reconstruction', 'content', 'texture'\)"):
+    defaults = re.escape(repr(HW2_DEFAULT_SIGNALS["folder"]))
+    with pytest.raises(ParameterError, match=f"score='{score}' is not computed with signals {defaults}"):
         settings(anomaly_dir, tmp_path, score=score, signals=None)
     assert settings(anomaly_dir, tmp_path, score=score, signals=["global", score]).score == score
 
@@ -207,3 +196,83 @@ def test_a_missing_hw2_parameter_is_named(anomaly_dir, tmp_path):
     del given["patience"], given["seed"]
     with pytest.raises(ParameterError, match=r"parameter\(s\) \['patience', 'seed'\] must be given"):
         resolve_hw2(**given)
+
+
+class Interrupted(Exception):
+    """Stands for a run stopped from outside (a closed laptop, a Colab time-out)."""
+
+
+def _losses(fit_result):
+    return [(h["train_loss"], h["val_loss"]) for h in fit_result.history]
+
+
+def test_resume_continues_each_autoencoder_from_its_own_checkpoint(anomaly_dir, tmp_path, monkeypatch):
+    """The second autoencoder stops after one of two epochs; resuming keeps the finished first
+    one and continues the second, ending as a run that was never interrupted."""
+    from dataclasses import replace
+
+    s = settings(anomaly_dir, tmp_path, epochs=2, patience=2, autoencoders=2)
+    data = hw2.load_data(s)
+    parts = hw2.split(s, data)
+    whole = hw2.build_models(s)
+    expected = hw2.train(s, whole, parts, CPU, tmp_path / "whole")
+
+    writer = hw2.history_writer
+
+    def stop_the_second_after_one_epoch(run_dir, name):
+        hook = writer(run_dir, name)
+
+        def record(history, model):
+            hook(history, model)
+            if name == "history-ae2.json" and len(history) == 1:
+                raise Interrupted
+        return record
+
+    monkeypatch.setattr(hw2, "history_writer", stop_the_second_after_one_epoch)
+    with pytest.raises(Interrupted):
+        hw2.train(s, hw2.build_models(s), parts, CPU, tmp_path / "run")
+    monkeypatch.setattr(hw2, "history_writer", writer)
+    models = hw2.build_models(s)
+    resumed = hw2.train(replace(s, resume=True), models, parts, CPU, tmp_path / "run")
+    assert [_losses(r) for r in resumed] == [_losses(r) for r in expected]
+    for a, b in zip(whole, models):
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_resume_continues_the_rotation_network_from_its_checkpoint(anomaly_dir, tmp_path):
+    from dataclasses import replace
+
+    s = settings(anomaly_dir, tmp_path, signals=["reconstruction", "transformation"], transformation_epochs=2)
+    parts = hw2.split(s, hw2.load_data(s))
+    expected = hw2.train_transformation_net(s, parts, CPU, tmp_path / "whole")
+
+    def stop_after_one_epoch(history, model):
+        if len(history) == 1:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        hw2.train_transformation_net(s, parts, CPU, tmp_path / "run", on_epoch=[stop_after_one_epoch])
+    resumed = hw2.train_transformation_net(replace(s, resume=True), parts, CPU, tmp_path / "run")
+    assert _losses(resumed.result) == _losses(expected.result) and len(resumed.result.history) == 2
+    assert all(torch.equal(x, y) for x, y in zip(expected.net.state_dict().values(),
+                                                 resumed.net.state_dict().values()))
+
+
+def test_the_mistakes_are_the_missed_anomalies_lowest_first_and_the_false_alarms_highest_first(anomaly_dir,
+                                                                                                tmp_path):
+    from helpers.cifar import ImageSet
+    from helpers.folder_data import ANOMALY_CLASSES, AnomalyData
+
+    s = settings(anomaly_dir, tmp_path, signals=["reconstruction", "content", "texture"])
+    labels = torch.tensor([0, 1, 0, 1, 1, 0, 0, 1])
+    scores = np.array([0.1, 0.3, 2.0, 5.0, 0.2, 3.0, 0.5, 4.0])  # threshold 1: two missed, two false alarms
+    images = torch.arange(8, dtype=torch.uint8).view(8, 1, 1, 1).expand(8, 3, 2, 2)
+    test = ImageSet(images, labels, ANOMALY_CLASSES)
+    data = AnomalyData(test.subset(torch.arange(0)), test)  # only the test images matter here
+    signals = {name: scores + k for k, name in enumerate(hw2.combined_signals(s))}
+    result = hw2.Hw2Result(1.0, "rule", scores, None, scores, {}, signals, [])
+    picked, titles = hw2.mistakes(result, data, s)
+    assert picked[:, 0, 0, 0].tolist() == [4, 1, 5, 2]  # missed 0.2, 0.3; false alarms 3.0, 2.0
+    assert titles[0].startswith("missed 0.2\n") and titles[2].startswith("false alarm 3.0\n")
+    assert hw2.combined_signals(s) == [f"reconstruction_{s.error_pooling}", "content", "texture"]
+    assert titles[0].split("\n")[1] == "rec 0.2 cont 1.2 tex 2.2"  # each combined signal's score

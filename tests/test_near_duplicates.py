@@ -76,3 +76,7 @@ def test_exact_copies_are_dropped_and_the_first_of_each_kept():
     images[4] = near
     assert drop_exact_copies(images, np.array([0, 1, 2, 3, 4, 5])).tolist() == [0, 1, 2, 4]
     assert drop_exact_copies(images, np.array([5, 3, 0])).tolist() == [5, 0]
+
+
+def test_no_images_make_no_groups():
+    assert near_duplicate_groups(torch.zeros(0, 3, 8, 8, dtype=torch.uint8), 0.025).shape == (0,)

@@ -1,13 +1,16 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
 from helpers import hw1
-from helpers.config import FINETUNE_LAYER_DECAY, resolve_hw1
+from helpers.cifar import ImageSet
+from helpers.config import FINETUNE_LAYER_DECAY
 from helpers.errors import CheckpointError, ParameterError
 from helpers.models import build_classifier
 from helpers.pretrain import RestorationNet, load_encoder, load_restoration_net, save_encoder
 
-CPU = torch.device("cpu")
+from conftest import CPU, hw1_settings
 
 
 def test_encoder_round_trip_and_mismatch_errors(tmp_path):
@@ -27,12 +30,9 @@ def test_encoder_round_trip_and_mismatch_errors(tmp_path):
 
 
 def settings(cifar_dir, tmp_path, **change):
-    params = dict(data_dir=str(cifar_dir), download=False, fraction=0.5, epochs=2, arch="resnet18",
-                  width=8, batch_size=30, seed=0, device="cpu", figures_dir=str(tmp_path / "f"),
-                  results_dir=str(tmp_path / "r"), pretrain="restoration", pretrain_epochs=2,
-                  pretrain_dir=str(tmp_path / "pre"))
-    params.update(change)
-    return resolve_hw1("cpu", **params)
+    """A small run that pretrains by restoration (2 epochs) and fine-tunes on half of the labels."""
+    pretrained = {"fraction": 0.5, "pretrain": "restoration", "pretrain_epochs": 2}
+    return hw1_settings(cifar_dir, tmp_path, **{**pretrained, **change})
 
 
 def test_pretrain_then_finetune_and_reuse(cifar_dir, tmp_path):
@@ -51,7 +51,12 @@ def test_pretrain_then_finetune_and_reuse(cifar_dir, tmp_path):
     seen, restored, clean = hw1.restoration_examples(path, data, n=4)
     assert seen.shape == restored.shape == clean.shape == (4, 3, 32, 32)
     assert load_restoration_net(path).recipe == net_recipe("spark")
-    assert 0 <= hw1.feature_quality(model, data, CPU) <= 1
+    # kNN of the labelled training images' features: the generated classes differ in colour, so any
+    # encoder separates them; with labels that say nothing about the images it falls to about chance
+    assert hw1.feature_quality(model, data, CPU) >= 0.9
+    shuffled = data.train.labels[torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))]
+    noise = replace(data, train=ImageSet(data.train.images, shuffled, data.train.classes))
+    assert hw1.feature_quality(model, noise, CPU) < 0.5
 
 
 def net_recipe(name):
@@ -118,3 +123,16 @@ def test_the_pretrained_encoder_is_reused_only_for_the_settings_pretraining_used
     assert contrastive[0] == contrastive[1]
     assert hw1.pretrained_path(settings(cifar_dir, tmp_path, pretrain="contrastive", precision="fp16"),
                                data) != contrastive[0]
+
+
+@pytest.mark.parametrize("content", ["weights", "text", "other dict"])
+def test_a_file_that_is_not_an_encoder_checkpoint_is_named(tmp_path, content):
+    path = tmp_path / "model.pt"
+    if content == "weights":  # a classifier's state dict, not an encoder checkpoint
+        torch.save(build_classifier("resnet18", 8).state_dict(), path)
+    elif content == "text":
+        path.write_text("not a checkpoint")
+    else:
+        torch.save({"arch": "resnet18", "width": 8}, path)  # no weights
+    with pytest.raises(CheckpointError, match=f"{path} is not an encoder checkpoint"):
+        load_encoder(build_classifier("resnet18", 8), path)

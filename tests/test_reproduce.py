@@ -161,7 +161,14 @@ def test_hw1_settings_through_set_reach_the_notebook(tmp_path):
     parameter the notebook declares, so it is passed on, not dropped."""
     from helpers.execute import check_parameters
 
-    check_parameters("hw1_classification.ipynb", {"bn_lr_factor": 1.0, "layer_decay": 0.7, "width": 4})
+    extra = reproduce.homework_settings(["hw1.bn_lr_factor=1", "hw1.layer_decay=0.7", "hw1.width=4",
+                                         "epochs=2"])
+    assert extra == {"hw1": {"bn_lr_factor": 1, "layer_decay": 0.7, "width": 4, "epochs": 2},
+                     "hw2": {"epochs": 2}}
+    check_parameters("hw1_classification.ipynb", extra["hw1"])  # declared there: passed on
+    check_parameters("hw2_anomaly.ipynb", extra["hw2"])
+    with pytest.raises(CourseworkError, match=r"hw2_anomaly.ipynb has no parameter\(s\) \['bn_lr_factor'"):
+        check_parameters("hw2_anomaly.ipynb", {"bn_lr_factor": 1})  # which is why it takes the prefix
 
 
 @pytest.mark.parametrize("setting", ["HW1.width=4", "hw3.width=4", "model.width=4"])
@@ -179,3 +186,22 @@ def test_an_unknown_threshold_method_is_refused_before_hw1_trains(tmp_path, caps
         reproduce.parse(["--threshold-methods", "auto", "quantil"])
     assert "argument --threshold-methods: invalid choice: 'quantil'" in capsys.readouterr().err
     assert reproduce.parse(["--threshold-methods", "balanced"]).threshold_methods == ["balanced"]
+
+
+def test_hw2_runs_one_class_cifar10_without_anomaly_dir_and_names_each_seeds_run(tmp_path):
+    args = reproduce.parse(["--threshold-methods", "auto", "quantile", "--hw2-seeds", "3", "4", "5",
+                            "--download"])
+    figures, out = tmp_path / "figures", tmp_path / "out"
+    runs = dict(reproduce.hw2_runs(args, "/data/cifar", figures, out, {"epochs": 2}))
+    # every method with the first seed, then the first method with each other seed
+    assert list(runs) == ["hw2-auto", "hw2-quantile", "hw2-auto-seed4", "hw2-auto-seed5"]
+    assert [(p["threshold_method"], p["seed"]) for p in runs.values()] == [
+        ("auto", 3), ("quantile", 3), ("auto", 4), ("auto", 5)]
+    for params in runs.values():  # no --anomaly-dir: one-class CIFAR-10 from --cifar-dir
+        assert (params["dataset"], params["data_dir"], params["download"], params["epochs"]) == (
+            "cifar10", "/data/cifar", True, 2)
+    assert runs["hw2-auto"]["figures_dir"] == str(figures / "hw2")  # the README's figures
+    assert runs["hw2-auto-seed5"]["figures_dir"] == str(out / "figures" / "hw2-auto-seed5")
+    course = reproduce.hw2_runs(reproduce.parse(["--anomaly-dir", str(tmp_path)]), "/data/cifar", figures,
+                                out, {})
+    assert {(p["dataset"], p["data_dir"]) for _, p in course} == {("folder", str(tmp_path.resolve()))}

@@ -1,14 +1,16 @@
+import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from helpers.augment import BatchAugment
-from helpers.cifar import load_cifar10, split_train_val
+from helpers.cifar import ImageSet, load_cifar10, split_train_val
 from helpers.errors import CheckpointError, ParameterError
 from helpers.models import build_classifier
 from helpers.training import (Classification, FitConfig, TrainingDiverged, fit,
                               predict_proba)
 
-CPU = torch.device("cpu")
+from conftest import CPU
 
 
 def small_run(cifar_dir, tmp_path, epochs=3, **kw):
@@ -97,7 +99,7 @@ def test_the_time_estimate_extrapolates_the_timed_steps_to_the_whole_run(monkeyp
 def test_fit_announces_its_estimate_and_a_gpu_recipe_on_the_cpu_points_to_the_cpu_preset(cifar_dir, capsys):
     from helpers import hw1
     from helpers.config import resolve_hw1
-    from test_config import BASE
+    from conftest import HW1_BASE as BASE
 
     train, _ = load_cifar10(cifar_dir)
     config = FitConfig(epochs=1, batch_size=8, lr=0.05, estimate_after_steps=2)
@@ -182,3 +184,69 @@ def test_shift_tta_averages_shifted_and_mirrored_views():
     p = [model(v).softmax(1) for v in views] + [model(v.flip(3)).softmax(1) for v in views]
     assert torch.allclose(plain, p[0], atol=1e-6) and torch.allclose(flip, (p[0] + p[3]) / 2, atol=1e-6)
     assert torch.allclose(both, (p[0] + p[3]) / 4 + (p[1] + p[2] + p[4] + p[5]) / 8, atol=1e-6)
+
+
+class OneWeight(nn.Module):
+    """One number, whatever the image: what the :class:`Drift` objective trains."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight.expand(len(x))
+
+
+class Drift:
+    """Training pushes the weight up every step; the validation loss is its distance from 1,
+    so validation improves until the weight passes 1 and worsens after (a run that overfits)."""
+
+    monitor, maximize, window = "val_loss", False, 1
+
+    def loss(self, model, x, y, generator):
+        out = model(x)
+        return (-out.mean() if model.training else ((out - 1) ** 2).mean()), out
+
+    def meter(self, device):
+        from helpers.metrics import LossMeter
+
+        return LossMeter(device)
+
+
+@pytest.mark.parametrize("checkpoints", [False, True])
+def test_early_stopping_stops_and_the_best_epochs_weights_are_restored(tmp_path, checkpoints):
+    """Every other test sets patience >= epochs; here validation worsens after its best epoch."""
+    images = ImageSet(torch.zeros(4, 3, 4, 4, dtype=torch.uint8), torch.zeros(4, dtype=torch.long), ("x",))
+    model, weights = OneWeight(), []
+    config = FitConfig(epochs=20, batch_size=4, lr=0.2, optimizer="adamw", weight_decay=0.0, patience=2,
+                       track_gradients=False, progress=False)
+    result = fit(model, images, images, Drift(), config, CPU,
+                 checkpoint_dir=tmp_path if checkpoints else None, on_epoch=[lambda history, m: weights.append(m.weight.item())])
+    best = min(range(len(weights)), key=lambda e: abs(weights[e] - 1))  # closest to 1: lowest val loss
+    assert result.best_epoch == best + 1
+    assert len(result.history) == len(weights) == best + 1 + 2 < 20  # stopped 2 epochs after the best
+    assert weights[-1] > weights[best]  # the last epoch's weight moved on ...
+    assert model.weight.item() == weights[best]  # ... and the best epoch's came back
+
+
+def test_an_empty_training_set_is_refused():
+    empty = ImageSet(torch.zeros(0, 3, 8, 8, dtype=torch.uint8), torch.zeros(0, dtype=torch.long), ("x",))
+    with pytest.raises(ParameterError, match="the training set is empty"):
+        fit(OneWeight(), empty, None, Drift(), FitConfig(epochs=1, batch_size=4, lr=0.1), CPU)
+
+
+def test_a_gradient_snapshot_is_one_batch_of_per_layer_gradients_and_leaves_the_model_as_it_was():
+    from helpers.training import gradient_snapshot
+
+    torch.manual_seed(0)
+    model = build_classifier("resnet18", width=4).train()
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    data = ImageSet(images, torch.arange(6), tuple("abcdefghij"))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    grads = gradient_snapshot(model, data, Classification(10), CPU, batch_size=4)
+    assert len(grads) == 21 and model.training  # conv and linear weights; the mode restored
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BN statistics untouched
+    assert all(p.grad is None for p in model.parameters())
+    model.eval()  # by hand: the fc layer's gradient of the first four images' loss
+    torch.nn.functional.cross_entropy(model(data.images[:4].float() / 255), data.labels[:4]).backward()
+    assert np.allclose(grads["fc.weight"], model.fc.weight.grad.numpy().ravel(), atol=1e-6)
