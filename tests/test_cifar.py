@@ -140,3 +140,15 @@ def test_a_damaged_meta_file_costs_only_the_class_names(tmp_path):
     (root / CIFAR10_FOLDER / "batches.meta").write_bytes(b"damaged")
     train, _ = load_cifar10(root)
     assert train.classes[:2] == ("airplane", "automobile") and len(train) == 20
+
+
+def test_max_train_images_caps_the_pool_with_every_class_kept_in_proportion(cifar_dir, tmp_path):
+    from helpers import hw1
+
+    from conftest import hw1_settings
+
+    full = hw1.load_data(hw1_settings(cifar_dir, tmp_path, max_train_images=None))
+    capped = hw1.load_data(hw1_settings(cifar_dir, tmp_path, max_train_images=60))
+    assert len(full.pool) == 120 and len(capped.pool) == 60  # 12 images of each class -> 6
+    assert capped.pool.labels.bincount().tolist() == [6] * 10
+    assert len(capped.train) + len(capped.val) == 60  # validation is held out of the capped pool

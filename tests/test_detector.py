@@ -151,3 +151,11 @@ def test_the_detector_needs_an_autoencoder_a_known_pooling_and_the_rotation_netw
         Detector(model, CPU, pooling="max")
     with pytest.raises(ParameterError, match=r"need the transformation network; train it first"):
         Detector(model, CPU, signals=("reconstruction", "features"))
+
+
+def test_check_score_names_an_unknown_score_with_the_scores_the_signals_compute():
+    from helpers.detector import check_score
+
+    with pytest.raises(ParameterError, match="score='mse' is unknown; choose one of reconstruction_mean, "):
+        check_score("mse", ("reconstruction", "global"))
+    assert check_score("features", ("global", "features")) == "features"
