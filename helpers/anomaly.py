@@ -9,6 +9,21 @@ from .errors import ParameterError
 
 THRESHOLD_METHODS = ("auto", "quantile", "balanced")
 KNOWN_QUANTILE = 0.05  # "auto": the low end of the known anomalies' scores
+# A signal enters the combined score when it ranks the known anomalies above the validation
+# normals at least this well (AUROC; 0.5 = a coin toss): on the tiles of docs/hw2.md the
+# image-wide signals scored 0.45-0.55 on the known blowholes and only added noise.
+SIGNAL_FLOOR = 0.6
+# Below this AUROC of the chosen score on validation normals against known anomalies the
+# notebook says plainly that the detector cannot reliably separate them (the course's
+# frames: 0.99 and more; the tiles of docs/hw2.md: 0.81, and 0.73 on their test images).
+SEPARATION_WARNING = 0.9
+MIN_KNOWN = 5  # known anomalies needed before they choose signals or judge the separation
+# A signal fitted to the training normals without training a network (texture, local) is
+# left out when the held-out validation normals score above the training normals with at
+# least this AUROC: its statistics have learnt the training images' scenes (on the course's
+# frames the local signal's per-position statistics gave 0.95: new scenes looked anomalous
+# and its test TNR fell to 0.82), not what a normal image looks like (tiles: 0.59).
+SCENE_GAP = 0.75
 
 
 def quantile_threshold(normal_scores: np.ndarray, target_tnr: float) -> float:
@@ -81,6 +96,51 @@ def choose_threshold(method: str, val_normal: np.ndarray, known_anomalies: np.nd
             return (threshold, f"halfway from the {quantile_rule} down to the {KNOWN_QUANTILE:.0%} "
                                f"quantile of {len(known_anomalies)} known anomalies")
     return quantile_threshold(val_normal, target_tnr), quantile_rule
+
+
+def separation(normal_scores: np.ndarray, anomaly_scores_: np.ndarray) -> float:
+    """AUROC of anomalies against normals: 1 when every anomaly scores above every normal."""
+    labels = np.r_[np.zeros(len(normal_scores)), np.ones(len(anomaly_scores_))]
+    return float(roc_auc_score(labels, np.r_[normal_scores, anomaly_scores_]))
+
+
+def choose_signals(val: dict[str, np.ndarray], known: dict[str, np.ndarray] | None,
+                   candidates: dict[str, str], scene_gaps: dict[str, float] | None = None,
+                   floor: float = SIGNAL_FLOOR) -> tuple[list[str], list[dict]]:
+    """The candidate signals (name -> its score's key) to combine, chosen without test labels.
+
+    A candidate is left out when its ``scene_gaps`` entry (AUROC of validation against
+    training normals, measured for the signals fitted without a network) reaches
+    ``SCENE_GAP``, or when it ranks the known anomalies above the validation normals with
+    an AUROC below ``floor`` (judged with ``MIN_KNOWN`` or more known anomalies). When all
+    are left out, the one that sees the known anomalies best (else the first) stays.
+    Returns the chosen names and a row per candidate (its AUROCs, whether kept)."""
+    gaps = scene_gaps or {}
+    judged = known is not None and len(next(iter(known.values()))) >= MIN_KNOWN
+    aurocs = {c: separation(val[key], known[key]) if judged else None for c, key in candidates.items()}
+    kept = [c for c in candidates if gaps.get(c, 0.0) < SCENE_GAP and (not judged or aurocs[c] >= floor)]
+    if not kept:
+        kept = [max(aurocs, key=aurocs.get) if judged else next(iter(candidates))]
+    rows = [{"signal": c, "known_auroc": None if aurocs[c] is None else round(aurocs[c], 4),
+             "scene_gap": None if c not in gaps else round(gaps[c], 4), "kept": c in kept}
+            for c in candidates]
+    return kept, rows
+
+
+def separation_warning(val_normal: np.ndarray, known_anomalies: np.ndarray | None) -> str | None:
+    """A plain warning when the validation normals and known anomalies say that the score
+    cannot separate the two (or a note that this cannot be checked); None when it can."""
+    if known_anomalies is None or len(known_anomalies) < MIN_KNOWN:
+        return ("no known anomalies (fewer than 5 in anomalies/): whether this score separates anomalies "
+                "from normals cannot be checked before the test labels; add a few known anomalies to see it.")
+    auroc = separation(val_normal, known_anomalies)
+    if auroc >= SEPARATION_WARNING:
+        return None
+    return (f"WARNING: the detector cannot reliably separate anomalies from normals here: the "
+            f"{len(known_anomalies)} known anomalies score like the {len(val_normal)} validation normals "
+            f"(AUROC {auroc:.2f}; 0.5 is a coin toss, 1.0 perfect). The threshold below flags images, but "
+            "expect many misses and false alarms; a larger image_size or more normal training images "
+            "may help.")
 
 
 def anomaly_report(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:

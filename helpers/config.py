@@ -11,6 +11,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .data_profile import MAX_PIXELS
 from .device import DEVICES, check_precision
 from .errors import ParameterError
 from .models import ARCH_BLOCKS
@@ -219,7 +220,7 @@ DATASETS = ("cifar10", "folder")
 # rotation network's signals and global content. The course's test set is 3 % anomalies
 # (so false alarms are what to avoid); one-class CIFAR-10's test set is 90 % anomalies,
 # so a lower TNR target buys much TPR.
-HW2_DEFAULT_SIGNALS = {"folder": ("reconstruction", "content", "texture"),
+HW2_DEFAULT_SIGNALS = {"folder": ("reconstruction", "content", "texture", "local"),
                        "cifar10": ("global", "transformation", "features", "mahalanobis")}
 HW2_DEFAULT_TARGET_TNR = {"folder": 0.98, "cifar10": 0.8}
 # Share of the normal training images held out for validation. 69 % of the course's 10,000
@@ -236,7 +237,9 @@ HW2_DEFAULT_VAL_FRACTION = {"folder": 0.3, "cifar10": 0.1}
 # training images' exact copies are left out, which pays for the fourth. On CIFAR-10
 # only one autoencoder's features are used.
 HW2_DEFAULT_AUTOENCODERS = {"folder": 4, "cifar10": 1}
-HW2_DEFAULT_EPOCHS = {"folder": 6, "cifar10": 8}
+# Epochs per autoencoder on CIFAR-10; on a folder the budget is in optimiser steps instead
+# (data_profile.IMAGE_PASSES: the course's 10,000 frames get 6 epochs, a few hundred images more).
+HW2_DEFAULT_EPOCHS = {"cifar10": 8}
 # Parameters that may be left out (or None): the data set decides them.
 HW2_BY_DATASET = ("epochs", "image_size", "target_tnr", "val_fraction")
 
@@ -256,7 +259,7 @@ class Hw2Settings:
     image_size: tuple[int, int]
     channels: tuple[int, ...]
     latent: int
-    epochs: int | None  # per autoencoder; None: the data set's (HW2_DEFAULT_EPOCHS)
+    epochs: int | None  # per autoencoder; None: cifar10 8, folder data_profile.epochs_for_budget
     batch_size: int
     lr: float
     patience: int
@@ -281,13 +284,43 @@ class Hw2Settings:
     log_dir: str | None = None
     compile_model: bool = False
     precision: str = "auto"
+    grayscale: bool | None = None  # folder: decode images as one channel; None: when the images are grey
+    chosen_from_data: tuple[str, ...] = ()  # filled in: what the images decided, and why
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def in_channels(self) -> int:
+        return 1 if self.grayscale else 3
+
     def run_label(self) -> str:
         source = f"cifar10-{self.normal_class}" if self.dataset == "cifar10" else "folder"
         return f"{source}-seed{self.seed}"
+
+
+def _fill_from_images(p: dict[str, Any]) -> None:
+    """``image_size`` and ``grayscale`` left at None: chosen from the training images'
+    headers (:mod:`helpers.data_profile`), with the reason in ``chosen_from_data``."""
+    from .data_profile import survey_folder, working_size
+    from .folder_data import image_files, training_folder
+
+    if p.get("grayscale") is not None and not isinstance(p["grayscale"], bool):
+        raise ParameterError(f"grayscale={p['grayscale']!r} must be True, False or None "
+                             "(None: from the images).")
+    if p.get("image_size") is not None and p.get("grayscale") is not None:
+        return
+    folder = training_folder(p["data_dir"], p.get("train_dir"))
+    survey = survey_folder(image_files(folder))
+    notes = [survey.describe()]
+    if p.get("image_size") is None:
+        p["image_size"] = working_size(survey.median_size, 2 ** len(p["channels"]))
+        notes.append(f"image_size {p['image_size']}: their median size, shrunk to {MAX_PIXELS:,} pixels "
+                     f"when larger (aspect ratio kept), each side rounded up to a multiple of "
+                     f"{2 ** len(p['channels'])}")
+    if p.get("grayscale") is None:
+        p["grayscale"] = survey.grayscale
+        notes.append("grayscale: decoded as one channel" if survey.grayscale else "colour: three channels")
+    p["chosen_from_data"] = tuple(notes)
 
 
 def resolve_hw2(**params: Any) -> Hw2Settings:
@@ -312,11 +345,14 @@ def resolve_hw2(**params: Any) -> Hw2Settings:
     _choice("score", p["score"], SCORES)
     _choice("error_pooling", p.get("error_pooling", "median"), POOLINGS)
     if p.get("epochs") is None:
-        p["epochs"] = HW2_DEFAULT_EPOCHS[p["dataset"]]
-    for name in ("epochs", "batch_size", "latent", "patience"):
+        p["epochs"] = HW2_DEFAULT_EPOCHS.get(p["dataset"])  # folder: set from the training split's size
+    for name in ("batch_size", "latent", "patience", *(("epochs",) if p["epochs"] is not None else ())):
         _positive_int(name, p[name])
-    if p.get("image_size") is None:
-        p["image_size"] = (32, 48) if p["dataset"] == "folder" else (32, 32)
+    if p["dataset"] == "cifar10":
+        p["image_size"] = p.get("image_size") or (32, 32)
+        p["grayscale"] = False
+    else:
+        _fill_from_images(p)
     size = p["image_size"]
     if isinstance(size, int):
         size = (size, size)

@@ -30,6 +30,14 @@
    the image's global make-up, one learned and one fixed, that count as one vote in the
    combined score (summing both would count global content twice). The learned view
    varies with the autoencoders' random start; the fixed one halves that variation.
+6. **Local**: the worst place in the image. A fixed bank of local filters (the grey
+   image normalised by its median and spread, differences of Gaussians at three scales,
+   horizontal and vertical gradients, 3x3 local contrast) is applied to every image; at
+   every pixel position each response is compared with the training normals' mean and
+   standard deviation *at that position*, and the image's score is the largest mean
+   squared deviation over positions (:func:`local_maps` gives the whole map). It sees a
+   defect a few pixels wide that the image-wide statistics above average away, e.g. a
+   crack or a hole in a textured surface, and needs no training.
 
 With a :class:`~helpers.transformations.TransformationNet` trained on the normals, three
 more signals are available, for natural images where reconstruction is weak:
@@ -63,9 +71,9 @@ from .transformations import (TransformationNet, check_transformations, fit_view
                               mahalanobis_distance, transformation_scores)
 
 POOLINGS = ("median", "mean")
-SIGNALS = ("reconstruction", "global", "colour", "content", "texture", "transformation", "features",
-           "mahalanobis")
-SCORES = ("reconstruction_mean", "reconstruction_median", "global", "colour", "content", "texture",
+SIGNALS = ("reconstruction", "global", "colour", "content", "texture", "local", "transformation",
+           "features", "mahalanobis")
+SCORES = ("reconstruction_mean", "reconstruction_median", "global", "colour", "content", "texture", "local",
           "transformation", "features", "mahalanobis", "combined")
 SCORE_NAMES = {"reconstruction_mean": "reconstruction (mean error, the classic score)",
                "reconstruction_median": "reconstruction (median error)",
@@ -73,11 +81,13 @@ SCORE_NAMES = {"reconstruction_mean": "reconstruction (mean error, the classic s
                "colour": "colour (colour statistics)",
                "content": "content (mean of global and colour)",
                "texture": "texture (local contrast statistics)",
+               "local": "local (worst place, per-position filter statistics)",
                "transformation": "transformation (unsure which rotation)",
                "features": "features (k-NN in the rotation network's features)",
                "mahalanobis": "mahalanobis (Gaussian of the rotation network's features)",
                "combined": "combined"}
 NEEDS_TRANSFORMATION_NET = ("transformation", "features", "mahalanobis")
+FIXED_SIGNALS = ("texture", "local")  # fitted to the training normals without training a network
 FEATURE_QUANTILES = (0.25, 0.5, 0.75)
 
 
@@ -165,6 +175,65 @@ def colour_features(images: torch.Tensor, device: torch.device, augment: BatchAu
         x = augment(batch, generator) if augment is not None else to_float(batch)
         out.append(channel_quantiles(x.float().flatten(2), q).cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, len(FEATURE_QUANTILES) * images.shape[1]))
+
+
+def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur with mirrored borders (radius capped by the image's size)."""
+    radius = max(1, min(int(3 * sigma), min(x.shape[-2:]) - 1))
+    taps = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    kernel = torch.exp(-taps**2 / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    x = F.pad(x, (radius,) * 4, mode="reflect")
+    return F.conv2d(F.conv2d(x, kernel.view(1, 1, 1, -1)), kernel.view(1, 1, -1, 1))
+
+
+def filter_bank(images: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) float images -> (N, 7, H, W) local responses of the grey image: itself
+    normalised by its median and median absolute deviation, differences of Gaussians
+    (sigma 1-2, 2-4, 4-8), x and y gradients, and the standard deviation in 3x3 windows."""
+    grey = images.float().mean(1, keepdim=True)
+    flat = grey.flatten(1)
+    median = flat.median(1, keepdim=True).values
+    spread = (flat - median).abs().median(1, keepdim=True).values
+    normalised = (grey - median[:, :, None, None]) / (spread[:, :, None, None] + 1e-3)
+    blurred = {s: _blur(grey, s) for s in (1, 2, 4, 8)}
+    dogs = [blurred[s] - blurred[2 * s] for s in (1, 2, 4)]
+    dx = F.pad(grey[..., :, 1:] - grey[..., :, :-1], (0, 1, 0, 0), mode="replicate")
+    dy = F.pad(grey[..., 1:, :] - grey[..., :-1, :], (0, 0, 0, 1), mode="replicate")
+    mean = F.avg_pool2d(grey, 3, 1, 1, count_include_pad=False)
+    contrast = (F.avg_pool2d(grey * grey, 3, 1, 1, count_include_pad=False) - mean**2).clamp_min(0).sqrt()
+    return torch.cat([normalised, *dogs, dx, dy, contrast], 1)
+
+
+@dataclass
+class LocalModel:
+    """Mean and standard deviation of every :func:`filter_bank` response at every pixel
+    position over the training normals (a floor of a tenth of the filter's median
+    deviation keeps a position where the normals never vary from dividing by ~0)."""
+
+    mean: torch.Tensor  # (7, H, W)
+    std: torch.Tensor
+
+    @classmethod
+    @torch.no_grad()
+    def fit(cls, images: torch.Tensor, device: torch.device, batch_size: int = 512) -> "LocalModel":
+        total = total_sq = None
+        for s in range(0, len(images), batch_size):
+            r = filter_bank(to_float(images[s:s + batch_size].to(device))).double()
+            total = r.sum(0) if total is None else total + r.sum(0)
+            total_sq = (r * r).sum(0) if total_sq is None else total_sq + (r * r).sum(0)
+        n = max(len(images), 1)
+        mean = total / n
+        std = (total_sq / n - mean**2).clamp_min(0).sqrt()
+        floor = 0.1 * std.flatten(1).median(1).values.clamp_min(1e-6)
+        return cls(mean.float(), torch.maximum(std, floor[:, None, None]).float())
+
+    @torch.no_grad()
+    def maps(self, images: torch.Tensor, device: torch.device, batch_size: int = 512) -> torch.Tensor:
+        """(N, H, W): at each position the mean squared standardised deviation of the responses."""
+        out = [((filter_bank(to_float(images[s:s + batch_size].to(device))) - self.mean) / self.std)
+               .pow(2).mean(1).cpu() for s in range(0, len(images), batch_size)]
+        return torch.cat(out) if out else torch.zeros(0, *self.mean.shape[1:])
 
 
 def fit_normal_distribution(features, images: torch.Tensor, device: torch.device, augment: BatchAugment,
@@ -255,6 +324,7 @@ class Detector:
     covariances: list[LedoitWolf] = field(default_factory=list)  # one per autoencoder
     texture_covariance: LedoitWolf | None = None
     colour_covariance: LedoitWolf | None = None
+    local_model: LocalModel | None = None
     reference_features: np.ndarray | None = None
     feature_gaussians: list[LedoitWolf] = field(default_factory=list)
     standardizers: dict[str, Standardizer] = field(default_factory=dict)
@@ -286,6 +356,7 @@ class Detector:
                                                           self.jittered_copies, self.seed)
         self.colour_covariance = fit_normal_distribution(colour_features, train_images, self.device, jitter,
                                                          self.jittered_copies, self.seed)
+        self.local_model = LocalModel.fit(train_images, self.device)
         if self.transformation_net is not None:
             _, self.reference_features = transformation_scores(self.transformation_net, train_images,
                                                                self.device, self.transformations)
@@ -311,7 +382,7 @@ class Detector:
                "reconstruction_median": pool_errors(maps, "median"),
                "global": self.global_distance(images),
                "colour": self.colour_covariance.mahalanobis(colour_features(images, self.device)),
-               "texture": self.texture_covariance.mahalanobis(texture_features(images, self.device))}
+               **self.fixed_raw_scores(images)}
         if self.transformation_net is not None:
             unsure, features = transformation_scores(self.transformation_net, images, self.device,
                                                      self.transformations)
@@ -320,14 +391,23 @@ class Detector:
             raw["mahalanobis"] = mahalanobis_distance(features, self.feature_gaussians)
         return raw
 
+    def fixed_raw_scores(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        """The :data:`FIXED_SIGNALS` on their own scale (no autoencoder is run)."""
+        return {"texture": self.texture_covariance.mahalanobis(texture_features(images, self.device)),
+                "local": self.local_model.maps(images, self.device).flatten(1).amax(1).numpy()}
+
     def scores(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         """Every signal standardised, and ``combined`` (:func:`combine`) of ``signals``
         (the reconstruction score with ``pooling``)."""
         raw = self.raw_scores(images)
         out = {name: self.standardizers[name](values) for name, values in raw.items()}
         out["content"] = (out["global"] + out["colour"]) / 2
-        out["combined"] = combine(*(out[self.score_name(signal)] for signal in self.signals))
-        return out
+        return self.recombine(out)
+
+    def recombine(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``scores`` with ``combined`` (re)computed from the standardised scores of ``signals``."""
+        scores["combined"] = combine(*(scores[self.score_name(signal)] for signal in self.signals))
+        return scores
 
     def score_name(self, signal: str) -> str:
         """The score a signal stands for (reconstruction: with this detector's pooling)."""

@@ -5,8 +5,9 @@
     <data_dir>/test/imgs/                test images
     <data_dir>/test/test_annotation.txt  lines "<file name> <0|1>", 1 = anomaly
 
-Images of slightly different sizes are resized to one ``image_size`` (height, width)
-when they are decoded; training never touches PIL again.
+Images of different sizes are resized to one ``image_size`` (height, width) when they
+are decoded (``data_profile`` chooses it from the images); grayscale images are decoded
+as one channel. Training never touches PIL again.
 """
 
 from __future__ import annotations
@@ -44,14 +45,17 @@ class AnomalyData:
     test_in_train: np.ndarray | None = None  # per test image: pixel-identical to a training image
 
 
-def decode_image(path: Path, image_size: tuple[int, int]) -> np.ndarray:
-    """One image file -> uint8 array (3, H, W) at ``image_size``; raises on a bad file."""
+def decode_image(path: Path, image_size: tuple[int, int], grayscale: bool = False) -> np.ndarray:
+    """One image file -> uint8 array (C, H, W) at ``image_size``, C = 1 with ``grayscale``
+    else 3; raises on a bad file."""
     with Image.open(path) as im:
-        im = im.convert("RGB").resize((image_size[1], image_size[0]), Image.BILINEAR)
-        return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()
+        im = im.convert("L" if grayscale else "RGB").resize((image_size[1], image_size[0]), Image.BILINEAR)
+        arr = np.asarray(im, dtype=np.uint8)
+        return arr[None].copy() if grayscale else arr.transpose(2, 0, 1).copy()
 
 
-def _image_files(folder: Path) -> list[Path]:
+def image_files(folder: Path) -> list[Path]:
+    """The image files in ``folder`` (by suffix), sorted by name."""
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
@@ -61,18 +65,29 @@ def _require_folder(path: Path, what: str, parameter: str) -> None:
                         f"Fix data_dir, or set {parameter} to where the folder is.")
 
 
-def _decode_folder(folder: Path, image_size, skip_bad: bool) -> tuple[np.ndarray, list[str], list[str]]:
+def _decode_folder(folder: Path, image_size, skip_bad: bool,
+                   grayscale: bool = False) -> tuple[np.ndarray, list[str], list[str]]:
     images, names, skipped = [], [], []
-    for path in _image_files(folder):
+    for path in image_files(folder):
         try:
-            images.append(decode_image(path, image_size))
+            images.append(decode_image(path, image_size, grayscale))
             names.append(path.name)
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             if not skip_bad:
                 raise DataError(f"image {path} cannot be decoded ({exc}); replace or remove it.") from None
             skipped.append(path.name)
-    stack = np.stack(images) if images else np.zeros((0, 3, *image_size), np.uint8)
+    stack = np.stack(images) if images else np.zeros((0, 1 if grayscale else 3, *image_size), np.uint8)
     return stack, names, skipped
+
+
+def training_folder(data_dir: str | Path, train_dir: str | Path | None = None) -> Path:
+    """``train_dir``, or ``<data_dir>/train``; an error naming the fix when it is missing."""
+    root = Path(data_dir).expanduser()
+    if not train_dir and not root.is_dir():
+        raise DataError(f"data_dir {root} does not exist: {LAYOUT}.")
+    path = Path(train_dir).expanduser() if train_dir else root / "train"
+    _require_folder(path, "training", "train_dir")
+    return path
 
 
 def read_annotation(path: Path, image_dir: Path) -> list[tuple[str, int]]:
@@ -116,27 +131,28 @@ def load_anomaly_folder(
     anomalies_dir: str | Path | None = None,
     test_dir: str | Path | None = None,
     annotation_file: str | Path | None = None,
+    grayscale: bool = False,
 ) -> AnomalyData:
     """Decode the course layout under ``data_dir`` (each folder can be overridden).
 
     An undecodable *training* image is skipped with a warning and counted in
     ``notes``; an undecodable *test* image is an error, so the test set is never
-    silently smaller than its annotation file.
+    silently smaller than its annotation file. With ``grayscale`` every image is
+    decoded as one channel.
     """
     root = Path(data_dir).expanduser()
     if not root.is_dir() and not all((train_dir, test_dir, annotation_file)):
         raise DataError(f"data_dir {root} does not exist: {LAYOUT}.")
-    train_path = Path(train_dir) if train_dir else root / "train"
+    train_path = training_folder(root, train_dir)
     test_path = Path(test_dir) if test_dir else root / "test" / "imgs"
     annotation = Path(annotation_file) if annotation_file else root / "test" / "test_annotation.txt"
     anomalies_path = Path(anomalies_dir) if anomalies_dir else root / "anomalies"
-    _require_folder(train_path, "training", "train_dir")
     _require_folder(test_path, "test image", "test_dir")
     if anomalies_dir and not anomalies_path.is_dir():
         _require_folder(anomalies_path, "anomalies", "anomalies_dir")
 
     notes = []
-    train_x, _, skipped = _decode_folder(train_path, image_size, skip_bad=True)
+    train_x, _, skipped = _decode_folder(train_path, image_size, skip_bad=True, grayscale=grayscale)
     if skipped:
         warnings.warn(f"skipped {len(skipped)} training image(s) that cannot be decoded: "
                       f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}", stacklevel=2)
@@ -146,10 +162,10 @@ def load_anomaly_folder(
                         f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))}).")
 
     entries = read_annotation(annotation, test_path)
-    test_x = np.empty((len(entries), 3, *image_size), np.uint8)
+    test_x = np.empty((len(entries), train_x.shape[1], *image_size), np.uint8)
     for i, (name, _) in enumerate(entries):
         try:
-            test_x[i] = decode_image(test_path / name, image_size)
+            test_x[i] = decode_image(test_path / name, image_size, grayscale)
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise DataError(f"test image {test_path / name} cannot be decoded ({exc}); "
                             "replace it, or remove its line from the annotation file.") from None
@@ -157,7 +173,7 @@ def load_anomaly_folder(
 
     anomalies = None
     if anomalies_path.is_dir():
-        anom_x, _, bad = _decode_folder(anomalies_path, image_size, skip_bad=True)
+        anom_x, _, bad = _decode_folder(anomalies_path, image_size, skip_bad=True, grayscale=grayscale)
         if bad:
             notes.append(f"skipped {len(bad)} undecodable known-anomaly image(s)")
         if len(anom_x):

@@ -11,13 +11,15 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .anomaly import anomaly_report, choose_threshold, oracle_threshold
+from .anomaly import (anomaly_report, choose_signals, choose_threshold, oracle_threshold, separation,
+                      separation_warning)
 from .augment import BatchAugment
 from .autoencoder import ConvAutoencoder
 from .cifar import ImageSet, load_cifar10
 from .config import Hw2Settings
-from .detector import (NEEDS_TRANSFORMATION_NET, SCORE_NAMES, SCORES, Detector, check_score,
-                       ensemble_error_maps, reconstruct)
+from .data_profile import IMAGE_PASSES, epochs_for_budget, steps_per_epoch
+from .detector import (FIXED_SIGNALS, NEEDS_TRANSFORMATION_NET, SCORE_NAMES, SCORES, Detector,
+                       check_score, ensemble_error_maps, reconstruct)
 from .device import compute_record, describe_device
 from .folder_data import AnomalyData, load_anomaly_folder, one_class_cifar10
 from .near_duplicates import drop_exact_copies, grouped_split, near_duplicate_groups
@@ -33,7 +35,7 @@ def load_data(s: Hw2Settings) -> AnomalyData:
     """The course folder layout, or CIFAR-10 with ``normal_class`` as the normal class."""
     if s.dataset == "folder":
         return load_anomaly_folder(s.data_dir, s.image_size, s.train_dir, s.anomalies_dir,
-                                   s.test_dir, s.annotation_file)
+                                   s.test_dir, s.annotation_file, bool(s.grayscale))
     train, test = load_cifar10(s.data_dir, s.download)
     return one_class_cifar10(train, test, s.normal_class)
 
@@ -41,7 +43,7 @@ def load_data(s: Hw2Settings) -> AnomalyData:
 def build_model(s: Hw2Settings, member: int = 0) -> ConvAutoencoder:
     """One autoencoder, initialised from ``seed`` (and its place in the ensemble)."""
     torch.manual_seed(s.seed + 1000 * member)
-    return ConvAutoencoder(s.channels, s.latent)
+    return ConvAutoencoder(s.channels, s.latent, in_channels=s.in_channels())
 
 
 def build_models(s: Hw2Settings) -> list[ConvAutoencoder]:
@@ -77,7 +79,16 @@ def split(s: Hw2Settings, data: AnomalyData) -> Hw2Split:
             f"in {len(np.unique(groups[val_idx])):,} whole groups; training: {len(train_idx):,} images")
     if len(train_idx) < before:
         note += f" ({before - len(train_idx):,} exact copies of other training images left out)"
+    if s.epochs is None:
+        note += (f"; each autoencoder: at most {autoencoder_epochs(s, len(train_idx))} epochs of "
+                 f"{steps_per_epoch(len(train_idx), s.batch_size)} steps (a budget of {IMAGE_PASSES:,} "
+                 "image passes at 32x48 pixels, fewer in proportion at a larger image_size)")
     return Hw2Split(data.train.subset(train_idx), data.train.subset(val_idx), groups, note)
+
+
+def autoencoder_epochs(s: Hw2Settings, train_images: int) -> int:
+    """``s.epochs``, or (None) the epochs of the training budget (:func:`epochs_for_budget`)."""
+    return s.epochs or epochs_for_budget(train_images, s.image_size)
 
 
 def train(s: Hw2Settings, models: Sequence[ConvAutoencoder], parts: Hw2Split, device: torch.device,
@@ -94,9 +105,10 @@ def train(s: Hw2Settings, models: Sequence[ConvAutoencoder], parts: Hw2Split, de
     """
     results = []
     for k, model in enumerate(models):
-        config = FitConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, optimizer="adamw",
-                           weight_decay=1e-4, seed=s.seed + 1000 * k, patience=s.patience, warmup=0.1,
-                           deterministic=s.deterministic, compile=s.compile_model, precision=s.precision)
+        config = FitConfig(epochs=autoencoder_epochs(s, len(parts.train)), batch_size=s.batch_size, lr=s.lr,
+                           optimizer="adamw", weight_decay=1e-4, seed=s.seed + 1000 * k, patience=s.patience,
+                           warmup=0.1, deterministic=s.deterministic, compile=s.compile_model,
+                           precision=s.precision)
         suffix = "" if k == 0 else f"-ae{k + 1}"
         checkpoints = Path(run_dir) / f"checkpoints{suffix}"
         history = history_writer(run_dir, f"history{suffix}.json")
@@ -118,6 +130,7 @@ class Hw2Result:
     report: dict
     signals: dict[str, np.ndarray]  # every score of every test image (standardised)
     ablation: list[dict]  # per score: its own threshold (same method) and test metrics
+    detector: Detector | None = None  # fitted: its maps show where an image looks anomalous
 
 
 @dataclass
@@ -146,7 +159,7 @@ def train_transformation_net(s: Hw2Settings, parts: Hw2Split, device: torch.devi
     height, width = parts.train.images.shape[-2:]
     transformations = transformation_list(height, width, shifts=False)
     torch.manual_seed(s.seed)
-    net = TransformationNet(len(transformations))
+    net = TransformationNet(len(transformations), in_channels=s.in_channels())
     epochs = s.transformation_epochs or math.ceil(TRANSFORMATION_IMAGE_PASSES / len(parts.train))
     config = FitConfig(epochs=epochs, batch_size=s.transformation_batch_size, lr=0.1, weight_decay=5e-4,
                        seed=s.seed, deterministic=s.deterministic, compile=s.compile_model,
@@ -173,6 +186,7 @@ def score_and_threshold(s: Hw2Settings, models: Sequence[ConvAutoencoder], data:
     val = detector.scores(parts.val.images)
     known = detector.scores(data.anomalies.images) if data.anomalies is not None else None
     test = detector.scores(data.test.images)
+    signal_choice = _choose_signals(detector, parts, val, known, test)
     labels = data.test.labels.numpy()
     unseen = _unseen_test_images(data)
     ablation, chosen = [], None
@@ -186,9 +200,27 @@ def score_and_threshold(s: Hw2Settings, models: Sequence[ConvAutoencoder], data:
         ablation.append({"score": kind, **report})
         if kind == s.score:
             report["test_label_optimum_threshold"] = oracle_threshold(labels, test[kind])  # reported only
+            report["signal_choice"] = signal_choice
+            report["warning"] = separation_warning(val[kind], None if known is None else known[kind])
             chosen = Hw2Result(threshold, how, val[kind], None if known is None else known[kind],
-                               test[kind], report, test, ablation)
+                               test[kind], report, test, ablation, detector)
     return chosen
+
+
+def _choose_signals(detector: Detector, parts: Hw2Split, val: dict, known: dict | None,
+                    test: dict) -> list[dict]:
+    """Keep in the combined score the signals that hold on new normal images and see the
+    known anomalies (:func:`~helpers.anomaly.choose_signals`); recombine every score set."""
+    candidates = {signal: detector.score_name(signal) for signal in detector.signals}
+    fixed = [c for c in candidates if c in FIXED_SIGNALS]
+    train = detector.fixed_raw_scores(parts.train.images) if fixed else {}
+    gaps = {c: separation(detector.standardizers[c](train[c]), val[c]) for c in fixed}
+    kept, rows = choose_signals(val, known, candidates, gaps)
+    detector.signals = tuple(kept)
+    for scores in (val, known, test):
+        if scores is not None:
+            detector.recombine(scores)
+    return rows
 
 
 def ablation_table(result: Hw2Result):
@@ -207,13 +239,32 @@ def describe(report: dict) -> str:
         return (f"TPR {r['tpr']:.3f}  TNR {r['tnr']:.3f}  balanced accuracy {r['balanced_accuracy']:.3f}  "
                 f"AUROC {r['auroc']:.4f}  AUPR {r['aupr']:.4f}")
 
-    lines = [f"threshold {report['threshold']:.4g}: {report['threshold_rule']}", line(report),
+    choice = report.get("signal_choice")
+    lines = [f"combined score: {_describe_choice(choice)}"] if choice else []
+    if report.get("warning"):
+        lines.append(report["warning"])
+    lines += [f"threshold {report['threshold']:.4g}: {report['threshold_rule']}", line(report),
              f"confusion matrix [[TN, FP], [FN, TP]]: {report['confusion_matrix']}"]
     if "unseen_test" in report:
         u = report["unseen_test"]
         lines.append(f"on the {u['test_normals'] + u['test_anomalies']} test images not in the training "
                      f"folder: {line(u)}")
     return "\n".join(lines)
+
+
+def _describe_choice(rows: list[dict]) -> str:
+    """Each candidate signal, whether it was kept, and the AUROCs that decided it."""
+    def why(r: dict) -> str:
+        known = r["known_auroc"]
+        said = [] if known is None else [f"known anomalies vs validation normals {known:.3f}"]
+        if r["scene_gap"] is not None:
+            said.append(f"validation vs training normals {r['scene_gap']:.3f}")
+        return f" (AUROC {'; '.join(said)})" if said else ""
+
+    text = ", ".join(f"{r['signal']} {'kept' if r['kept'] else 'left out'}{why(r)}" for r in rows)
+    if all(r["known_auroc"] is None for r in rows):
+        text += "; fewer than 5 known anomalies: none judged on them"
+    return text
 
 
 def _unseen_test_images(data: AnomalyData) -> np.ndarray | None:
@@ -280,13 +331,17 @@ def extremes(models: Sequence[ConvAutoencoder], data: AnomalyData, scores: np.nd
     return images, rebuilt, ensemble_error_maps(models, images, device), titles
 
 
-def combined_signals(s: Hw2Settings) -> list[str]:
-    """The names of the scores the combined score sums (reconstruction with its pooling)."""
-    return ["reconstruction_" + s.error_pooling if x == "reconstruction" else x for x in s.signals]
+def combined_signals(s: Hw2Settings, result: Hw2Result | None = None) -> list[str]:
+    """The names of the scores the combined score sums (reconstruction with its pooling):
+    of ``s.signals``, those the known anomalies kept (``result``)."""
+    rows = [] if result is None else result.report.get("signal_choice", [])
+    kept = {r["signal"] for r in rows if r["kept"]} if rows else set(s.signals)
+    return ["reconstruction_" + s.error_pooling if x == "reconstruction" else x
+            for x in s.signals if x in kept]
 
 
 SHORT = {"reconstruction": "rec", "global": "glob", "colour": "col", "content": "cont", "texture": "tex",
-         "transformation": "rot", "features": "knn", "mahalanobis": "maha"}
+         "local": "loc", "transformation": "rot", "features": "knn", "mahalanobis": "maha"}
 
 
 def mistakes(result: Hw2Result, data: AnomalyData, s: Hw2Settings, k: int = 16):
@@ -305,3 +360,11 @@ def mistakes(result: Hw2Result, data: AnomalyData, s: Hw2Settings, k: int = 16):
               + " ".join(f"{short} {result.signals[name][i]:.1f}" for short, name in names.items())
               for i in pick]
     return data.test.images[torch.as_tensor(pick, dtype=torch.long)], titles
+
+
+def anomaly_maps(result: Hw2Result, images: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
+    """Where each image looks anomalous: the autoencoders' mean reconstruction error and the
+    local signal's map (each position's deviation from the training normals there)."""
+    detector = result.detector
+    return {"reconstruction error": ensemble_error_maps(detector.members, images, device),
+            "local deviation": detector.local_model.maps(images, device)}

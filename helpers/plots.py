@@ -70,6 +70,17 @@ def plot_per_class(per_class: dict[str, dict]) -> plt.Figure:
     return fig
 
 
+def show_image(ax: plt.Axes, image: torch.Tensor) -> None:
+    """One (C, H, W) image, uint8 or [0, 1] float; a one-channel image in grey."""
+    arr = image.detach().permute(1, 2, 0).cpu().numpy()
+    arr = arr if arr.dtype == np.uint8 else np.clip(arr, 0, 1)
+    if arr.shape[2] == 1:
+        ax.imshow(arr[:, :, 0], cmap="gray", vmin=0, vmax=255 if arr.dtype == np.uint8 else 1,
+                  interpolation="nearest")
+    else:
+        ax.imshow(arr, interpolation="nearest")
+
+
 def image_grid(images: torch.Tensor, titles: list[str], cols: int = 8,
                size: float = 1.6) -> plt.Figure:
     """uint8 or [0, 1] float images (N, C, H, W) in a grid with a title each."""
@@ -79,8 +90,7 @@ def image_grid(images: torch.Tensor, titles: list[str], cols: int = 8,
     for ax in axes.flat:
         ax.axis("off")
     for ax, img, title in zip(axes.flat, images, titles):
-        arr = img.permute(1, 2, 0).cpu().numpy()
-        ax.imshow(arr if arr.dtype == np.uint8 else np.clip(arr, 0, 1), interpolation="nearest")
+        show_image(ax, img)
         ax.set_title(title, fontsize=7)
     fig.tight_layout()
     return fig
@@ -247,13 +257,39 @@ def plot_reconstructions(images: torch.Tensor, reconstructions: torch.Tensor,
         ax.set_frame_on(False)
     for i in range(n):
         b, c = divmod(i, cols)
-        axes[3 * b, c].imshow(images[i].permute(1, 2, 0).numpy())
-        axes[3 * b + 1, c].imshow(reconstructions[i].permute(1, 2, 0).clamp(0, 1).numpy())
+        show_image(axes[3 * b, c], images[i])
+        show_image(axes[3 * b + 1, c], reconstructions[i])
         axes[3 * b + 2, c].imshow(maps[i].numpy(), cmap="inferno", vmin=0, vmax=vmax)
         axes[3 * b, c].set_title(titles[i], fontsize=7)
     for b in range(blocks):
         for r, label in enumerate(("input", "rebuilt", "error")):
             axes[3 * b + r, 0].set_ylabel(label, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_anomaly_maps(images: torch.Tensor, maps: dict[str, torch.Tensor], titles: list[str],
+                      cols: int = 8) -> plt.Figure:
+    """Blocks of rows: each image, then each of its ``maps`` (name -> (N, H, W)), every map
+    kind on one colour scale across the images, so a bright spot is where it looks anomalous."""
+    n, rows = len(images), 1 + len(maps)
+    blocks = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows * blocks, cols, figsize=(1.5 * cols, 1.2 * rows * blocks + 0.4),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_frame_on(False)
+    for i in range(n):
+        b, c = divmod(i, cols)
+        show_image(axes[rows * b, c], images[i])
+        axes[rows * b, c].set_title(titles[i], fontsize=6)
+        for r, values in enumerate(maps.values(), 1):
+            axes[rows * b + r, c].imshow(values[i].numpy(), cmap="inferno", vmin=0,
+                                         vmax=float(values.max()) or 1.0)
+    for b in range(blocks):
+        for r, label in enumerate(("image", *maps), 0):
+            axes[rows * b + r, 0].set_ylabel(label.replace(" ", "\n"), fontsize=7)
     fig.tight_layout()
     return fig
 

@@ -114,3 +114,58 @@ def write_anomaly_folder(
     (root / "test" / "test_annotation.txt").write_text("\n".join(lines) + "\n")
     (root / "test" / "kinds.txt").write_text("\n".join(kind_lines) + "\n")
     return root
+
+
+TILE_KINDS = ("hole", "crack")
+
+
+def _tile(rng: np.random.Generator, kind: str | None = None) -> np.ndarray:
+    """A grey image of a ground surface, larger than the course's frames and of varying size.
+
+    Normal (``kind=None``): vertical grinding streaks over a slow brightness gradient,
+    with fine noise. Anomalies are a few pixels wide: ``"hole"`` a small dark pit,
+    ``"crack"`` a thin dark line across the streaks.
+    """
+    h, w = int(rng.integers(100, 121)), int(rng.integers(80, 101))
+    yy, xx = np.mgrid[0:h, 0:w]
+    streaks = np.convolve(rng.normal(0, 14, w + 4), np.ones(5) / 5, mode="valid")
+    img = 115 + rng.normal(0, 8) + 0.2 * (yy - h / 2) + streaks[None, :] + rng.normal(0, 4, (h, w))
+    if kind == "hole":
+        cy, cx, r = rng.uniform(12, h - 12), rng.uniform(12, w - 12), rng.uniform(3, 4.5)
+        img = img - 80 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (r / 2) ** 2))
+    elif kind == "crack":
+        cy, cx, half = rng.uniform(15, h - 15), rng.uniform(20, w - 20), rng.uniform(10, 16)
+        line = (np.abs(yy - cy - 0.3 * (xx - cx)) < 1.5) & (np.abs(xx - cx) < half)
+        img = img - 70 * line
+    elif kind is not None:
+        raise ValueError(f"kind={kind!r}: choose None or one of {TILE_KINDS}")
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def write_tile_folder(root: str | Path, train: int = 120, test_normal: int = 30, test_anomalies: int = 30,
+                      known: int = 8, seed: int = 0, indistinguishable: bool = False) -> Path:
+    """The course layout with grey tiles (:func:`_tile`): local defects a few pixels wide on a
+    textured surface; known anomalies are holes, test anomalies holes and cracks. With
+    ``indistinguishable`` every "anomaly" is drawn like a normal tile (a detector cannot
+    separate them)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    for sub in ("train", "anomalies", "test/imgs"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+
+    def save(kind: str | None, path: Path) -> None:
+        Image.fromarray(_tile(rng, None if indistinguishable else kind), mode="L").save(path)
+
+    for i in range(train):
+        save(None, root / "train" / f"n{i:04d}.png")
+    for i in range(known):
+        save("hole", root / "anomalies" / f"a{i:04d}.png")
+    labels = [0] * test_normal + [1] * test_anomalies
+    rng.shuffle(labels)
+    for i, label in enumerate(labels):
+        save(TILE_KINDS[i % 2] if label else None, root / "test" / "imgs" / f"t{i:04d}.png")
+    (root / "test" / "test_annotation.txt").write_text(
+        "".join(f"t{i:04d}.png {label}\n" for i, label in enumerate(labels)))
+    return root

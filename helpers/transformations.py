@@ -62,10 +62,10 @@ class TransformationNet(nn.Module):
     """Normalise, a ResNet encoder, global average pooling, one logit per transformation."""
 
     def __init__(self, num_transformations: int, arch: str = "resnet18", width: int = 16,
-                 mean: tuple[float, ...] = (0.5, 0.5, 0.5), std: tuple[float, ...] = (0.25, 0.25, 0.25)) -> None:
+                 in_channels: int = 3, mean: float = 0.5, std: float = 0.25) -> None:
         super().__init__()
-        self.normalize = Normalize(mean, std)
-        self.encoder = ResNetEncoder(arch, width)
+        self.normalize = Normalize((mean,) * in_channels, (std,) * in_channels)
+        self.encoder = ResNetEncoder(arch, width, in_channels)
         self.head = nn.Linear(self.encoder.out_channels, num_transformations)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

@@ -18,10 +18,10 @@ from conftest import CPU, hw2_parameters as params, hw2_settings as settings
     (dict(epochs=0), "epochs=0 must be an integer >= 1"),
     (dict(target_tnr=1.0), "target_tnr=1.0 must lie in"),
     (dict(device="gpu"), "device='gpu' is unknown"),
-    (dict(score="mse"), "score='mse' is unknown; choose one of reconstruction_mean, reconstruction_median, global, colour, content, texture, transformation, features, mahalanobis, combined"),
+    (dict(score="mse"), "score='mse' is unknown; choose one of reconstruction_mean, reconstruction_median, global, colour, content, texture, local, transformation, features, mahalanobis, combined"),
     (dict(duplicate_rms=-0.1), "duplicate_rms=-0.1 must lie in"),
     (dict(precision="int8"), "precision='int8' is unknown"),
-    (dict(signals=["reconstruction", "color"]), "signals=.* must be a non-empty list drawn from reconstruction, global, colour, content, texture, transformation, features, mahalanobis"),
+    (dict(signals=["reconstruction", "color"]), "signals=.* must be a non-empty list drawn from reconstruction, global, colour, content, texture, local, transformation, features, mahalanobis"),
     (dict(signals=[]), "must be a non-empty list"),
     (dict(transformation_batch_size=0), "transformation_batch_size=0 must be an integer >= 1"),
     (dict(transformation_epochs=0), "transformation_epochs=0 must be an integer >= 1"),
@@ -47,11 +47,11 @@ def test_autoencoder_trained_on_normals_flags_anomalies(anomaly_dir, tmp_path):
     assert result.threshold <= np.quantile(result.val_scores, s.target_tnr) + 1e-9
     assert result.how.startswith(("95.0% quantile of", "halfway from the 95.0% quantile"))
     assert [r["score"] for r in result.ablation] == ["reconstruction_mean", "reconstruction_median", "global", "colour",
-                                                   "content", "texture", "combined"]
+                                                   "content", "texture", "local", "combined"]
     chosen = next(row for row in result.ablation if row["score"] == s.score)  # the ablation's row of s.score
     assert all(chosen[key] == result.report[key] for key in chosen if key != "score")
     table = hw2.ablation_table(result)
-    assert list(table.columns) == ["TPR", "TNR", "AUROC", "AUPR"] and len(table) == 7
+    assert list(table.columns) == ["TPR", "TNR", "AUROC", "AUPR"] and len(table) == 8
 
 
 def test_metrics_are_also_reported_without_test_images_seen_in_training(anomaly_dir, tmp_path):
@@ -121,7 +121,9 @@ def test_an_ensemble_trains_each_autoencoder_from_its_own_seed_and_averages_thei
 def test_the_ensemble_size_and_epochs_default_by_data_set_and_are_checked(anomaly_dir, tmp_path):
     folder = settings(anomaly_dir, tmp_path, autoencoders=None, epochs=None)
     cifar = settings(anomaly_dir, tmp_path, dataset="cifar10", autoencoders=None, epochs=None)
-    assert (folder.autoencoders, folder.epochs, cifar.autoencoders, cifar.epochs) == (4, 6, 1, 8)
+    assert (folder.autoencoders, folder.epochs, cifar.autoencoders, cifar.epochs) == (4, None, 1, 8)
+    # the folder's epochs come from the training budget once the split is known (test_data_profile)
+    assert hw2.autoencoder_epochs(folder, 466) > 6 * hw2.autoencoder_epochs(folder, 5766)
     with pytest.raises(ParameterError, match="autoencoders=0 must be an integer >= 1"):
         settings(anomaly_dir, tmp_path, autoencoders=0)
 

@@ -62,7 +62,7 @@ def test_hw2_notebook_executes(anomaly_dir, tmp_path):
     metrics = json.loads((tmp_path / "results" / "metrics.json").read_text())
     assert {"tpr", "tnr", "threshold", "auroc", "aupr", "params"} <= set(metrics)
     scores = (Path(metrics["run_dir"]) / "scores.csv").read_text().splitlines()
-    assert scores[0] == "file,label,score,reconstruction_mean,reconstruction_median,global,colour,content,texture,combined,in_train"
+    assert scores[0] == "file,label,score,reconstruction_mean,reconstruction_median,global,colour,content,texture,local,combined,in_train"
     assert len(scores) == 49
     assert metrics["params"]["dataset"] == "folder" and metrics["test_anomalies"] == 8
     assert len(metrics["best_epochs"]) == 2  # one per autoencoder of the ensemble
