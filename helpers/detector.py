@@ -65,6 +65,7 @@ from sklearn.covariance import LedoitWolf
 from torch import nn
 from torch.nn import functional as F
 
+from .anomaly import separation
 from .augment import BatchAugment, to_float
 from .errors import ParameterError
 from .transformations import (TransformationNet, check_transformations, fit_view_gaussians, knn_distance,
@@ -390,6 +391,21 @@ class Detector:
             raw["features"] = knn_distance(features, self.reference_features)
             raw["mahalanobis"] = mahalanobis_distance(features, self.feature_gaussians)
         return raw
+
+    def scene_gaps(self, train_images: torch.Tensor, val_images: torch.Tensor) -> dict[str, float]:
+        """For each of the :data:`FIXED_SIGNALS`, the AUROC of the validation normals against
+        training normals its statistics did not see: fitted on half of the training images
+        (a seeded draw), scored on the other half. Near 0.5 when held-out scenes look as
+        normal as the training scenes; near 1 when the statistics learnt the training scenes."""
+        order = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(self.seed))
+        fit_half, other_half = train_images[order[::2]], train_images[order[1::2]]
+        jitter = BatchAugment(crop_pad=0, flip=True, jitter=self.feature_jitter)
+        texture = fit_normal_distribution(texture_features, fit_half, self.device, jitter, self.jittered_copies,
+                                          self.seed)
+        local = LocalModel.fit(fit_half, self.device)
+        scorers = {"texture": lambda x: texture.mahalanobis(texture_features(x, self.device)),
+                   "local": lambda x: local.maps(x, self.device).flatten(1).amax(1).numpy()}
+        return {name: separation(score(other_half), score(val_images)) for name, score in scorers.items()}
 
     def fixed_raw_scores(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         """The :data:`FIXED_SIGNALS` on their own scale (no autoencoder is run)."""

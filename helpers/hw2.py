@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .anomaly import (anomaly_report, choose_signals, choose_threshold, oracle_threshold, separation,
+from .anomaly import (anomaly_report, choose_signals, choose_threshold, oracle_threshold,
                       separation_warning)
 from .augment import BatchAugment
 from .autoencoder import ConvAutoencoder
@@ -213,9 +213,8 @@ def _choose_signals(detector: Detector, parts: Hw2Split, val: dict, known: dict 
     known anomalies (:func:`~helpers.anomaly.choose_signals`); recombine every score set."""
     candidates = {signal: detector.score_name(signal) for signal in detector.signals}
     fixed = [c for c in candidates if c in FIXED_SIGNALS]
-    train = detector.fixed_raw_scores(parts.train.images) if fixed else {}
-    gaps = {c: separation(detector.standardizers[c](train[c]), val[c]) for c in fixed}
-    kept, rows = choose_signals(val, known, candidates, gaps)
+    gaps = detector.scene_gaps(parts.train.images, parts.val.images) if fixed else {}
+    kept, rows = choose_signals(val, known, candidates, {c: gaps[c] for c in fixed})
     detector.signals = tuple(kept)
     for scores in (val, known, test):
         if scores is not None:
