@@ -243,18 +243,24 @@ def plot_signals(labels: np.ndarray, signals: dict[str, np.ndarray], names: list
     return fig
 
 
+def _bare_axes(rows: int, cols: int, figsize: tuple[float, float]):
+    """A grid of axes without ticks or frames, for images and maps."""
+    fig, axes = plt.subplots(rows, cols, figsize=figsize, squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_frame_on(False)
+    return fig, axes
+
+
 def plot_reconstructions(images: torch.Tensor, reconstructions: torch.Tensor,
                          maps: torch.Tensor, titles: list[str], cols: int = 8) -> plt.Figure:
     """Blocks of three rows (input, reconstruction, error map), ``cols`` images a block;
     error maps share one colour scale, so a dark map is a good reconstruction."""
     n = len(images)
     blocks = math.ceil(n / cols)
-    fig, axes = plt.subplots(3 * blocks, cols, figsize=(1.5 * cols, 3.3 * blocks), squeeze=False)
+    fig, axes = _bare_axes(3 * blocks, cols, (1.5 * cols, 3.3 * blocks))
     vmax = float(maps.max())
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_frame_on(False)
     for i in range(n):
         b, c = divmod(i, cols)
         show_image(axes[3 * b, c], images[i])
@@ -274,12 +280,7 @@ def plot_anomaly_maps(images: torch.Tensor, maps: dict[str, torch.Tensor], title
     kind on one colour scale across the images, so a bright spot is where it looks anomalous."""
     n, rows = len(images), 1 + len(maps)
     blocks = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows * blocks, cols, figsize=(1.5 * cols, 1.2 * rows * blocks + 0.4),
-                             squeeze=False)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_frame_on(False)
+    fig, axes = _bare_axes(rows * blocks, cols, (1.5 * cols, 1.2 * rows * blocks + 0.4))
     for i in range(n):
         b, c = divmod(i, cols)
         show_image(axes[rows * b, c], images[i])
