@@ -56,10 +56,14 @@ def test_corrupt_batch_file_is_named(tmp_path):
         load_cifar10(root)
 
 
-def test_missing_test_batch_is_named(tmp_path):
+@pytest.mark.parametrize("missing, message", [
+    ("test_batch", "has training batches but no test_batch.*Copy test_batch there"),
+    ("data_batch_1", "has test_batch but no data_batch_\\* training files"),
+])
+def test_a_missing_batch_file_is_named(tmp_path, missing, message):
     root = write_cifar10(tmp_path, per_batch=20, batches=1, test=10)
-    (root / CIFAR10_FOLDER / "test_batch").unlink()
-    with pytest.raises(DataError, match="has training batches but no test_batch.*Copy test_batch there"):
+    (root / CIFAR10_FOLDER / missing).unlink()
+    with pytest.raises(DataError, match=message):
         load_cifar10(root)
 
 
@@ -125,13 +129,6 @@ def test_images_of_another_shape_are_named(tmp_path):
     path = root / CIFAR10_FOLDER / "data_batch_1"
     _rewrite_batch(path, data=np.zeros((20, 3 * 28 * 28), dtype=np.uint8))  # 28x28 pixels, not 32x32
     with pytest.raises(DataError, match=r"holds data of shape \(20, 2352\); expected \(N, 3072\)"):
-        load_cifar10(root)
-
-
-def test_a_test_batch_without_training_batches_is_named(tmp_path):
-    root = write_cifar10(tmp_path, per_batch=20, batches=1, test=10)
-    (root / CIFAR10_FOLDER / "data_batch_1").unlink()
-    with pytest.raises(DataError, match="has test_batch but no data_batch_\\* training files"):
         load_cifar10(root)
 
 

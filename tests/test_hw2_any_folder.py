@@ -1,10 +1,12 @@
 """hw2 on any course's images: the defaults adapt to the data, and say when they cannot work."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from helpers import hw2
-from helpers.config import resolve_hw2
+from conftest import hw2_settings
 from helpers.errors import DataError, ParameterError
 from helpers.synthetic import write_tile_folder
 
@@ -18,22 +20,16 @@ def tile_dir(tmp_path_factory):
 
 
 def folder_settings(data_dir, tmp_path, **change):
-    """Notebook defaults, except a small autoencoder trained briefly."""
-    params = dict(dataset="folder", data_dir=str(data_dir), download=False, normal_class=0,
-                  train_dir=None, anomalies_dir=None, test_dir=None, annotation_file=None,
-                  image_size=None, channels=[8, 16, 32], latent=8, epochs=3, batch_size=32, lr=0.005,
-                  patience=5, seed=0, device="cpu", score="combined", threshold_method="auto",
-                  target_tnr=None, val_fraction=None, autoencoders=1, figures_dir=str(tmp_path / "f"),
-                  results_dir=str(tmp_path / "r"))
-    params.update(change)
-    return resolve_hw2(**params)
+    """Notebook defaults for what the data decides, a small autoencoder trained briefly."""
+    return hw2_settings(data_dir, tmp_path, **{"epochs": 3, "patience": 5, "target_tnr": None,
+                                               "val_fraction": None, **change})
 
 
 def run(s):
     data = hw2.load_data(s)
     parts = hw2.split(s, data)
     models = hw2.build_models(s)
-    hw2.train(s, models, parts, CPU, s.results_dir)
+    hw2.train(s, models, parts, CPU, Path(s.results_dir))
     return data, hw2.score_and_threshold(s, models, data, parts, CPU)
 
 
