@@ -50,8 +50,9 @@ def balanced_threshold(normal_scores: np.ndarray, anomaly_scores_: np.ndarray) -
     return float((upper + lower) / 2) if np.isfinite(upper) else float(lower)
 
 
-def informed_threshold(normal_scores: np.ndarray, known_anomalies: np.ndarray,
-                       target_tnr: float) -> float:
+def informed_threshold(
+    normal_scores: np.ndarray, known_anomalies: np.ndarray, target_tnr: float
+) -> float:
     """The quantile threshold, moved halfway down towards the known anomalies if they need it.
 
     The ``target_tnr`` quantile of the validation normals is the threshold, as long as the
@@ -69,8 +70,9 @@ def informed_threshold(normal_scores: np.ndarray, known_anomalies: np.ndarray,
     return (quantile + known_low) / 2 if known_low < quantile else quantile
 
 
-def choose_threshold(method: str, val_normal: np.ndarray, known_anomalies: np.ndarray | None,
-                     target_tnr: float) -> tuple[float, str]:
+def choose_threshold(
+    method: str, val_normal: np.ndarray, known_anomalies: np.ndarray | None, target_tnr: float
+) -> tuple[float, str]:
     """Pick the threshold without test labels; returns it and a description of how.
 
     ``quantile``: the ``target_tnr`` quantile of the validation normals. ``auto``: the
@@ -79,22 +81,30 @@ def choose_threshold(method: str, val_normal: np.ndarray, known_anomalies: np.nd
     known anomalies alone (it fits the known kind and misses weaker, unseen kinds).
     """
     if method not in THRESHOLD_METHODS:
-        raise ParameterError(f"threshold_method={method!r} is unknown; choose one of "
-                             f"{', '.join(THRESHOLD_METHODS)}.")
+        raise ParameterError(
+            f"threshold_method={method!r} is unknown; choose one of {', '.join(THRESHOLD_METHODS)}."
+        )
     has_known = known_anomalies is not None and len(known_anomalies) > 0
     if method == "balanced" and not has_known:
-        raise ParameterError("threshold_method='balanced' needs known anomalies (an anomalies/ "
-                             "folder); use 'quantile' or 'auto'.")
+        raise ParameterError(
+            "threshold_method='balanced' needs known anomalies (an anomalies/ "
+            "folder); use 'quantile' or 'auto'."
+        )
     quantile_rule = f"{target_tnr:.1%} quantile of {len(val_normal)} validation normals"
     if method == "balanced":
-        return (balanced_threshold(val_normal, known_anomalies),
-                f"max TPR+TNR on {len(val_normal)} validation normals and "
-                f"{len(known_anomalies)} known anomalies")
+        return (
+            balanced_threshold(val_normal, known_anomalies),
+            f"max TPR+TNR on {len(val_normal)} validation normals and "
+            f"{len(known_anomalies)} known anomalies",
+        )
     if method == "auto" and has_known:
         threshold = informed_threshold(val_normal, known_anomalies, target_tnr)
         if threshold < quantile_threshold(val_normal, target_tnr):
-            return (threshold, f"halfway from the {quantile_rule} down to the {KNOWN_QUANTILE:.0%} "
-                               f"quantile of {len(known_anomalies)} known anomalies")
+            return (
+                threshold,
+                f"halfway from the {quantile_rule} down to the {KNOWN_QUANTILE:.0%} "
+                f"quantile of {len(known_anomalies)} known anomalies",
+            )
     return quantile_threshold(val_normal, target_tnr), quantile_rule
 
 
@@ -104,9 +114,13 @@ def separation(normal_scores: np.ndarray, anomaly_scores_: np.ndarray) -> float:
     return float(roc_auc_score(labels, np.r_[normal_scores, anomaly_scores_]))
 
 
-def choose_signals(val: dict[str, np.ndarray], known: dict[str, np.ndarray] | None,
-                   candidates: dict[str, str], scene_gaps: dict[str, float] | None = None,
-                   floor: float = SIGNAL_FLOOR) -> tuple[list[str], list[dict]]:
+def choose_signals(
+    val: dict[str, np.ndarray],
+    known: dict[str, np.ndarray] | None,
+    candidates: dict[str, str],
+    scene_gaps: dict[str, float] | None = None,
+    floor: float = SIGNAL_FLOOR,
+) -> tuple[list[str], list[dict]]:
     """The candidate signals (name -> its score's key) to combine, chosen without test labels.
 
     A candidate is left out when its ``scene_gaps`` entry (AUROC of validation against
@@ -117,13 +131,23 @@ def choose_signals(val: dict[str, np.ndarray], known: dict[str, np.ndarray] | No
     Returns the chosen names and a row per candidate (its AUROCs, whether kept)."""
     gaps = scene_gaps or {}
     judged = known is not None and len(next(iter(known.values()))) >= MIN_KNOWN
-    aurocs = {c: separation(val[key], known[key]) if judged else None for c, key in candidates.items()}
-    kept = [c for c in candidates if gaps.get(c, 0.0) < SCENE_GAP and (not judged or aurocs[c] >= floor)]
+    aurocs = {
+        c: separation(val[key], known[key]) if judged else None for c, key in candidates.items()
+    }
+    kept = [
+        c for c in candidates if gaps.get(c, 0.0) < SCENE_GAP and (not judged or aurocs[c] >= floor)
+    ]
     if not kept:
         kept = [max(aurocs, key=aurocs.get) if judged else next(iter(candidates))]
-    rows = [{"signal": c, "known_auroc": None if aurocs[c] is None else round(aurocs[c], 4),
-             "scene_gap": None if c not in gaps else round(gaps[c], 4), "kept": c in kept}
-            for c in candidates]
+    rows = [
+        {
+            "signal": c,
+            "known_auroc": None if aurocs[c] is None else round(aurocs[c], 4),
+            "scene_gap": None if c not in gaps else round(gaps[c], 4),
+            "kept": c in kept,
+        }
+        for c in candidates
+    ]
     return kept, rows
 
 
@@ -131,16 +155,20 @@ def separation_warning(val_normal: np.ndarray, known_anomalies: np.ndarray | Non
     """A plain warning when the validation normals and known anomalies say that the score
     cannot separate the two (or a note that this cannot be checked); None when it can."""
     if known_anomalies is None or len(known_anomalies) < MIN_KNOWN:
-        return ("no known anomalies (fewer than 5 in anomalies/): whether this score separates anomalies "
-                "from normals cannot be checked before the test labels; add a few known anomalies to see it.")
+        return (
+            "no known anomalies (fewer than 5 in anomalies/): whether this score separates anomalies "
+            "from normals cannot be checked before the test labels; add a few known anomalies to see it."
+        )
     auroc = separation(val_normal, known_anomalies)
     if auroc >= SEPARATION_WARNING:
         return None
-    return (f"WARNING: the detector cannot reliably separate anomalies from normals here: the "
-            f"{len(known_anomalies)} known anomalies score like the {len(val_normal)} validation normals "
-            f"(AUROC {auroc:.2f}; 0.5 is a coin toss, 1.0 perfect). The threshold below flags images, but "
-            "expect many misses and false alarms; a larger image_size or more normal training images "
-            "may help.")
+    return (
+        f"WARNING: the detector cannot reliably separate anomalies from normals here: the "
+        f"{len(known_anomalies)} known anomalies score like the {len(val_normal)} validation normals "
+        f"(AUROC {auroc:.2f}; 0.5 is a coin toss, 1.0 perfect). The threshold below flags images, but "
+        "expect many misses and false alarms; a larger image_size or more normal training images "
+        "may help."
+    )
 
 
 def anomaly_report(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
@@ -152,12 +180,15 @@ def anomaly_report(labels: np.ndarray, scores: np.ndarray, threshold: float) -> 
     tpr = tp / max(tp + fn, 1)
     tnr = tn / max(tn + fp, 1)
     return {
-        "tpr": float(tpr), "tnr": float(tnr), "balanced_accuracy": float((tpr + tnr) / 2),
+        "tpr": float(tpr),
+        "tnr": float(tnr),
+        "balanced_accuracy": float((tpr + tnr) / 2),
         "auroc": float(roc_auc_score(labels, scores)),
         "aupr": float(average_precision_score(labels, scores)),
         "threshold": float(threshold),
         "confusion_matrix": [[int(tn), int(fp)], [int(fn), int(tp)]],
-        "test_normals": int((labels == 0).sum()), "test_anomalies": int((labels == 1).sum()),
+        "test_normals": int((labels == 0).sum()),
+        "test_anomalies": int((labels == 1).sum()),
     }
 
 

@@ -20,8 +20,12 @@ class ChannelAttention(nn.Module):
     def __init__(self, channels: int, reduction: int = 4) -> None:
         super().__init__()
         hidden = max(channels // reduction, 4)
-        self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True),
-                                 nn.Linear(hidden, channels), nn.Sigmoid())
+        self.mlp = nn.Sequential(
+            nn.Linear(channels, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, channels),
+            nn.Sigmoid(),
+        )
 
     def mask(self, x: torch.Tensor) -> torch.Tensor:
         return self.mlp(x.mean((2, 3)))[:, :, None, None]
@@ -31,18 +35,24 @@ class ChannelAttention(nn.Module):
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout),
-                         nn.LeakyReLU(0.1, inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.LeakyReLU(0.1, inplace=True),
+    )
 
 
 class ConvAutoencoder(nn.Module):
     """``len(channels)`` downsampling stages, a masked bottleneck of ``latent`` channels."""
 
-    def __init__(self, channels: tuple[int, ...] = (32, 64, 128), latent: int = 16,
-                 in_channels: int = 3) -> None:
+    def __init__(
+        self, channels: tuple[int, ...] = (32, 64, 128), latent: int = 16, in_channels: int = 3
+    ) -> None:
         super().__init__()
         if not channels or any(c < 1 for c in channels) or latent < 1:
-            raise ParameterError(f"autoencoder channels={channels!r}, latent={latent!r} must be positive.")
+            raise ParameterError(
+                f"autoencoder channels={channels!r}, latent={latent!r} must be positive."
+            )
         self.factor = 2 ** len(channels)
         layers, cin = [], in_channels
         for c in channels:

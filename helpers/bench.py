@@ -36,8 +36,14 @@ import torch.nn.functional as F
 
 from .augment import BatchAugment
 from .cifar import load_cifar10
-from .device import (PRECISIONS, autocast, channels_last_is_safe, describe_device, precision_name,
-                     select_device)
+from .device import (
+    PRECISIONS,
+    autocast,
+    channels_last_is_safe,
+    describe_device,
+    precision_name,
+    select_device,
+)
 from .errors import ParameterError
 from .models import build_classifier
 from .synthetic import write_cifar10
@@ -54,9 +60,16 @@ class FitLoop:
 
     def __init__(self, model, train, device, batch_size, precision, channels_last, compile_):
         self.args = (model, train, None, Classification(10))
-        self.config = FitConfig(epochs=1, batch_size=batch_size, lr=0.05, progress=False,
-                                track_gradients=False, precision=precision,
-                                channels_last=channels_last, compile=compile_)
+        self.config = FitConfig(
+            epochs=1,
+            batch_size=batch_size,
+            lr=0.05,
+            progress=False,
+            track_gradients=False,
+            precision=precision,
+            channels_last=channels_last,
+            compile=compile_,
+        )
         self.device, self.images = device, len(train) // batch_size * batch_size
 
     def __call__(self) -> int:
@@ -115,14 +128,27 @@ class ConventionalLoop:
             def _check_integrity(self) -> bool:
                 return True
 
-        transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
-                               T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))])
+        transform = T.Compose(
+            [
+                T.RandomCrop(32, padding=4),
+                T.RandomHorizontalFlip(),
+                T.ToTensor(),
+                T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+            ]
+        )
         dataset = GeneratedCIFAR10(root, train=True, transform=transform, download=False)
-        dataset = torch.utils.data.Subset(dataset, range(steps * batch_size))  # as many images as the other loops
-        self.loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
-                                                  num_workers=workers, drop_last=True,
-                                                  pin_memory=device.type == "cuda",
-                                                  persistent_workers=workers > 0)
+        dataset = torch.utils.data.Subset(
+            dataset, range(steps * batch_size)
+        )  # as many images as the other loops
+        self.loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=True,
+            num_workers=workers,
+            drop_last=True,
+            pin_memory=device.type == "cuda",
+            persistent_workers=workers > 0,
+        )
         self.memory, self.step = _plain_step(model, device, precision, channels_last)
         self.device, self.batch_size = device, batch_size
         self.steps = len(self.loader)  # one whole epoch per call: no iterator is left mid-way
@@ -130,7 +156,9 @@ class ConventionalLoop:
     def __call__(self) -> int:
         for x, y in self.loader:
             x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory)
-            self.step(x, y.to(self.device, non_blocking=True)).item()  # the usual per-step logging sync
+            self.step(
+                x, y.to(self.device, non_blocking=True)
+            ).item()  # the usual per-step logging sync
         return self.steps * self.batch_size
 
     def close(self) -> None:
@@ -162,13 +190,25 @@ def interleaved(loops: dict, device: torch.device, rounds: int) -> dict[str, lis
 def ratio_summary(numerator: list[float], denominator: list[float]) -> dict:
     """Median, lowest and highest of the per-round ratios."""
     ratios = np.asarray(numerator) / np.asarray(denominator)
-    return {"median": round(float(np.median(ratios)), 3), "min": round(float(ratios.min()), 3),
-            "max": round(float(ratios.max()), 3)}
+    return {
+        "median": round(float(np.median(ratios)), 3),
+        "min": round(float(ratios.min()), 3),
+        "max": round(float(ratios.max()), 3),
+    }
 
 
-def run(arch: str = "resnet18", width: int = 32, batch_size: int = 128, images: int = 1280,
-        rounds: int = 9, device_name: str = "auto", workers: int | None = None,
-        precision: str = "auto", channels_last: bool = True, compile_: bool = False) -> dict:
+def run(
+    arch: str = "resnet18",
+    width: int = 32,
+    batch_size: int = 128,
+    images: int = 1280,
+    rounds: int = 9,
+    device_name: str = "auto",
+    workers: int | None = None,
+    precision: str = "auto",
+    channels_last: bool = True,
+    compile_: bool = False,
+) -> dict:
     """Measure (a), (a'), (b), (c) and (c') in interleaved rounds; return a JSON-ready dict."""
     if rounds < 1:
         raise ParameterError(f"rounds must be at least 1, got {rounds}.")
@@ -181,7 +221,10 @@ def run(arch: str = "resnet18", width: int = 32, batch_size: int = 128, images: 
         # torchvision's CIFAR10 wants all five training batches: repeat the two we have.
         folder = os.path.join(tmp, "cifar-10-batches-py")
         for k in (3, 4, 5):
-            os.link(os.path.join(folder, f"data_batch_{1 + k % 2}"), os.path.join(folder, f"data_batch_{k}"))
+            os.link(
+                os.path.join(folder, f"data_batch_{1 + k % 2}"),
+                os.path.join(folder, f"data_batch_{k}"),
+            )
         train, _ = load_cifar10(tmp)
         train = train.subset(torch.arange(2 * per_batch))
         steps = max(len(train) // batch_size, 1)
@@ -190,14 +233,20 @@ def run(arch: str = "resnet18", width: int = 32, batch_size: int = 128, images: 
             torch.manual_seed(0)
             return build_classifier(arch, width)
 
-        loops = {"fit": FitLoop(fresh(), train, device, batch_size, precision, channels_last, compile_)}
+        loops = {
+            "fit": FitLoop(fresh(), train, device, batch_size, precision, channels_last, compile_)
+        }
         if not same_as_fp32:
-            loops["fit_fp32"] = FitLoop(fresh(), train, device, batch_size, "fp32", channels_last, compile_)
+            loops["fit_fp32"] = FitLoop(
+                fresh(), train, device, batch_size, "fp32", channels_last, compile_
+            )
         loops["bare"] = BareLoop(fresh(), device, batch_size, steps, precision, channels_last)
-        loops["conventional"] = ConventionalLoop(fresh(), tmp, device, batch_size, steps, workers,
-                                                 "fp32", channels_last=False)
-        loops["conventional_same_precision"] = ConventionalLoop(fresh(), tmp, device, batch_size, steps,
-                                                                workers, precision, channels_last)
+        loops["conventional"] = ConventionalLoop(
+            fresh(), tmp, device, batch_size, steps, workers, "fp32", channels_last=False
+        )
+        loops["conventional_same_precision"] = ConventionalLoop(
+            fresh(), tmp, device, batch_size, steps, workers, precision, channels_last
+        )
         try:
             speeds = interleaved(loops, device, rounds)
         finally:
@@ -206,16 +255,26 @@ def run(arch: str = "resnet18", width: int = 32, batch_size: int = 128, images: 
                     loop.close()
     speeds.setdefault("fit_fp32", speeds["fit"])
     out = {
-        "device": describe_device(device), "arch": arch, "width": width,
-        "batch_size": batch_size, "images": len(train), "rounds": rounds, "workers": workers,
-        "precision": precision, "compute_dtype": precision_name(device, precision),
-        "channels_last": channels_last, "compile": compile_,
+        "device": describe_device(device),
+        "arch": arch,
+        "width": width,
+        "batch_size": batch_size,
+        "images": len(train),
+        "rounds": rounds,
+        "workers": workers,
+        "precision": precision,
+        "compute_dtype": precision_name(device, precision),
+        "channels_last": channels_last,
+        "compile": compile_,
     }
     for name, values in speeds.items():
         out[f"{name}_ips"] = round(float(np.median(values)), 1)
     out["fit_fp32_is_fit"] = same_as_fp32
-    for name, other in (("fit_over_bare", "bare"), ("fit_over_conventional", "conventional"),
-                        ("fit_over_conventional_same_precision", "conventional_same_precision")):
+    for name, other in (
+        ("fit_over_bare", "bare"),
+        ("fit_over_conventional", "conventional"),
+        ("fit_over_conventional_same_precision", "conventional_same_precision"),
+    ):
         summary = ratio_summary(speeds["fit"], speeds[other])
         out[name] = summary["median"]
         out[f"{name}_range"] = [summary["min"], summary["max"]]
@@ -225,32 +284,60 @@ def run(arch: str = "resnet18", width: int = 32, batch_size: int = 128, images: 
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m helpers.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--arch", default="resnet18", choices=("resnet18", "resnet34"))
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--images", type=int, default=1280,
-                        help="generated training images: one epoch of them per loop and round")
-    parser.add_argument("--rounds", type=int, default=9, help="timed rounds (each runs every loop once)")
+    parser.add_argument(
+        "--images",
+        type=int,
+        default=1280,
+        help="generated training images: one epoch of them per loop and round",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=9, help="timed rounds (each runs every loop once)"
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workers", type=int, default=None, help="DataLoader workers for (c)")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS)
     parser.add_argument("--no-channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true")
-    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object as the last line"
+    )
     args = parser.parse_args(argv)
-    out = run(args.arch, args.width, args.batch_size, args.images, args.rounds, args.device,
-              args.workers, args.precision, not args.no_channels_last, args.compile)
+    out = run(
+        args.arch,
+        args.width,
+        args.batch_size,
+        args.images,
+        args.rounds,
+        args.device,
+        args.workers,
+        args.precision,
+        not args.no_channels_last,
+        args.compile,
+    )
     if not args.json:
-        print(f"device {out['device']}, {out['arch']} width {out['width']}, batch {out['batch_size']}, "
-              f"precision {out['precision']} ({out['compute_dtype']}), median of {out['rounds']} rounds")
+        print(
+            f"device {out['device']}, {out['arch']} width {out['width']}, batch {out['batch_size']}, "
+            f"precision {out['precision']} ({out['compute_dtype']}), median of {out['rounds']} rounds"
+        )
         print(f"  {'fit (float32)':34s} {out['fit_fp32_ips']:8.1f} images/s")
-        print(f"  {'fit (' + out['precision'] + ': ' + out['compute_dtype'] + ')':34s} {out['fit_ips']:8.1f} images/s")
+        print(
+            f"  {'fit (' + out['precision'] + ': ' + out['compute_dtype'] + ')':34s} {out['fit_ips']:8.1f} images/s"
+        )
         for key in ("bare", "conventional", "conventional_same_precision"):
             print(f"  {key:34s} {out[key + '_ips']:8.1f} images/s")
-        for key, label in (("fit_over_bare", "fit / bare"), ("fit_over_conventional", "fit / conventional"),
-                           ("fit_over_conventional_same_precision", "fit / conventional same precision")):
+        for key, label in (
+            ("fit_over_bare", "fit / bare"),
+            ("fit_over_conventional", "fit / conventional"),
+            ("fit_over_conventional_same_precision", "fit / conventional same precision"),
+        ):
             low, high = out[key + "_range"]
             print(f"  {label:34s} {out[key]:8.3f}   (rounds: {low:.3f} to {high:.3f})")
     print(json.dumps(out))

@@ -18,8 +18,12 @@ def describe(model: nn.Module) -> str:
     return type(model).__name__
 
 
-def load_checked(model: nn.Module, state: dict[str, torch.Tensor], source: str | Path,
-                 trained_as: str | None = None) -> None:
+def load_checked(
+    model: nn.Module,
+    state: dict[str, torch.Tensor],
+    source: str | Path,
+    trained_as: str | None = None,
+) -> None:
     """``model.load_state_dict(state)`` after checking every name and shape.
 
     A mismatch raises :class:`CheckpointError` naming the checkpoint, what it was
@@ -28,8 +32,11 @@ def load_checked(model: nn.Module, state: dict[str, torch.Tensor], source: str |
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     extra = [k for k in state if k not in own]
-    reshaped = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-                for k in own if k in state and state[k].shape != own[k].shape]
+    reshaped = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
     if missing or extra or reshaped:
         details = []
         if reshaped:

@@ -23,8 +23,16 @@ CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer",
-    "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 )
 
 
@@ -58,8 +66,16 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
             entry = pickle.load(f, encoding="latin1")
         data = np.asarray(entry["data"], dtype=np.uint8)
         labels = np.asarray(entry.get("labels", entry.get("fine_labels")), dtype=np.int64)
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError,
-            AttributeError, ImportError, IndexError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        ImportError,
+        IndexError,
+    ) as exc:
         raise DataError(
             f"CIFAR batch file {path} is corrupt or not a CIFAR-10 python batch "
             f"({type(exc).__name__}: {exc}). Delete the folder {path.parent} and download "
@@ -191,9 +207,7 @@ def stratified_indices(labels: np.ndarray | torch.Tensor, fraction: float, seed:
     return np.sort(np.concatenate(chosen))
 
 
-def split_train_val(
-    data: ImageSet, val_fraction: float, seed: int
-) -> tuple[ImageSet, ImageSet]:
+def split_train_val(data: ImageSet, val_fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
     """Hold a stratified, seeded validation split out of the training images."""
     if not 0 < val_fraction < 1:
         raise ParameterError(f"val_fraction={val_fraction!r} must lie in (0, 1), e.g. 0.1.")

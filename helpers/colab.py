@@ -25,10 +25,14 @@ REPOSITORY = re.compile(r'REPOSITORY = \\?"[^"\\]*\\?"')
 
 def owner_and_repo(url: str) -> tuple[str, str]:
     """``https://github.com/me/course.git`` -> ``("me", "course")``."""
-    match = re.fullmatch(r"(?:https://github\.com/|git@github\.com:)([\w.-]+)/([\w.-]+?)(?:\.git)?/?", url)
+    match = re.fullmatch(
+        r"(?:https://github\.com/|git@github\.com:)([\w.-]+)/([\w.-]+?)(?:\.git)?/?", url
+    )
     if not match:
-        raise ParameterError(f"{url!r} is not a GitHub repository address; write it like "
-                             "https://github.com/OWNER/REPO.")
+        raise ParameterError(
+            f"{url!r} is not a GitHub repository address; write it like "
+            "https://github.com/OWNER/REPO."
+        )
     return match.group(1), match.group(2)
 
 
@@ -49,8 +53,11 @@ def point_at(url: str, branch: str = "main", root: Path = ROOT) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m helpers.colab", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.colab",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("url", help="https://github.com/OWNER/REPO")
     parser.add_argument("--branch", default="main")
     args = parser.parse_args(argv)

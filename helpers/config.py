@@ -24,17 +24,44 @@ from .training import check_bn_lr_factor
 # the batch-norm parameters and biases, and the test averages shifted and mirrored views
 # (see docs/speed.md for the measurements behind each choice).
 HW1_PRESETS: dict[str, dict[str, Any]] = {
-    "full": dict(arch="resnet34", width=64, epochs=100, batch_size=256, lr=0.2,
-                 weight_decay=5e-4, label_smoothing=0.1, cutout=16, max_train_images=None,
-                 small_crop=0, small_crop_share=0.0, tta_shift=0, bn_lr_factor=1.0),
-    "cpu": dict(arch="resnet18", width=32, epochs=45, batch_size=64, lr=0.1,
-                weight_decay=2e-3, label_smoothing=0.2, cutout=8, max_train_images=5000,
-                small_crop=24, small_crop_share=0.7, tta_shift=2, bn_lr_factor=16.0),
+    "full": dict(
+        arch="resnet34",
+        width=64,
+        epochs=100,
+        batch_size=256,
+        lr=0.2,
+        weight_decay=5e-4,
+        label_smoothing=0.1,
+        cutout=16,
+        max_train_images=None,
+        small_crop=0,
+        small_crop_share=0.0,
+        tta_shift=0,
+        bn_lr_factor=1.0,
+    ),
+    "cpu": dict(
+        arch="resnet18",
+        width=32,
+        epochs=45,
+        batch_size=64,
+        lr=0.1,
+        weight_decay=2e-3,
+        label_smoothing=0.2,
+        cutout=8,
+        max_train_images=5000,
+        small_crop=24,
+        small_crop_share=0.7,
+        tta_shift=2,
+        bn_lr_factor=16.0,
+    ),
 }
 
 # Self-supervised pretraining of hw1's encoder, and its epochs on the training pool.
 PRETRAIN_METHODS = ("restoration", "contrastive")
-PRETRAIN_EPOCHS = {"restoration": 15, "contrastive": 7}  # about 10 min each in float32 on a 2-core AVX2 CPU
+PRETRAIN_EPOCHS = {
+    "restoration": 15,
+    "contrastive": 7,
+}  # about 10 min each in float32 on a 2-core AVX2 CPU
 # Fine-tuning a pretrained encoder: each stage below the head gets this factor of the LR
 # above it (layer-wise LR decay). Measured (docs/hw1.md): 0.7 gave nothing at 10 % of the
 # labels and cost 8 points at 50 %, where the pretrained encoder must still learn much; so
@@ -44,7 +71,9 @@ FINETUNE_LAYER_DECAY = 1.0
 
 def _choice(name: str, value: Any, choices) -> None:
     if value not in choices:
-        raise ParameterError(f"{name}={value!r} is unknown; choose one of {', '.join(map(str, choices))}.")
+        raise ParameterError(
+            f"{name}={value!r} is unknown; choose one of {', '.join(map(str, choices))}."
+        )
 
 
 def _reject_unknown(params: dict[str, Any], settings_class) -> set[str]:
@@ -52,7 +81,9 @@ def _reject_unknown(params: dict[str, Any], settings_class) -> set[str]:
     known = {f.name for f in fields(settings_class)}
     unknown = set(params) - known
     if unknown:
-        raise ParameterError(f"unknown parameter(s) {sorted(unknown)}; valid names: {sorted(known)}.")
+        raise ParameterError(
+            f"unknown parameter(s) {sorted(unknown)}; valid names: {sorted(known)}."
+        )
     return known
 
 
@@ -63,13 +94,21 @@ def _name_the_run(settings):
     name = settings.run_name
     if name is None:
         settings.run_name = run_name(settings.run_label(), settings.as_dict())
-    elif not isinstance(name, str) or not name.strip() or name in (".", "..") or any(
-            c in name for c in "/\\"):
-        raise ParameterError(f"run_name={name!r} must be a plain folder name (no slashes), "
-                             "or None to name the run from its parameters.")
+    elif (
+        not isinstance(name, str)
+        or not name.strip()
+        or name in (".", "..")
+        or any(c in name for c in "/\\")
+    ):
+        raise ParameterError(
+            f"run_name={name!r} must be a plain folder name (no slashes), "
+            "or None to name the run from its parameters."
+        )
     if settings.log_dir is not None and not isinstance(settings.log_dir, str):
-        raise ParameterError(f"log_dir={settings.log_dir!r} must be a folder path, or None for no "
-                             "TensorBoard logging.")
+        raise ParameterError(
+            f"log_dir={settings.log_dir!r} must be a folder path, or None for no "
+            "TensorBoard logging."
+        )
     return settings
 
 
@@ -130,11 +169,17 @@ class Hw1Settings:
     overwrite: bool = False
     resume: bool = False
     deterministic: bool = False
-    pretrain: str = "none"  # "none", "restoration", "contrastive", or the path of an encoder checkpoint
+    pretrain: str = (
+        "none"  # "none", "restoration", "contrastive", or the path of an encoder checkpoint
+    )
     pretrain_epochs: int | None = None  # None: PRETRAIN_EPOCHS[pretrain]
     restoration: str = "spark"  # the restoration recipe (pretrain.RESTORATION_RECIPES)
-    layer_decay: float | None = None  # fine-tuning LR decay per stage below the head; None: FINETUNE_LAYER_DECAY
-    match_init_norm: bool = False  # fine-tuning: rescale pretrained convolutions to a fresh one's norm
+    layer_decay: float | None = (
+        None  # fine-tuning LR decay per stage below the head; None: FINETUNE_LAYER_DECAY
+    )
+    match_init_norm: bool = (
+        False  # fine-tuning: rescale pretrained convolutions to a fresh one's norm
+    )
     pretrain_dir: str = "results/pretrained"
     run_name: str | None = None  # None: named from the parameters (see runs.run_name)
     log_dir: str | None = None  # TensorBoard event files; None: no TensorBoard logging
@@ -145,8 +190,16 @@ class Hw1Settings:
         return asdict(self)
 
     def run_label(self) -> str:
-        arm = "scratch" if self.pretrain == "none" else self.pretrain if self.pretrain in PRETRAIN_METHODS else "pretrained"
-        return f"{self.preset}-{self.arch}-w{self.width}-frac{self.fraction:g}-{arm}-seed{self.seed}"
+        arm = (
+            "scratch"
+            if self.pretrain == "none"
+            else self.pretrain
+            if self.pretrain in PRETRAIN_METHODS
+            else "pretrained"
+        )
+        return (
+            f"{self.preset}-{self.arch}-w{self.width}-frac{self.fraction:g}-{arm}-seed{self.seed}"
+        )
 
 
 def resolve_hw1(preset: str = "full", **params: Any) -> Hw1Settings:
@@ -167,7 +220,11 @@ def resolve_hw1(preset: str = "full", **params: Any) -> Hw1Settings:
     for name in ("epochs", "batch_size", "width"):
         _positive_int(name, merged[name])
     fraction = merged["fraction"]
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, (int, float))
+        or not 0 < fraction <= 1
+    ):
         raise ParameterError(
             f"fraction={fraction!r} is outside (0, 1]: 1.0 uses all labelled training images, "
             "0.5 half, 0.1 a tenth."
@@ -188,11 +245,15 @@ def resolve_hw1(preset: str = "full", **params: Any) -> Hw1Settings:
         raise ParameterError(f"small_crop_share={share!r} must lie in [0, 1].")
     pretrain = merged.get("pretrain", "none")
     if not isinstance(pretrain, str) or not pretrain:
-        raise ParameterError(f"pretrain={pretrain!r} must be 'none', 'restoration', 'contrastive' or the path "
-                             "of an encoder checkpoint.")
+        raise ParameterError(
+            f"pretrain={pretrain!r} must be 'none', 'restoration', 'contrastive' or the path "
+            "of an encoder checkpoint."
+        )
     if pretrain not in ("none", *PRETRAIN_METHODS) and not Path(pretrain).expanduser().is_file():
-        raise ParameterError(f"pretrain={pretrain!r} is neither 'none', 'restoration' nor 'contrastive', and no "
-                             "encoder checkpoint exists at that path.")
+        raise ParameterError(
+            f"pretrain={pretrain!r} is neither 'none', 'restoration' nor 'contrastive', and no "
+            "encoder checkpoint exists at that path."
+        )
     if merged.get("pretrain_epochs") is None:
         merged["pretrain_epochs"] = PRETRAIN_EPOCHS.get(pretrain, PRETRAIN_EPOCHS["restoration"])
     _positive_int("pretrain_epochs", merged["pretrain_epochs"])
@@ -203,11 +264,15 @@ def resolve_hw1(preset: str = "full", **params: Any) -> Hw1Settings:
         merged["layer_decay"] = FINETUNE_LAYER_DECAY
     decay = merged["layer_decay"]
     if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay <= 1:
-        raise ParameterError(f"layer_decay={decay!r} must lie in (0, 1]; 1 gives every layer the same LR.")
+        raise ParameterError(
+            f"layer_decay={decay!r} must lie in (0, 1]; 1 gives every layer the same LR."
+        )
     if pretrain == "none":  # the decay shapes the fine-tuning of a pretrained encoder only
         merged["layer_decay"] = 1.0
     if not isinstance(merged.get("match_init_norm", False), bool):
-        raise ParameterError(f"match_init_norm={merged['match_init_norm']!r} must be True or False.")
+        raise ParameterError(
+            f"match_init_norm={merged['match_init_norm']!r} must be True or False."
+        )
     return _name_the_run(Hw1Settings(**merged))
 
 
@@ -220,8 +285,10 @@ DATASETS = ("cifar10", "folder")
 # rotation network's signals and global content. The course's test set is 3 % anomalies
 # (so false alarms are what to avoid); one-class CIFAR-10's test set is 90 % anomalies,
 # so a lower TNR target buys much TPR.
-HW2_DEFAULT_SIGNALS = {"folder": ("reconstruction", "content", "texture", "local"),
-                       "cifar10": ("global", "transformation", "features", "mahalanobis")}
+HW2_DEFAULT_SIGNALS = {
+    "folder": ("reconstruction", "content", "texture", "local"),
+    "cifar10": ("global", "transformation", "features", "mahalanobis"),
+}
 HW2_DEFAULT_TARGET_TNR = {"folder": 0.98, "cifar10": 0.8}
 # Share of the normal training images held out for validation. 69 % of the course's 10,000
 # frames are one long scene (one group of near-duplicates, always in training), so 10 %
@@ -275,7 +342,9 @@ class Hw2Settings:
     error_pooling: str = "median"  # the reconstruction error's pooling in the combined score
     signals: tuple[str, ...] | None = None  # summed into the combined score; None: the data set's
     transformation_epochs: int | None = None  # None: about 48,000 image passes
-    transformation_batch_size: int = 32  # the rotation network's own batch (see hw2.train_transformation_net)
+    transformation_batch_size: int = (
+        32  # the rotation network's own batch (see hw2.train_transformation_net)
+    )
     autoencoders: int | None = None  # averaged; None: the data set's (HW2_DEFAULT_AUTOENCODERS)
     overwrite: bool = False
     resume: bool = False
@@ -284,7 +353,9 @@ class Hw2Settings:
     log_dir: str | None = None
     compile_model: bool = False
     precision: str = "auto"
-    grayscale: bool | None = None  # folder: decode images as one channel; None: when the images are grey
+    grayscale: bool | None = (
+        None  # folder: decode images as one channel; None: when the images are grey
+    )
     chosen_from_data: tuple[str, ...] = ()  # filled in: what the images decided, and why
 
     def as_dict(self) -> dict[str, Any]:
@@ -305,8 +376,9 @@ def _fill_from_images(p: dict[str, Any]) -> None:
     from .folder_data import image_files, training_folder
 
     if p.get("grayscale") is not None and not isinstance(p["grayscale"], bool):
-        raise ParameterError(f"grayscale={p['grayscale']!r} must be True, False or None "
-                             "(None: from the images).")
+        raise ParameterError(
+            f"grayscale={p['grayscale']!r} must be True, False or None (None: from the images)."
+        )
     if p.get("image_size") is not None and p.get("grayscale") is not None:
         return
     folder = training_folder(p["data_dir"], p.get("train_dir"))
@@ -314,12 +386,16 @@ def _fill_from_images(p: dict[str, Any]) -> None:
     notes = [survey.describe()]
     if p.get("image_size") is None:
         p["image_size"] = working_size(survey.median_size, 2 ** len(p["channels"]))
-        notes.append(f"image_size {p['image_size']}: their median size, shrunk to {MAX_PIXELS:,} pixels "
-                     f"when larger (aspect ratio kept), each side rounded up to a multiple of "
-                     f"{2 ** len(p['channels'])}")
+        notes.append(
+            f"image_size {p['image_size']}: their median size, shrunk to {MAX_PIXELS:,} pixels "
+            f"when larger (aspect ratio kept), each side rounded up to a multiple of "
+            f"{2 ** len(p['channels'])}"
+        )
     if p.get("grayscale") is None:
         p["grayscale"] = survey.grayscale
-        notes.append("grayscale: decoded as one channel" if survey.grayscale else "colour: three channels")
+        notes.append(
+            "grayscale: decoded as one channel" if survey.grayscale else "colour: three channels"
+        )
     p["chosen_from_data"] = tuple(notes)
 
 
@@ -330,7 +406,9 @@ def resolve_hw2(**params: Any) -> Hw2Settings:
 
     known = _reject_unknown(params, Hw2Settings)
     p = dict(params)
-    optional = {f.name for f in fields(Hw2Settings) if f.default is not MISSING} | set(HW2_BY_DATASET)
+    optional = {f.name for f in fields(Hw2Settings) if f.default is not MISSING} | set(
+        HW2_BY_DATASET
+    )
     missing = known - set(p) - optional
     if missing:
         raise ParameterError(f"parameter(s) {sorted(missing)} must be given.")
@@ -345,8 +423,15 @@ def resolve_hw2(**params: Any) -> Hw2Settings:
     _choice("score", p["score"], SCORES)
     _choice("error_pooling", p.get("error_pooling", "median"), POOLINGS)
     if p.get("epochs") is None:
-        p["epochs"] = HW2_DEFAULT_EPOCHS.get(p["dataset"])  # folder: set from the training split's size
-    for name in ("batch_size", "latent", "patience", *(("epochs",) if p["epochs"] is not None else ())):
+        p["epochs"] = HW2_DEFAULT_EPOCHS.get(
+            p["dataset"]
+        )  # folder: set from the training split's size
+    for name in (
+        "batch_size",
+        "latent",
+        "patience",
+        *(("epochs",) if p["epochs"] is not None else ()),
+    ):
         _positive_int(name, p[name])
     if p["dataset"] == "cifar10":
         p["image_size"] = p.get("image_size") or (32, 32)
@@ -358,10 +443,13 @@ def resolve_hw2(**params: Any) -> Hw2Settings:
         size = (size, size)
     p["image_size"] = tuple(size)
     factor = 2 ** len(p["channels"])
-    if len(p["image_size"]) != 2 or any(not isinstance(s, int) or s < factor or s % factor
-                                        for s in p["image_size"]):
-        raise ParameterError(f"image_size={size!r} must be (height, width), each a multiple of "
-                             f"{factor}, e.g. (32, 48).")
+    if len(p["image_size"]) != 2 or any(
+        not isinstance(s, int) or s < factor or s % factor for s in p["image_size"]
+    ):
+        raise ParameterError(
+            f"image_size={size!r} must be (height, width), each a multiple of "
+            f"{factor}, e.g. (32, 48)."
+        )
     if p["dataset"] == "cifar10" and p["image_size"] != (32, 32):
         raise ParameterError("dataset='cifar10' images are 32x32: leave image_size=None.")
     p["channels"] = tuple(p["channels"])
@@ -387,6 +475,8 @@ def resolve_hw2(**params: Any) -> Hw2Settings:
     _positive_int("autoencoders", p["autoencoders"])
     rms = p.get("duplicate_rms", 0.025)
     if isinstance(rms, bool) or not isinstance(rms, (int, float)) or not 0 <= rms < 1:
-        raise ParameterError(f"duplicate_rms={rms!r} must lie in [0, 1), e.g. 0.025 (0: only identical "
-                             "images are grouped).")
+        raise ParameterError(
+            f"duplicate_rms={rms!r} must lie in [0, 1), e.g. 0.025 (0: only identical "
+            "images are grouped)."
+        )
     return _name_the_run(Hw2Settings(**p))

@@ -31,8 +31,12 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> tor
     return F.cross_entropy(similarity, partner)
 
 
-def random_resized_crop(x: torch.Tensor, generator: torch.Generator, scale: tuple[float, float] = (0.2, 1.0),
-                        ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> torch.Tensor:
+def random_resized_crop(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    scale: tuple[float, float] = (0.2, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+) -> torch.Tensor:
     """Per image, a random window of ``scale`` of the area and aspect ``ratio``, resized back
     to the image size (one batched ``grid_sample``)."""
     n = x.shape[0]
@@ -75,8 +79,12 @@ class ContrastiveNet(nn.Module):
         self.normalize = Normalize(CIFAR10_MEAN, CIFAR10_STD)
         self.encoder = ResNetEncoder(arch, width)
         channels = self.encoder.out_channels
-        self.head = nn.Sequential(nn.Linear(channels, channels), nn.BatchNorm1d(channels),
-                                  nn.ReLU(inplace=True), nn.Linear(channels, projection_dim))
+        self.head = nn.Sequential(
+            nn.Linear(channels, channels),
+            nn.BatchNorm1d(channels),
+            nn.ReLU(inplace=True),
+            nn.Linear(channels, projection_dim),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.encoder(self.normalize(x)).mean((2, 3))

@@ -52,8 +52,10 @@ class FolderSurvey:
         (h0, w0), (h1, w1) = self.size_range
         h, w = self.median_size
         colour = "grayscale" if self.grayscale else "colour"
-        return (f"{self.count:,} {colour} training images, median {h}x{w} pixels "
-                f"(height x width; from {h0}x{w0} to {h1}x{w1})")
+        return (
+            f"{self.count:,} {colour} training images, median {h}x{w} pixels "
+            f"(height x width; from {h0}x{w0} to {h1}x{w1})"
+        )
 
 
 def _is_grey(path: Path, mode: str) -> bool:
@@ -85,8 +87,9 @@ def survey_folder(paths: list[Path]) -> FolderSurvey:
     return FolderSurvey(len(sizes), median, (smallest, largest), grey)
 
 
-def working_size(median_size: tuple[int, int], multiple: int,
-                 max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+def working_size(
+    median_size: tuple[int, int], multiple: int, max_pixels: int = MAX_PIXELS
+) -> tuple[int, int]:
     """The median size shrunk to ``max_pixels`` when larger (aspect ratio kept), each side
     then rounded up to a multiple of ``multiple`` (so a small image is never shrunk)."""
     h, w = median_size
@@ -94,8 +97,12 @@ def working_size(median_size: tuple[int, int], multiple: int,
     return tuple(max(1, math.ceil(side * scale / multiple)) * multiple for side in (h, w))
 
 
-def epochs_for_budget(images: int, image_size: tuple[int, int], passes: int = IMAGE_PASSES,
-                      budget_pixels: int = BUDGET_PIXELS) -> int:
+def epochs_for_budget(
+    images: int,
+    image_size: tuple[int, int],
+    passes: int = IMAGE_PASSES,
+    budget_pixels: int = BUDGET_PIXELS,
+) -> int:
     """Epochs over ``images`` of ``image_size`` that spend ``passes`` image passes of
     ``budget_pixels`` pixels each (rounded to the nearest epoch, at least one)."""
     pixels = image_size[0] * image_size[1]

@@ -68,37 +68,68 @@ from torch.nn import functional as F
 from .anomaly import separation
 from .augment import BatchAugment, to_float
 from .errors import ParameterError
-from .transformations import (TransformationNet, check_transformations, fit_view_gaussians, knn_distance,
-                              mahalanobis_distance, transformation_scores)
+from .transformations import (
+    TransformationNet,
+    check_transformations,
+    fit_view_gaussians,
+    knn_distance,
+    mahalanobis_distance,
+    transformation_scores,
+)
 
 POOLINGS = ("median", "mean")
-SIGNALS = ("reconstruction", "global", "colour", "content", "texture", "local", "transformation",
-           "features", "mahalanobis")
-SCORES = ("reconstruction_mean", "reconstruction_median", "global", "colour", "content", "texture", "local",
-          "transformation", "features", "mahalanobis", "combined")
-SCORE_NAMES = {"reconstruction_mean": "reconstruction (mean error, the classic score)",
-               "reconstruction_median": "reconstruction (median error)",
-               "global": "global content (autoencoder feature statistics)",
-               "colour": "colour (colour statistics)",
-               "content": "content (mean of global and colour)",
-               "texture": "texture (local contrast statistics)",
-               "local": "local (worst place, per-position filter statistics)",
-               "transformation": "transformation (unsure which rotation)",
-               "features": "features (k-NN in the rotation network's features)",
-               "mahalanobis": "mahalanobis (Gaussian of the rotation network's features)",
-               "combined": "combined"}
+SIGNALS = (
+    "reconstruction",
+    "global",
+    "colour",
+    "content",
+    "texture",
+    "local",
+    "transformation",
+    "features",
+    "mahalanobis",
+)
+SCORES = (
+    "reconstruction_mean",
+    "reconstruction_median",
+    "global",
+    "colour",
+    "content",
+    "texture",
+    "local",
+    "transformation",
+    "features",
+    "mahalanobis",
+    "combined",
+)
+SCORE_NAMES = {
+    "reconstruction_mean": "reconstruction (mean error, the classic score)",
+    "reconstruction_median": "reconstruction (median error)",
+    "global": "global content (autoencoder feature statistics)",
+    "colour": "colour (colour statistics)",
+    "content": "content (mean of global and colour)",
+    "texture": "texture (local contrast statistics)",
+    "local": "local (worst place, per-position filter statistics)",
+    "transformation": "transformation (unsure which rotation)",
+    "features": "features (k-NN in the rotation network's features)",
+    "mahalanobis": "mahalanobis (Gaussian of the rotation network's features)",
+    "combined": "combined",
+}
 NEEDS_TRANSFORMATION_NET = ("transformation", "features", "mahalanobis")
 FIXED_SIGNALS = ("texture", "local")  # fitted to the training normals without training a network
 FEATURE_QUANTILES = (0.25, 0.5, 0.75)
 
 
 @torch.no_grad()
-def reconstruct(model: nn.Module, images: torch.Tensor, device: torch.device,
-                batch_size: int = 512) -> torch.Tensor:
+def reconstruct(
+    model: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 512
+) -> torch.Tensor:
     """Reconstructions (float [0, 1], on the CPU) of uint8 ``images``; ``model`` is moved to ``device``."""
     model.to(device).eval()
-    out = [model(to_float(images[s:s + batch_size].to(device))).float().cpu()
-           for s in range(0, len(images), batch_size)]
+    out = [
+        model(to_float(images[s : s + batch_size].to(device))).float().cpu()
+        for s in range(0, len(images), batch_size)
+    ]
     return torch.cat(out) if out else torch.zeros(0, *images.shape[1:])
 
 
@@ -107,8 +138,9 @@ def error_maps(images: torch.Tensor, reconstructions: torch.Tensor) -> torch.Ten
     return (to_float(images) - reconstructions).pow(2).mean(1)
 
 
-def ensemble_error_maps(models: Sequence[nn.Module], images: torch.Tensor,
-                        device: torch.device) -> torch.Tensor:
+def ensemble_error_maps(
+    models: Sequence[nn.Module], images: torch.Tensor, device: torch.device
+) -> torch.Tensor:
     """The mean over ``models`` of each one's per-pixel error maps: (N, H, W)."""
     return sum(error_maps(images, reconstruct(m, images, device)) for m in models) / len(models)
 
@@ -116,7 +148,9 @@ def ensemble_error_maps(models: Sequence[nn.Module], images: torch.Tensor,
 def pool_errors(maps: torch.Tensor, pooling: str = "median") -> np.ndarray:
     """One reconstruction score per image: the median (robust) or mean per-pixel error."""
     if pooling not in POOLINGS:
-        raise ParameterError(f"pooling={pooling!r} is unknown; choose one of {', '.join(POOLINGS)}.")
+        raise ParameterError(
+            f"pooling={pooling!r} is unknown; choose one of {', '.join(POOLINGS)}."
+        )
     flat = maps.flatten(1)
     pooled = flat.median(1).values if pooling == "median" else flat.mean(1)
     return pooled.numpy()
@@ -129,9 +163,14 @@ def channel_quantiles(values: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def global_features(model: nn.Module, images: torch.Tensor, device: torch.device,
-                    augment: BatchAugment | None = None, generator: torch.Generator | None = None,
-                    batch_size: int = 512) -> np.ndarray:
+def global_features(
+    model: nn.Module,
+    images: torch.Tensor,
+    device: torch.device,
+    augment: BatchAugment | None = None,
+    generator: torch.Generator | None = None,
+    batch_size: int = 512,
+) -> np.ndarray:
     """Per image, the 25/50/75 % quantiles over positions of each channel of the
     autoencoder's first encoder stage: (N, 3 x channels). ``model`` is moved to ``device``."""
     model.to(device).eval()
@@ -139,7 +178,7 @@ def global_features(model: nn.Module, images: torch.Tensor, device: torch.device
     out = []
     q = torch.tensor(FEATURE_QUANTILES, device=device)
     for s in range(0, len(images), batch_size):
-        batch = images[s:s + batch_size].to(device)
+        batch = images[s : s + batch_size].to(device)
         x = augment(batch, generator) if augment is not None else to_float(batch)
         h = first_stage(x).float().flatten(2)  # (B, C, positions)
         out.append(channel_quantiles(h, q).cpu())
@@ -147,15 +186,20 @@ def global_features(model: nn.Module, images: torch.Tensor, device: torch.device
 
 
 @torch.no_grad()
-def texture_features(images: torch.Tensor, device: torch.device, augment: BatchAugment | None = None,
-                     generator: torch.Generator | None = None, batch_size: int = 1024) -> np.ndarray:
+def texture_features(
+    images: torch.Tensor,
+    device: torch.device,
+    augment: BatchAugment | None = None,
+    generator: torch.Generator | None = None,
+    batch_size: int = 1024,
+) -> np.ndarray:
     """Per image, the 25/50/75 % quantiles of its local contrast: the standard deviation
     of the grey image in every full 3x3 window (no padding, so the frame's border adds
     no false edges): (N, 3)."""
     out = []
     q = torch.tensor(FEATURE_QUANTILES, device=device)
     for s in range(0, len(images), batch_size):
-        batch = images[s:s + batch_size].to(device)
+        batch = images[s : s + batch_size].to(device)
         x = augment(batch, generator) if augment is not None else to_float(batch)
         grey = x.float().mean(1, keepdim=True)
         mean = F.avg_pool2d(grey, 3, stride=1)
@@ -165,24 +209,31 @@ def texture_features(images: torch.Tensor, device: torch.device, augment: BatchA
 
 
 @torch.no_grad()
-def colour_features(images: torch.Tensor, device: torch.device, augment: BatchAugment | None = None,
-                    generator: torch.Generator | None = None, batch_size: int = 1024) -> np.ndarray:
+def colour_features(
+    images: torch.Tensor,
+    device: torch.device,
+    augment: BatchAugment | None = None,
+    generator: torch.Generator | None = None,
+    batch_size: int = 1024,
+) -> np.ndarray:
     """Per image, the 25/50/75 % quantiles over positions of each colour channel:
     (N, 3 x channels)."""
     out = []
     q = torch.tensor(FEATURE_QUANTILES, device=device)
     for s in range(0, len(images), batch_size):
-        batch = images[s:s + batch_size].to(device)
+        batch = images[s : s + batch_size].to(device)
         x = augment(batch, generator) if augment is not None else to_float(batch)
         out.append(channel_quantiles(x.float().flatten(2), q).cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, len(FEATURE_QUANTILES) * images.shape[1]))
+    return (
+        torch.cat(out).numpy() if out else np.zeros((0, len(FEATURE_QUANTILES) * images.shape[1]))
+    )
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur with mirrored borders (radius capped by the image's size)."""
     radius = max(1, min(int(3 * sigma), min(x.shape[-2:]) - 1))
     taps = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
-    kernel = torch.exp(-taps**2 / (2 * sigma**2))
+    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
     kernel = kernel / kernel.sum()
     x = F.pad(x, (radius,) * 4, mode="reflect")
     return F.conv2d(F.conv2d(x, kernel.view(1, 1, 1, -1)), kernel.view(1, 1, -1, 1))
@@ -202,7 +253,9 @@ def filter_bank(images: torch.Tensor) -> torch.Tensor:
     dx = F.pad(grey[..., :, 1:] - grey[..., :, :-1], (0, 1, 0, 0), mode="replicate")
     dy = F.pad(grey[..., 1:, :] - grey[..., :-1, :], (0, 0, 0, 1), mode="replicate")
     mean = F.avg_pool2d(grey, 3, 1, 1, count_include_pad=False)
-    contrast = (F.avg_pool2d(grey * grey, 3, 1, 1, count_include_pad=False) - mean**2).clamp_min(0).sqrt()
+    contrast = (
+        (F.avg_pool2d(grey * grey, 3, 1, 1, count_include_pad=False) - mean**2).clamp_min(0).sqrt()
+    )
     return torch.cat([normalised, *dogs, dx, dy, contrast], 1)
 
 
@@ -220,7 +273,7 @@ class LocalModel:
     def fit(cls, images: torch.Tensor, device: torch.device, batch_size: int = 512) -> "LocalModel":
         total = total_sq = None
         for s in range(0, len(images), batch_size):
-            r = filter_bank(to_float(images[s:s + batch_size].to(device))).double()
+            r = filter_bank(to_float(images[s : s + batch_size].to(device))).double()
             total = r.sum(0) if total is None else total + r.sum(0)
             total_sq = (r * r).sum(0) if total_sq is None else total_sq + (r * r).sum(0)
         n = max(len(images), 1)
@@ -230,20 +283,35 @@ class LocalModel:
         return cls(mean.float(), torch.maximum(std, floor[:, None, None]).float())
 
     @torch.no_grad()
-    def maps(self, images: torch.Tensor, device: torch.device, batch_size: int = 512) -> torch.Tensor:
+    def maps(
+        self, images: torch.Tensor, device: torch.device, batch_size: int = 512
+    ) -> torch.Tensor:
         """(N, H, W): at each position the mean squared standardised deviation of the responses."""
-        out = [((filter_bank(to_float(images[s:s + batch_size].to(device))) - self.mean) / self.std)
-               .pow(2).mean(1).cpu() for s in range(0, len(images), batch_size)]
+        out = [
+            ((filter_bank(to_float(images[s : s + batch_size].to(device))) - self.mean) / self.std)
+            .pow(2)
+            .mean(1)
+            .cpu()
+            for s in range(0, len(images), batch_size)
+        ]
         return torch.cat(out) if out else torch.zeros(0, *self.mean.shape[1:])
 
 
-def fit_normal_distribution(features, images: torch.Tensor, device: torch.device, augment: BatchAugment,
-                            copies: int, seed: int) -> LedoitWolf:
+def fit_normal_distribution(
+    features,
+    images: torch.Tensor,
+    device: torch.device,
+    augment: BatchAugment,
+    copies: int,
+    seed: int,
+) -> LedoitWolf:
     """Ledoit-Wolf Gaussian of ``features(images, device, augment, generator)`` over the
     images and ``copies`` augmented copies of them (so that lighting changes alone do
     not look anomalous)."""
     generator = torch.Generator(device=device).manual_seed(seed)
-    parts = [features(images, device)] + [features(images, device, augment, generator) for _ in range(copies)]
+    parts = [features(images, device)] + [
+        features(images, device, augment, generator) for _ in range(copies)
+    ]
     return LedoitWolf().fit(np.concatenate(parts))
 
 
@@ -259,18 +327,24 @@ class Standardizer:
     def fit(cls, normal_scores: np.ndarray) -> "Standardizer":
         logs = np.log(np.maximum(np.asarray(normal_scores, dtype=np.float64), 1e-12))
         if len(logs) < 2:
-            raise ParameterError("at least two validation normals are needed to standardise the scores; "
-                                 "raise val_fraction or add normal images.")
+            raise ParameterError(
+                "at least two validation normals are needed to standardise the scores; "
+                "raise val_fraction or add normal images."
+            )
         return cls(float(np.median(logs)), float(max(logs.std(), 1e-6)))
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
-        return (np.log(np.maximum(np.asarray(scores, dtype=np.float64), 1e-12)) - self.center) / self.scale
+        return (
+            np.log(np.maximum(np.asarray(scores, dtype=np.float64), 1e-12)) - self.center
+        ) / self.scale
 
 
 def check_signals(signals) -> tuple[str, ...]:
     """``signals`` as a tuple, or a clear error naming the valid ones."""
     if isinstance(signals, str) or not signals or any(s not in SIGNALS for s in signals):
-        raise ParameterError(f"signals={signals!r} must be a non-empty list drawn from {', '.join(SIGNALS)}.")
+        raise ParameterError(
+            f"signals={signals!r} must be a non-empty list drawn from {', '.join(SIGNALS)}."
+        )
     return tuple(signals)
 
 
@@ -287,10 +361,12 @@ def check_score(score: str, signals: Sequence[str]) -> str:
     if score not in SCORES:
         raise ParameterError(f"score={score!r} is unknown; choose one of {', '.join(computed)}.")
     if score not in computed:
-        raise ParameterError(f"score={score!r} is not computed with signals {tuple(signals)!r}: it needs the "
-                             "rotation network, trained only when signals hold 'transformation', 'features' "
-                             f"or 'mahalanobis'; add one of them to signals, or choose one of "
-                             f"{', '.join(computed)}.")
+        raise ParameterError(
+            f"score={score!r} is not computed with signals {tuple(signals)!r}: it needs the "
+            "rotation network, trained only when signals hold 'transformation', 'features' "
+            f"or 'mahalanobis'; add one of them to signals, or choose one of "
+            f"{', '.join(computed)}."
+        )
     return score
 
 
@@ -335,12 +411,16 @@ class Detector:
         if not self.members:
             raise ParameterError("the detector needs at least one trained autoencoder.")
         if self.pooling not in POOLINGS:
-            raise ParameterError(f"error_pooling={self.pooling!r} is unknown; choose one of {', '.join(POOLINGS)}.")
+            raise ParameterError(
+                f"error_pooling={self.pooling!r} is unknown; choose one of {', '.join(POOLINGS)}."
+            )
         check_signals(self.signals)
         if self.transformation_net is None and set(self.signals) & set(NEEDS_TRANSFORMATION_NET):
-            raise ParameterError(f"signals {list(self.signals)} need the transformation network; train it "
-                                 "first (hw2.train_transformation_net) or drop 'transformation', 'features' "
-                                 "and 'mahalanobis'.")
+            raise ParameterError(
+                f"signals {list(self.signals)} need the transformation network; train it "
+                "first (hw2.train_transformation_net) or drop 'transformation', 'features' "
+                "and 'mahalanobis'."
+            )
         if self.transformation_net is not None:
             check_transformations(self.transformation_net, self.transformations)
 
@@ -350,17 +430,22 @@ class Detector:
         self.covariances = []
         for member in self.members:
             parts = [global_features(member, train_images, self.device)]
-            parts += [global_features(member, train_images, self.device, jitter, generator)
-                      for _ in range(self.jittered_copies)]
+            parts += [
+                global_features(member, train_images, self.device, jitter, generator)
+                for _ in range(self.jittered_copies)
+            ]
             self.covariances.append(LedoitWolf().fit(np.concatenate(parts)))
-        self.texture_covariance = fit_normal_distribution(texture_features, train_images, self.device, jitter,
-                                                          self.jittered_copies, self.seed)
-        self.colour_covariance = fit_normal_distribution(colour_features, train_images, self.device, jitter,
-                                                         self.jittered_copies, self.seed)
+        self.texture_covariance = fit_normal_distribution(
+            texture_features, train_images, self.device, jitter, self.jittered_copies, self.seed
+        )
+        self.colour_covariance = fit_normal_distribution(
+            colour_features, train_images, self.device, jitter, self.jittered_copies, self.seed
+        )
         self.local_model = LocalModel.fit(train_images, self.device)
         if self.transformation_net is not None:
-            _, self.reference_features = transformation_scores(self.transformation_net, train_images,
-                                                               self.device, self.transformations)
+            _, self.reference_features = transformation_scores(
+                self.transformation_net, train_images, self.device, self.transformations
+            )
             self.feature_gaussians = fit_view_gaussians(self.reference_features)
         raw = self.raw_scores(val_images)
         self.standardizers = {name: Standardizer.fit(values) for name, values in raw.items()}
@@ -369,24 +454,31 @@ class Detector:
     def global_distance(self, images: torch.Tensor) -> np.ndarray:
         """The geometric mean over the autoencoders of each one's Mahalanobis distance of
         the images' :func:`global_features` from the training normals'."""
-        distances = [covariance.mahalanobis(global_features(member, images, self.device))
-                     for member, covariance in zip(self.members, self.covariances)]
+        distances = [
+            covariance.mahalanobis(global_features(member, images, self.device))
+            for member, covariance in zip(self.members, self.covariances)
+        ]
         logs = [np.log(np.maximum(d, 1e-12)) for d in distances]
         return np.exp(np.mean(logs, axis=0))
 
     def raw_scores(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         """Each signal on its own scale (reconstruction error, Mahalanobis distances)."""
         if not self.covariances:
-            raise ParameterError("the detector is not fitted yet: call fit(train_images, val_images) first.")
+            raise ParameterError(
+                "the detector is not fitted yet: call fit(train_images, val_images) first."
+            )
         maps = ensemble_error_maps(self.members, images, self.device)
-        raw = {"reconstruction_mean": pool_errors(maps, "mean"),
-               "reconstruction_median": pool_errors(maps, "median"),
-               "global": self.global_distance(images),
-               "colour": self.colour_covariance.mahalanobis(colour_features(images, self.device)),
-               **self.fixed_raw_scores(images)}
+        raw = {
+            "reconstruction_mean": pool_errors(maps, "mean"),
+            "reconstruction_median": pool_errors(maps, "median"),
+            "global": self.global_distance(images),
+            "colour": self.colour_covariance.mahalanobis(colour_features(images, self.device)),
+            **self.fixed_raw_scores(images),
+        }
         if self.transformation_net is not None:
-            unsure, features = transformation_scores(self.transformation_net, images, self.device,
-                                                     self.transformations)
+            unsure, features = transformation_scores(
+                self.transformation_net, images, self.device, self.transformations
+            )
             raw["transformation"] = unsure
             raw["features"] = knn_distance(features, self.reference_features)
             raw["mahalanobis"] = mahalanobis_distance(features, self.feature_gaussians)
@@ -397,20 +489,30 @@ class Detector:
         training normals its statistics did not see: fitted on half of the training images
         (a seeded draw), scored on the other half. Near 0.5 when held-out scenes look as
         normal as the training scenes; near 1 when the statistics learnt the training scenes."""
-        order = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(self.seed))
+        order = torch.randperm(
+            len(train_images), generator=torch.Generator().manual_seed(self.seed)
+        )
         fit_half, other_half = train_images[order[::2]], train_images[order[1::2]]
         jitter = BatchAugment(crop_pad=0, flip=True, jitter=self.feature_jitter)
-        texture = fit_normal_distribution(texture_features, fit_half, self.device, jitter, self.jittered_copies,
-                                          self.seed)
+        texture = fit_normal_distribution(
+            texture_features, fit_half, self.device, jitter, self.jittered_copies, self.seed
+        )
         local = LocalModel.fit(fit_half, self.device)
-        scorers = {"texture": lambda x: texture.mahalanobis(texture_features(x, self.device)),
-                   "local": lambda x: local.maps(x, self.device).flatten(1).amax(1).numpy()}
-        return {name: separation(score(other_half), score(val_images)) for name, score in scorers.items()}
+        scorers = {
+            "texture": lambda x: texture.mahalanobis(texture_features(x, self.device)),
+            "local": lambda x: local.maps(x, self.device).flatten(1).amax(1).numpy(),
+        }
+        return {
+            name: separation(score(other_half), score(val_images))
+            for name, score in scorers.items()
+        }
 
     def fixed_raw_scores(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         """The :data:`FIXED_SIGNALS` on their own scale (no autoencoder is run)."""
-        return {"texture": self.texture_covariance.mahalanobis(texture_features(images, self.device)),
-                "local": self.local_model.maps(images, self.device).flatten(1).amax(1).numpy()}
+        return {
+            "texture": self.texture_covariance.mahalanobis(texture_features(images, self.device)),
+            "local": self.local_model.maps(images, self.device).flatten(1).amax(1).numpy(),
+        }
 
     def scores(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         """Every signal standardised, and ``combined`` (:func:`combine`) of ``signals``

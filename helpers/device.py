@@ -72,8 +72,10 @@ def describe_device(device: torch.device) -> str:
 def check_precision(precision: str) -> str:
     """``precision`` itself, or a clear error naming the valid choices."""
     if precision not in PRECISIONS:
-        raise ParameterError(f"precision={precision!r} is unknown; choose one of {', '.join(PRECISIONS)} "
-                             "(auto: mixed precision only where the hardware runs it natively).")
+        raise ParameterError(
+            f"precision={precision!r} is unknown; choose one of {', '.join(PRECISIONS)} "
+            "(auto: mixed precision only where the hardware runs it natively)."
+        )
     return precision
 
 
@@ -94,12 +96,15 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
         return None
     dtype = _DTYPES[precision]
     if dtype is torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ParameterError("precision='bf16' but this GPU has no bfloat16 support; use "
-                             "precision='fp16' or 'auto'.")
+        raise ParameterError(
+            "precision='bf16' but this GPU has no bfloat16 support; use precision='fp16' or 'auto'."
+        )
     if dtype is torch.bfloat16 and device.type == "cpu" and not cpu_has_native_bf16():
-        warnings.warn(f"precision='bf16' on a CPU without native bf16 instructions ({cpu_capability()}): "
-                      "it is emulated and slower than float32. precision='auto' picks float32 here.",
-                      stacklevel=2)
+        warnings.warn(
+            f"precision='bf16' on a CPU without native bf16 instructions ({cpu_capability()}): "
+            "it is emulated and slower than float32. precision='auto' picks float32 here.",
+            stacklevel=2,
+        )
     return dtype
 
 
@@ -121,8 +126,11 @@ def compute_record(device: torch.device, precision: str) -> dict:
     """What a run's ``metrics.json`` records about how it computed."""
     record = {"precision": precision, "compute_dtype": precision_name(device, precision)}
     if device.type == "cpu":
-        record.update(cpu_capability=cpu_capability(), native_bf16=cpu_has_native_bf16(),
-                      threads=torch.get_num_threads())
+        record.update(
+            cpu_capability=cpu_capability(),
+            native_bf16=cpu_has_native_bf16(),
+            threads=torch.get_num_threads(),
+        )
     return record
 
 
@@ -138,7 +146,11 @@ def channels_last_is_safe(model: nn.Module, device: torch.device) -> bool:
     if device.type != "cpu":
         return True
     for m in model.modules():
-        if (isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and max(m.stride) > 1
-                and 2 <= m.in_channels // m.groups <= 7):
+        if (
+            isinstance(m, nn.Conv2d)
+            and m.kernel_size == (1, 1)
+            and max(m.stride) > 1
+            and 2 <= m.in_channels // m.groups <= 7
+        ):
             return False
     return True

@@ -22,13 +22,22 @@ def check_parameters(notebook: str, names: Iterable[str]) -> None:
     declared = papermill.inspect_notebook(str(ROOT / notebook))
     unknown = sorted(set(names) - set(declared))
     if unknown:
-        raise ParameterError(f"{notebook} has no parameter(s) {unknown}; its parameters are "
-                             f"{sorted(declared)}. Check the spelling (with --set, hw1.NAME or "
-                             "hw2.NAME sets one homework's parameter only).")
+        raise ParameterError(
+            f"{notebook} has no parameter(s) {unknown}; its parameters are "
+            f"{sorted(declared)}. Check the spelling (with --set, hw1.NAME or "
+            "hw2.NAME sets one homework's parameter only)."
+        )
 
 
-def run_notebook(notebook: str, out: Path, name: str, params: dict, overwrite: bool = False,
-                 tag: str = "run", progress_bar: bool = True) -> dict:
+def run_notebook(
+    notebook: str,
+    out: Path,
+    name: str,
+    params: dict,
+    overwrite: bool = False,
+    tag: str = "run",
+    progress_bar: bool = True,
+) -> dict:
     """Execute ``notebook`` (a file in the repository) through papermill into
     ``out/notebooks/<name>.ipynb``, with its run folder ``out/runs/<name>``; returns the
     run's metrics.
@@ -51,11 +60,18 @@ def run_notebook(notebook: str, out: Path, name: str, params: dict, overwrite: b
     started = time.time()
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(
-        str(ROOT / notebook), str(out / "notebooks" / f"{name}.ipynb"),
-        parameters={**params, "results_dir": str(run_dir.parent), "run_name": name,
-                    "overwrite": overwrite and metrics_path.exists(),
-                    "resume": not metrics_path.exists() and (run_dir / "checkpoints" / "last.pt").exists()},
-        cwd=str(ROOT), kernel_name="python3", progress_bar=progress_bar,
+        str(ROOT / notebook),
+        str(out / "notebooks" / f"{name}.ipynb"),
+        parameters={
+            **params,
+            "results_dir": str(run_dir.parent),
+            "run_name": name,
+            "overwrite": overwrite and metrics_path.exists(),
+            "resume": not metrics_path.exists() and (run_dir / "checkpoints" / "last.pt").exists(),
+        },
+        cwd=str(ROOT),
+        kernel_name="python3",
+        progress_bar=progress_bar,
     )
     print(f"[{tag}] {name}: done in {minutes(time.time() - started)}", flush=True)
     return json.loads(metrics_path.read_text())

@@ -17,8 +17,13 @@ from .models import CIFAR10_MEAN, CIFAR10_STD, Normalize, ResNetEncoder
 
 
 @torch.no_grad()
-def encoder_features(encoder: ResNetEncoder, images: torch.Tensor, device: torch.device,
-                     batch_size: int = 512, precision: str = "auto") -> torch.Tensor:
+def encoder_features(
+    encoder: ResNetEncoder,
+    images: torch.Tensor,
+    device: torch.device,
+    batch_size: int = 512,
+    precision: str = "auto",
+) -> torch.Tensor:
     """Average-pooled features (float32, on the CPU) of uint8 ``images``; ``encoder``
     is moved to ``device``."""
     normalize = Normalize(CIFAR10_MEAN, CIFAR10_STD).to(device)
@@ -26,15 +31,21 @@ def encoder_features(encoder: ResNetEncoder, images: torch.Tensor, device: torch
     encoder.to(device).eval()
     out = []
     for start in range(0, len(images), batch_size):
-        x = normalize(to_float(images[start:start + batch_size].to(device)))
+        x = normalize(to_float(images[start : start + batch_size].to(device)))
         with autocast(device, precision):
             out.append(encoder(x).float().mean((2, 3)).cpu())
     encoder.train(was_training)
     return torch.cat(out)
 
 
-def knn_predict(train_features: torch.Tensor, train_labels: torch.Tensor, query: torch.Tensor,
-                num_classes: int, k: int = 20, temperature: float = 0.07) -> torch.Tensor:
+def knn_predict(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    query: torch.Tensor,
+    num_classes: int,
+    k: int = 20,
+    temperature: float = 0.07,
+) -> torch.Tensor:
     """Class of each ``query`` row by a similarity-weighted vote of its ``k`` nearest
     (cosine) ``train_features`` rows."""
     bank = F.normalize(train_features.float(), dim=1)
@@ -46,8 +57,17 @@ def knn_predict(train_features: torch.Tensor, train_labels: torch.Tensor, query:
     return votes.argmax(1)
 
 
-def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
-                 test_labels: torch.Tensor, num_classes: int, k: int = 20, temperature: float = 0.07) -> float:
+def knn_accuracy(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_features: torch.Tensor,
+    test_labels: torch.Tensor,
+    num_classes: int,
+    k: int = 20,
+    temperature: float = 0.07,
+) -> float:
     """Share of test images whose :func:`knn_predict` class is right."""
-    predicted = knn_predict(train_features, train_labels, test_features, num_classes, k, temperature)
+    predicted = knn_predict(
+        train_features, train_labels, test_features, num_classes, k, temperature
+    )
     return float((predicted == test_labels).float().mean())

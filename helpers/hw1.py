@@ -19,8 +19,15 @@ from .models import ResNetClassifier, build_classifier, match_init_norms
 from .contrastive import ContrastiveNet, ContrastiveObjective
 from .feature_quality import encoder_features, knn_accuracy
 from .masking import random_patch_mask
-from .pretrain import (MaskedRestoration, RestorationNet, load_encoder, load_restoration_net,
-                       restoration_recipe, save_encoder, shown_restoration)
+from .pretrain import (
+    MaskedRestoration,
+    RestorationNet,
+    load_encoder,
+    load_restoration_net,
+    restoration_recipe,
+    save_encoder,
+    shown_restoration,
+)
 from .runs import environment, fingerprint, history_writer, publish_latest, write_json
 from .training import Classification, EpochHook, FitConfig, FitResult, fit, predict_proba
 from .training import gradient_snapshot as _snapshot
@@ -52,7 +59,9 @@ def load_data(s: Hw1Settings) -> Hw1Data:
         train = train.subset(stratified_indices(train.labels, s.fraction, s.seed))
     source = {
         "data_dir": str(Path(s.data_dir).expanduser().resolve()),
-        "train_images": len(train), "val_images": len(val), "test_images": len(test),
+        "train_images": len(train),
+        "val_images": len(val),
+        "test_images": len(test),
         "train_fingerprint": fingerprint(train.images, train.labels),
         "test_fingerprint": fingerprint(test.images, test.labels),
     }
@@ -66,33 +75,59 @@ def build_model(s: Hw1Settings, num_classes: int = 10) -> ResNetClassifier:
 
 
 def fit_config(s: Hw1Settings, **overrides) -> FitConfig:
-    return FitConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
-                     weight_decay=s.weight_decay, seed=s.seed, deterministic=s.deterministic,
-                     compile=s.compile_model, precision=s.precision, layer_decay=s.layer_decay,
-                     bn_lr_factor=s.bn_lr_factor,
-                     **overrides)
+    return FitConfig(
+        epochs=s.epochs,
+        batch_size=s.batch_size,
+        lr=s.lr,
+        weight_decay=s.weight_decay,
+        seed=s.seed,
+        deterministic=s.deterministic,
+        compile=s.compile_model,
+        precision=s.precision,
+        layer_decay=s.layer_decay,
+        bn_lr_factor=s.bn_lr_factor,
+        **overrides,
+    )
 
 
 def slow_hint(s: Hw1Settings, device: torch.device) -> str:
     """What to say when a GPU-sized recipe would run for hours on the CPU."""
     if device.type != "cpu" or s.preset == "cpu":
         return ""
-    return (f'preset="{s.preset}" is sized for a GPU. On this CPU, preset="cpu" (ResNet-18, width 32, '
-            "at most 5,000 training images) trains in a small fraction of that time: interrupt the "
-            'kernel and run it instead, e.g. papermill hw1_classification.ipynb out.ipynb -p preset cpu.')
+    return (
+        f'preset="{s.preset}" is sized for a GPU. On this CPU, preset="cpu" (ResNet-18, width 32, '
+        "at most 5,000 training images) trains in a small fraction of that time: interrupt the "
+        "kernel and run it instead, e.g. papermill hw1_classification.ipynb out.ipynb -p preset cpu."
+    )
 
 
-def train(s: Hw1Settings, model: ResNetClassifier, data: Hw1Data, device: torch.device,
-          run_dir: Path, on_epoch: Sequence[EpochHook] = ()) -> FitResult:
+def train(
+    s: Hw1Settings,
+    model: ResNetClassifier,
+    data: Hw1Data,
+    device: torch.device,
+    run_dir: Path,
+    on_epoch: Sequence[EpochHook] = (),
+) -> FitResult:
     """Train with the recipe's augmentation; checkpoints go to ``run_dir/checkpoints``
     (``s.resume`` continues from the last one) and ``run_dir/history.json`` grows each
     epoch; ``on_epoch`` hooks (e.g. TensorBoard) are called after every epoch too."""
     return fit(
-        model, data.train, data.val, Classification(len(data.train.classes), s.label_smoothing),
-        fit_config(s, slow_hint=slow_hint(s, device)), device,
-        augment=BatchAugment(crop_pad=4, flip=True, cutout=s.cutout, small_crop=s.small_crop,
-                             small_crop_epochs=round(s.small_crop_share * s.epochs)),
-        checkpoint_dir=Path(run_dir) / "checkpoints", resume=s.resume,
+        model,
+        data.train,
+        data.val,
+        Classification(len(data.train.classes), s.label_smoothing),
+        fit_config(s, slow_hint=slow_hint(s, device)),
+        device,
+        augment=BatchAugment(
+            crop_pad=4,
+            flip=True,
+            cutout=s.cutout,
+            small_crop=s.small_crop,
+            small_crop_epochs=round(s.small_crop_share * s.epochs),
+        ),
+        checkpoint_dir=Path(run_dir) / "checkpoints",
+        resume=s.resume,
         on_epoch=[history_writer(run_dir), *on_epoch],
     )
 
@@ -105,37 +140,54 @@ class TestResult:
     confidence: np.ndarray
 
 
-def test_report(model: ResNetClassifier, data: Hw1Data, device: torch.device,
-                precision: str = "auto", shift: int = 0) -> TestResult:
+def test_report(
+    model: ResNetClassifier,
+    data: Hw1Data,
+    device: torch.device,
+    precision: str = "auto",
+    shift: int = 0,
+) -> TestResult:
     """Predict the test set (averaging each image with its mirror image, and with ``shift``
     also with views shifted by that many pixels) and score it."""
-    probs = predict_proba(model, data.test.images, device, flip_tta=True, precision=precision,
-                          shift_tta=shift)
+    probs = predict_proba(
+        model, data.test.images, device, flip_tta=True, precision=precision, shift_tta=shift
+    )
     y_true = data.test.labels.numpy()
     confidence, y_pred = probs.max(1)
     summary = classification_summary(y_true, y_pred.numpy(), data.test.classes)
     return TestResult(summary, y_true, y_pred.numpy(), confidence.numpy())
 
 
-def save_metrics(s: Hw1Settings, run_dir: Path, test: TestResult, result: FitResult,
-                 data: Hw1Data, device: torch.device, started: float,
-                 encoder_checkpoint: Path | None = None, knn_accuracy: float | None = None) -> Path:
+def save_metrics(
+    s: Hw1Settings,
+    run_dir: Path,
+    test: TestResult,
+    result: FitResult,
+    data: Hw1Data,
+    device: torch.device,
+    started: float,
+    encoder_checkpoint: Path | None = None,
+    knn_accuracy: float | None = None,
+) -> Path:
     """Write the run's ``metrics.json`` (test scores, history, parameters, data, device,
     versions) and copy it to ``<results_dir>/metrics.json``; returns the run's file."""
-    path = write_json(Path(run_dir) / "metrics.json", {
-        **test.summary,
-        "best_epoch": result.best_epoch,
-        "history": result.history,
-        "params": s.as_dict(),
-        "data": data.source,
-        "encoder_checkpoint": str(encoder_checkpoint) if encoder_checkpoint else None,
-        "encoder_knn_accuracy": knn_accuracy,
-        "device": describe_device(device),
-        "compute": compute_record(device, s.precision),
-        "environment": environment(),
-        "train_seconds": round(result.seconds, 1),
-        "wall_seconds": round(time.time() - started, 1),
-    })
+    path = write_json(
+        Path(run_dir) / "metrics.json",
+        {
+            **test.summary,
+            "best_epoch": result.best_epoch,
+            "history": result.history,
+            "params": s.as_dict(),
+            "data": data.source,
+            "encoder_checkpoint": str(encoder_checkpoint) if encoder_checkpoint else None,
+            "encoder_knn_accuracy": knn_accuracy,
+            "device": describe_device(device),
+            "compute": compute_record(device, s.precision),
+            "environment": environment(),
+            "train_seconds": round(result.seconds, 1),
+            "wall_seconds": round(time.time() - started, 1),
+        },
+    )
     publish_latest(run_dir)
     return path
 
@@ -149,8 +201,10 @@ def pretrained_path(s: Hw1Settings, data: Hw1Data) -> Path:
     """Where the pretrained encoder for these settings and images lives: its name holds every
     setting pretraining uses (method, network, epochs, batch size, precision, images)."""
     method = f"restoration-{s.restoration}" if s.pretrain == "restoration" else s.pretrain
-    key = (f"{method}-{s.arch}-w{s.width}-e{s.pretrain_epochs}-b{pretraining_batch_size(s)}-{s.precision}"
-           f"-{fingerprint(data.pool.images)}")
+    key = (
+        f"{method}-{s.arch}-w{s.width}-e{s.pretrain_epochs}-b{pretraining_batch_size(s)}-{s.precision}"
+        f"-{fingerprint(data.pool.images)}"
+    )
     return Path(s.pretrain_dir) / f"encoder-{key.replace('+', 'plus-')}.pt"
 
 
@@ -163,14 +217,30 @@ def pretraining_batch_size(s: Hw1Settings) -> int:
 def pretraining_setup(s: Hw1Settings):
     """The network, objective, training configuration and augmentation of ``s.pretrain``."""
     contrastive = s.pretrain == "contrastive"
-    config = FitConfig(epochs=s.pretrain_epochs, batch_size=pretraining_batch_size(s), lr=2e-3,
-                       optimizer="adamw", weight_decay=1e-4, seed=0, track_gradients=False,
-                       precision=s.precision)
+    config = FitConfig(
+        epochs=s.pretrain_epochs,
+        batch_size=pretraining_batch_size(s),
+        lr=2e-3,
+        optimizer="adamw",
+        weight_decay=1e-4,
+        seed=0,
+        track_gradients=False,
+        precision=s.precision,
+    )
     if contrastive:  # the objective draws the two views of each uint8 batch itself
-        return ContrastiveNet(s.arch, s.width), ContrastiveObjective(temperature=0.2), config, (lambda x, g: x)
+        return (
+            ContrastiveNet(s.arch, s.width),
+            ContrastiveObjective(temperature=0.2),
+            config,
+            (lambda x, g: x),
+        )
     recipe = restoration_recipe(s.restoration)
-    return (RestorationNet(s.arch, s.width, recipe), MaskedRestoration(recipe), config,
-            BatchAugment(crop_pad=4, flip=True))
+    return (
+        RestorationNet(s.arch, s.width, recipe),
+        MaskedRestoration(recipe),
+        config,
+        BatchAugment(crop_pad=4, flip=True),
+    )
 
 
 def pretrain_encoder(s: Hw1Settings, data: Hw1Data, device: torch.device) -> Path:
@@ -188,9 +258,14 @@ def pretrain_encoder(s: Hw1Settings, data: Hw1Data, device: torch.device) -> Pat
     torch.manual_seed(0)
     net, objective, config, augment = pretraining_setup(s)
     result = fit(net, data.pool, None, objective, config, device, augment=augment)
-    meta = {"method": s.pretrain, "epochs": s.pretrain_epochs, "images": len(data.pool),
-            "seconds": round(result.seconds, 1), "final_loss": result.history[-1]["train_loss"],
-            "history": result.history}
+    meta = {
+        "method": s.pretrain,
+        "epochs": s.pretrain_epochs,
+        "images": len(data.pool),
+        "seconds": round(result.seconds, 1),
+        "final_loss": result.history[-1]["train_loss"],
+        "history": result.history,
+    }
     if s.pretrain == "restoration":
         meta["restoration"] = s.restoration
     save_encoder(net, path, meta)
@@ -198,21 +273,30 @@ def pretrain_encoder(s: Hw1Settings, data: Hw1Data, device: torch.device) -> Pat
     return path
 
 
-def apply_pretraining(s: Hw1Settings, model: ResNetClassifier, data: Hw1Data,
-                      device: torch.device) -> Path | None:
+def apply_pretraining(
+    s: Hw1Settings, model: ResNetClassifier, data: Hw1Data, device: torch.device
+) -> Path | None:
     """Initialise ``model``'s encoder as ``s.pretrain`` says; returns the checkpoint used."""
     if s.pretrain == "none":
         return None
-    path = pretrain_encoder(s, data, device) if s.pretrain in ("restoration", "contrastive") else Path(s.pretrain)
+    path = (
+        pretrain_encoder(s, data, device)
+        if s.pretrain in ("restoration", "contrastive")
+        else Path(s.pretrain)
+    )
     load_encoder(model, path)
     if s.match_init_norm:
         factors = match_init_norms(model.encoder)
-        print(f"rescaled the pretrained convolutions to a fresh encoder's norms (they were "
-              f"{min(factors):.2f}x to {max(factors):.2f}x as large)")
+        print(
+            f"rescaled the pretrained convolutions to a fresh encoder's norms (they were "
+            f"{min(factors):.2f}x to {max(factors):.2f}x as large)"
+        )
     return path
 
 
-def feature_quality(model: ResNetClassifier, data: Hw1Data, device: torch.device, precision: str = "auto") -> float:
+def feature_quality(
+    model: ResNetClassifier, data: Hw1Data, device: torch.device, precision: str = "auto"
+) -> float:
     """kNN accuracy (cosine, k=20) of the encoder's pooled features: the labelled
     training images vote for each test image's class. Measures what the encoder
     knows before any fine-tuning (a random encoder scores well above chance too)."""
@@ -227,6 +311,8 @@ def restoration_examples(path: Path, data: Hw1Data, n: int = 8):
     net = load_restoration_net(path).eval()
     clean = to_float(data.test.images[:n])
     patch = net.recipe.patch
-    mask = random_patch_mask(n, (32 // patch, 32 // patch), net.recipe.mask_ratio, torch.Generator().manual_seed(0))
+    mask = random_patch_mask(
+        n, (32 // patch, 32 // patch), net.recipe.mask_ratio, torch.Generator().manual_seed(0)
+    )
     seen, restored = shown_restoration(net, clean, mask)
     return seen, restored, clean

@@ -11,22 +11,39 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .anomaly import (anomaly_report, choose_signals, choose_threshold, oracle_threshold,
-                      separation_warning)
+from .anomaly import (
+    anomaly_report,
+    choose_signals,
+    choose_threshold,
+    oracle_threshold,
+    separation_warning,
+)
 from .augment import BatchAugment
 from .autoencoder import ConvAutoencoder
 from .cifar import ImageSet, load_cifar10
 from .config import Hw2Settings
 from .data_profile import IMAGE_PASSES, epochs_for_budget, steps_per_epoch
-from .detector import (FIXED_SIGNALS, NEEDS_TRANSFORMATION_NET, SCORE_NAMES, SCORES, Detector,
-                       check_score, ensemble_error_maps, reconstruct)
+from .detector import (
+    FIXED_SIGNALS,
+    NEEDS_TRANSFORMATION_NET,
+    SCORE_NAMES,
+    SCORES,
+    Detector,
+    check_score,
+    ensemble_error_maps,
+    reconstruct,
+)
 from .device import compute_record, describe_device
 from .folder_data import AnomalyData, load_anomaly_folder, one_class_cifar10
 from .near_duplicates import drop_exact_copies, grouped_split, near_duplicate_groups
 from .runs import environment, fingerprint, history_writer, publish_latest, write_json, write_text
 from .training import EpochHook, FitConfig, FitResult, Reconstruction, fit
-from .transformations import (TransformationNet, TransformationPrediction, augment_normals,
-                              transformation_list)
+from .transformations import (
+    TransformationNet,
+    TransformationPrediction,
+    augment_normals,
+    transformation_list,
+)
 
 TRANSFORMATION_IMAGE_PASSES = 48_000  # the rotation network's default training budget
 
@@ -34,8 +51,15 @@ TRANSFORMATION_IMAGE_PASSES = 48_000  # the rotation network's default training 
 def load_data(s: Hw2Settings) -> AnomalyData:
     """The course folder layout, or CIFAR-10 with ``normal_class`` as the normal class."""
     if s.dataset == "folder":
-        return load_anomaly_folder(s.data_dir, s.image_size, s.train_dir, s.anomalies_dir,
-                                   s.test_dir, s.annotation_file, bool(s.grayscale))
+        return load_anomaly_folder(
+            s.data_dir,
+            s.image_size,
+            s.train_dir,
+            s.anomalies_dir,
+            s.test_dir,
+            s.annotation_file,
+            bool(s.grayscale),
+        )
     train, test = load_cifar10(s.data_dir, s.download)
     return one_class_cifar10(train, test, s.normal_class)
 
@@ -74,15 +98,19 @@ def split(s: Hw2Settings, data: AnomalyData) -> Hw2Split:
     before = len(train_idx)
     train_idx = drop_exact_copies(data.train.images, train_idx)
     sizes = np.bincount(groups)
-    note = (f"{len(groups):,} normal images in {len(sizes):,} groups of near-duplicates (RMS difference "
-            f"< {s.duplicate_rms:g}; largest {sizes.max():,} images); validation: {len(val_idx):,} images "
-            f"in {len(np.unique(groups[val_idx])):,} whole groups; training: {len(train_idx):,} images")
+    note = (
+        f"{len(groups):,} normal images in {len(sizes):,} groups of near-duplicates (RMS difference "
+        f"< {s.duplicate_rms:g}; largest {sizes.max():,} images); validation: {len(val_idx):,} images "
+        f"in {len(np.unique(groups[val_idx])):,} whole groups; training: {len(train_idx):,} images"
+    )
     if len(train_idx) < before:
         note += f" ({before - len(train_idx):,} exact copies of other training images left out)"
     if s.epochs is None:
-        note += (f"; each autoencoder: at most {autoencoder_epochs(s, len(train_idx))} epochs of "
-                 f"{steps_per_epoch(len(train_idx), s.batch_size)} steps (a budget of {IMAGE_PASSES:,} "
-                 "image passes at 32x48 pixels, fewer in proportion at a larger image_size)")
+        note += (
+            f"; each autoencoder: at most {autoencoder_epochs(s, len(train_idx))} epochs of "
+            f"{steps_per_epoch(len(train_idx), s.batch_size)} steps (a budget of {IMAGE_PASSES:,} "
+            "image passes at 32x48 pixels, fewer in proportion at a larger image_size)"
+        )
     return Hw2Split(data.train.subset(train_idx), data.train.subset(val_idx), groups, note)
 
 
@@ -91,8 +119,14 @@ def autoencoder_epochs(s: Hw2Settings, train_images: int) -> int:
     return s.epochs or epochs_for_budget(train_images, s.image_size)
 
 
-def train(s: Hw2Settings, models: Sequence[ConvAutoencoder], parts: Hw2Split, device: torch.device,
-          run_dir: Path, on_epoch: Sequence[EpochHook] = ()) -> list[FitResult]:
+def train(
+    s: Hw2Settings,
+    models: Sequence[ConvAutoencoder],
+    parts: Hw2Split,
+    device: torch.device,
+    run_dir: Path,
+    on_epoch: Sequence[EpochHook] = (),
+) -> list[FitResult]:
     """Train each autoencoder to rebuild the training normals; early stopping on the
     validation normals' loss.
 
@@ -105,18 +139,36 @@ def train(s: Hw2Settings, models: Sequence[ConvAutoencoder], parts: Hw2Split, de
     """
     results = []
     for k, model in enumerate(models):
-        config = FitConfig(epochs=autoencoder_epochs(s, len(parts.train)), batch_size=s.batch_size, lr=s.lr,
-                           optimizer="adamw", weight_decay=1e-4, seed=s.seed + 1000 * k, patience=s.patience,
-                           warmup=0.1, deterministic=s.deterministic, compile=s.compile_model,
-                           precision=s.precision)
+        config = FitConfig(
+            epochs=autoencoder_epochs(s, len(parts.train)),
+            batch_size=s.batch_size,
+            lr=s.lr,
+            optimizer="adamw",
+            weight_decay=1e-4,
+            seed=s.seed + 1000 * k,
+            patience=s.patience,
+            warmup=0.1,
+            deterministic=s.deterministic,
+            compile=s.compile_model,
+            precision=s.precision,
+        )
         suffix = "" if k == 0 else f"-ae{k + 1}"
         checkpoints = Path(run_dir) / f"checkpoints{suffix}"
         history = history_writer(run_dir, f"history{suffix}.json")
-        results.append(fit(model, parts.train, parts.val, Reconstruction(), config, device,
-                           augment=BatchAugment(crop_pad=2, flip=True, jitter=0.15),
-                           checkpoint_dir=checkpoints,
-                           resume=s.resume and (k == 0 or (checkpoints / "last.pt").exists()),
-                           on_epoch=[history, *(on_epoch if k == 0 else ())]))
+        results.append(
+            fit(
+                model,
+                parts.train,
+                parts.val,
+                Reconstruction(),
+                config,
+                device,
+                augment=BatchAugment(crop_pad=2, flip=True, jitter=0.15),
+                checkpoint_dir=checkpoints,
+                resume=s.resume and (k == 0 or (checkpoints / "last.pt").exists()),
+                on_epoch=[history, *(on_epoch if k == 0 else ())],
+            )
+        )
     return results
 
 
@@ -142,8 +194,13 @@ class Transformation:
     result: FitResult | None
 
 
-def train_transformation_net(s: Hw2Settings, parts: Hw2Split, device: torch.device, run_dir: Path,
-                             on_epoch: Sequence[EpochHook] = ()) -> Transformation:
+def train_transformation_net(
+    s: Hw2Settings,
+    parts: Hw2Split,
+    device: torch.device,
+    run_dir: Path,
+    on_epoch: Sequence[EpochHook] = (),
+) -> Transformation:
     """Train the rotation network on the training normals, when ``s.signals`` use it
     (checkpoints in ``run_dir/checkpoints-transformation``); else return an empty one.
 
@@ -161,28 +218,57 @@ def train_transformation_net(s: Hw2Settings, parts: Hw2Split, device: torch.devi
     torch.manual_seed(s.seed)
     net = TransformationNet(len(transformations), in_channels=s.in_channels())
     epochs = s.transformation_epochs or math.ceil(TRANSFORMATION_IMAGE_PASSES / len(parts.train))
-    config = FitConfig(epochs=epochs, batch_size=s.transformation_batch_size, lr=0.1, weight_decay=5e-4,
-                       seed=s.seed, deterministic=s.deterministic, compile=s.compile_model,
-                       precision=s.precision, track_gradients=False)
-    result = fit(net, parts.train, parts.val, TransformationPrediction(transformations), config, device,
-                 augment=augment_normals, checkpoint_dir=Path(run_dir) / "checkpoints-transformation",
-                 resume=s.resume and (Path(run_dir) / "checkpoints-transformation" / "last.pt").exists(),
-                 on_epoch=on_epoch)
+    config = FitConfig(
+        epochs=epochs,
+        batch_size=s.transformation_batch_size,
+        lr=0.1,
+        weight_decay=5e-4,
+        seed=s.seed,
+        deterministic=s.deterministic,
+        compile=s.compile_model,
+        precision=s.precision,
+        track_gradients=False,
+    )
+    result = fit(
+        net,
+        parts.train,
+        parts.val,
+        TransformationPrediction(transformations),
+        config,
+        device,
+        augment=augment_normals,
+        checkpoint_dir=Path(run_dir) / "checkpoints-transformation",
+        resume=s.resume and (Path(run_dir) / "checkpoints-transformation" / "last.pt").exists(),
+        on_epoch=on_epoch,
+    )
     return Transformation(net, transformations, result)
 
 
-def score_and_threshold(s: Hw2Settings, models: Sequence[ConvAutoencoder], data: AnomalyData,
-                        parts: Hw2Split, device: torch.device,
-                        transformation: Transformation | None = None) -> Hw2Result:
+def score_and_threshold(
+    s: Hw2Settings,
+    models: Sequence[ConvAutoencoder],
+    data: AnomalyData,
+    parts: Hw2Split,
+    device: torch.device,
+    transformation: Transformation | None = None,
+) -> Hw2Result:
     """Fit the detector on the training normals (feature distributions) and the validation
     normals (score scales); choose each score's threshold from validation normals (and
     known anomalies) only; report every score on the test labels (the ablation) and the
     chosen one (``s.score``) in full."""
-    check_score(s.score, s.signals)  # resolve_hw2 checked it; settings changed since would fail at the end
+    check_score(
+        s.score, s.signals
+    )  # resolve_hw2 checked it; settings changed since would fail at the end
     transformation = transformation or Transformation(None, [], None)
-    detector = Detector(list(models), device, s.error_pooling, s.signals, transformation.net,
-                        transformation.transformations, seed=s.seed).fit(parts.train.images,
-                                                                         parts.val.images)
+    detector = Detector(
+        list(models),
+        device,
+        s.error_pooling,
+        s.signals,
+        transformation.net,
+        transformation.transformations,
+        seed=s.seed,
+    ).fit(parts.train.images, parts.val.images)
     val = detector.scores(parts.val.images)
     known = detector.scores(data.anomalies.images) if data.anomalies is not None else None
     test = detector.scores(data.test.images)
@@ -191,24 +277,39 @@ def score_and_threshold(s: Hw2Settings, models: Sequence[ConvAutoencoder], data:
     unseen = _unseen_test_images(data)
     ablation, chosen = [], None
     for kind in (k for k in SCORES if k in test):
-        threshold, how = choose_threshold(s.threshold_method, val[kind],
-                                          None if known is None else known[kind], s.target_tnr)
+        threshold, how = choose_threshold(
+            s.threshold_method, val[kind], None if known is None else known[kind], s.target_tnr
+        )
         report = anomaly_report(labels, test[kind], threshold)
         report["threshold_rule"] = how
         if unseen is not None:  # the same threshold, on the test images the model never trained on
             report["unseen_test"] = anomaly_report(labels[unseen], test[kind][unseen], threshold)
         ablation.append({"score": kind, **report})
         if kind == s.score:
-            report["test_label_optimum_threshold"] = oracle_threshold(labels, test[kind])  # reported only
+            report["test_label_optimum_threshold"] = oracle_threshold(
+                labels, test[kind]
+            )  # reported only
             report["signal_choice"] = signal_choice
-            report["warning"] = separation_warning(val[kind], None if known is None else known[kind])
-            chosen = Hw2Result(threshold, how, val[kind], None if known is None else known[kind],
-                               test[kind], report, test, ablation, detector)
+            report["warning"] = separation_warning(
+                val[kind], None if known is None else known[kind]
+            )
+            chosen = Hw2Result(
+                threshold,
+                how,
+                val[kind],
+                None if known is None else known[kind],
+                test[kind],
+                report,
+                test,
+                ablation,
+                detector,
+            )
     return chosen
 
 
-def _choose_signals(detector: Detector, parts: Hw2Split, val: dict, known: dict | None,
-                    test: dict) -> list[dict]:
+def _choose_signals(
+    detector: Detector, parts: Hw2Split, val: dict, known: dict | None, test: dict
+) -> list[dict]:
     """Keep in the combined score the signals that hold on new normal images and see the
     known anomalies (:func:`~helpers.anomaly.choose_signals`); recombine every score set."""
     candidates = {signal: detector.score_name(signal) for signal in detector.signals}
@@ -226,33 +327,50 @@ def ablation_table(result: Hw2Result):
     """The ablation as a table: each score's TPR, TNR, AUROC and AUPR at its own threshold."""
     import pandas as pd
 
-    rows = [{"score": SCORE_NAMES[r["score"]], "TPR": r["tpr"], "TNR": r["tnr"], "AUROC": r["auroc"],
-             "AUPR": r["aupr"]} for r in result.ablation]
+    rows = [
+        {
+            "score": SCORE_NAMES[r["score"]],
+            "TPR": r["tpr"],
+            "TNR": r["tnr"],
+            "AUROC": r["auroc"],
+            "AUPR": r["aupr"],
+        }
+        for r in result.ablation
+    ]
     return pd.DataFrame(rows).set_index("score").round(3)
 
 
 def describe(report: dict) -> str:
     """The test metrics as a few printable lines (and again without the test images that
     also occur in the training folder, when there are such)."""
+
     def line(r: dict) -> str:
-        return (f"TPR {r['tpr']:.3f}  TNR {r['tnr']:.3f}  balanced accuracy {r['balanced_accuracy']:.3f}  "
-                f"AUROC {r['auroc']:.4f}  AUPR {r['aupr']:.4f}")
+        return (
+            f"TPR {r['tpr']:.3f}  TNR {r['tnr']:.3f}  balanced accuracy {r['balanced_accuracy']:.3f}  "
+            f"AUROC {r['auroc']:.4f}  AUPR {r['aupr']:.4f}"
+        )
 
     choice = report.get("signal_choice")
     lines = [f"combined score: {_describe_choice(choice)}"] if choice else []
     if report.get("warning"):
         lines.append(report["warning"])
-    lines += [f"threshold {report['threshold']:.4g}: {report['threshold_rule']}", line(report),
-             f"confusion matrix [[TN, FP], [FN, TP]]: {report['confusion_matrix']}"]
+    lines += [
+        f"threshold {report['threshold']:.4g}: {report['threshold_rule']}",
+        line(report),
+        f"confusion matrix [[TN, FP], [FN, TP]]: {report['confusion_matrix']}",
+    ]
     if "unseen_test" in report:
         u = report["unseen_test"]
-        lines.append(f"on the {u['test_normals'] + u['test_anomalies']} test images not in the training "
-                     f"folder: {line(u)}")
+        lines.append(
+            f"on the {u['test_normals'] + u['test_anomalies']} test images not in the training "
+            f"folder: {line(u)}"
+        )
     return "\n".join(lines)
 
 
 def _describe_choice(rows: list[dict]) -> str:
     """Each candidate signal, whether it was kept, and the AUROCs that decided it."""
+
     def why(r: dict) -> str:
         known = r["known_auroc"]
         said = [] if known is None else [f"known anomalies vs validation normals {known:.3f}"]
@@ -277,48 +395,81 @@ def _unseen_test_images(data: AnomalyData) -> np.ndarray | None:
     return unseen
 
 
-def save_metrics(s: Hw2Settings, run_dir: Path, result: Hw2Result, fit_results: Sequence[FitResult],
-                 data: AnomalyData, parts: Hw2Split, device: torch.device, started: float) -> Path:
+def save_metrics(
+    s: Hw2Settings,
+    run_dir: Path,
+    result: Hw2Result,
+    fit_results: Sequence[FitResult],
+    data: AnomalyData,
+    parts: Hw2Split,
+    device: torch.device,
+    started: float,
+) -> Path:
     """Write the run's ``metrics.json`` (test metrics at the chosen threshold, the ablation
     of every score, history, the record of the run) and ``scores.csv`` (each test image's
     name, label, chosen score, every signal, and whether it is pixel-identical to a
     training image), and copy the metrics to ``<results_dir>/metrics.json``; returns the
     run's file."""
     names = data.test_names or [str(i) for i in range(len(data.test))]
-    in_train = (data.test_in_train if data.test_in_train is not None
-                else np.zeros(len(data.test), dtype=bool))
+    in_train = (
+        data.test_in_train
+        if data.test_in_train is not None
+        else np.zeros(len(data.test), dtype=bool)
+    )
     kinds = [k for k in SCORES if k in result.signals]
     columns = ["file", "label", "score", *kinds, "in_train"]
-    rows = [",".join([name, str(int(label)), f"{result.test_scores[i]:.6g}",
-                      *(f"{result.signals[k][i]:.6g}" for k in kinds), str(int(in_train[i]))])
-            for i, (name, label) in enumerate(zip(names, data.test.labels.tolist()))]
+    rows = [
+        ",".join(
+            [
+                name,
+                str(int(label)),
+                f"{result.test_scores[i]:.6g}",
+                *(f"{result.signals[k][i]:.6g}" for k in kinds),
+                str(int(in_train[i])),
+            ]
+        )
+        for i, (name, label) in enumerate(zip(names, data.test.labels.tolist()))
+    ]
     write_text(Path(run_dir) / "scores.csv", ",".join(columns) + "\n" + "\n".join(rows) + "\n")
-    path = write_json(Path(run_dir) / "metrics.json", {
-        **result.report,
-        "score": s.score,
-        "ablation": result.ablation,
-        "best_epoch": fit_results[0].best_epoch,
-        "best_epochs": [f.best_epoch for f in fit_results],  # of each autoencoder
-        "history": fit_results[0].history,
-        "params": s.as_dict(),
-        "data": {"dataset": s.dataset, "data_dir": str(Path(s.data_dir).expanduser().resolve()),
-                 "train_images": len(data.train), "test_images": len(data.test),
-                 "known_anomalies": 0 if data.anomalies is None else len(data.anomalies),
-                 "train_fingerprint": fingerprint(data.train.images),
-                 "test_fingerprint": fingerprint(data.test.images, data.test.labels),
-                 "validation_split": parts.note, "notes": data.notes},
-        "device": describe_device(device),
-        "compute": compute_record(device, s.precision),
-        "environment": environment(),
-        "train_seconds": round(sum(f.seconds for f in fit_results), 1),
-        "wall_seconds": round(time.time() - started, 1),
-    })
+    path = write_json(
+        Path(run_dir) / "metrics.json",
+        {
+            **result.report,
+            "score": s.score,
+            "ablation": result.ablation,
+            "best_epoch": fit_results[0].best_epoch,
+            "best_epochs": [f.best_epoch for f in fit_results],  # of each autoencoder
+            "history": fit_results[0].history,
+            "params": s.as_dict(),
+            "data": {
+                "dataset": s.dataset,
+                "data_dir": str(Path(s.data_dir).expanduser().resolve()),
+                "train_images": len(data.train),
+                "test_images": len(data.test),
+                "known_anomalies": 0 if data.anomalies is None else len(data.anomalies),
+                "train_fingerprint": fingerprint(data.train.images),
+                "test_fingerprint": fingerprint(data.test.images, data.test.labels),
+                "validation_split": parts.note,
+                "notes": data.notes,
+            },
+            "device": describe_device(device),
+            "compute": compute_record(device, s.precision),
+            "environment": environment(),
+            "train_seconds": round(sum(f.seconds for f in fit_results), 1),
+            "wall_seconds": round(time.time() - started, 1),
+        },
+    )
     publish_latest(run_dir)
     return path
 
 
-def extremes(models: Sequence[ConvAutoencoder], data: AnomalyData, scores: np.ndarray,
-             device: torch.device, k: int = 8):
+def extremes(
+    models: Sequence[ConvAutoencoder],
+    data: AnomalyData,
+    scores: np.ndarray,
+    device: torch.device,
+    k: int = 8,
+):
     """The ``k`` best- and ``k`` worst-reconstructed test images: inputs, the autoencoders'
     mean reconstructions, their mean error maps and titles (true label and score), ready
     for ``plots.plot_reconstructions``."""
@@ -335,12 +486,24 @@ def combined_signals(s: Hw2Settings, result: Hw2Result | None = None) -> list[st
     of ``s.signals``, those the known anomalies kept (``result``)."""
     rows = [] if result is None else result.report.get("signal_choice", [])
     kept = {r["signal"] for r in rows if r["kept"]} if rows else set(s.signals)
-    return ["reconstruction_" + s.error_pooling if x == "reconstruction" else x
-            for x in s.signals if x in kept]
+    return [
+        "reconstruction_" + s.error_pooling if x == "reconstruction" else x
+        for x in s.signals
+        if x in kept
+    ]
 
 
-SHORT = {"reconstruction": "rec", "global": "glob", "colour": "col", "content": "cont", "texture": "tex",
-         "local": "loc", "transformation": "rot", "features": "knn", "mahalanobis": "maha"}
+SHORT = {
+    "reconstruction": "rec",
+    "global": "glob",
+    "colour": "col",
+    "content": "cont",
+    "texture": "tex",
+    "local": "loc",
+    "transformation": "rot",
+    "features": "knn",
+    "mahalanobis": "maha",
+}
 
 
 def mistakes(result: Hw2Result, data: AnomalyData, s: Hw2Settings, k: int = 16):
@@ -354,16 +517,25 @@ def mistakes(result: Hw2Result, data: AnomalyData, s: Hw2Settings, k: int = 16):
     false_alarms = np.flatnonzero((labels == 0) & flagged)
     false_alarms = false_alarms[np.argsort(-result.test_scores[false_alarms])][:k]
     pick = np.r_[missed, false_alarms].astype(int)
-    names = {SHORT[x]: "reconstruction_" + s.error_pooling if x == "reconstruction" else x for x in s.signals}
-    titles = [f"{'missed' if labels[i] else 'false alarm'} {result.test_scores[i]:.1f}\n"
-              + " ".join(f"{short} {result.signals[name][i]:.1f}" for short, name in names.items())
-              for i in pick]
+    names = {
+        SHORT[x]: "reconstruction_" + s.error_pooling if x == "reconstruction" else x
+        for x in s.signals
+    }
+    titles = [
+        f"{'missed' if labels[i] else 'false alarm'} {result.test_scores[i]:.1f}\n"
+        + " ".join(f"{short} {result.signals[name][i]:.1f}" for short, name in names.items())
+        for i in pick
+    ]
     return data.test.images[torch.as_tensor(pick, dtype=torch.long)], titles
 
 
-def anomaly_maps(result: Hw2Result, images: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
+def anomaly_maps(
+    result: Hw2Result, images: torch.Tensor, device: torch.device
+) -> dict[str, torch.Tensor]:
     """Where each image looks anomalous: the autoencoders' mean reconstruction error and the
     local signal's map (each position's deviation from the training normals there)."""
     detector = result.detector
-    return {"reconstruction error": ensemble_error_maps(detector.members, images, device),
-            "local deviation": detector.local_model.maps(images, device)}
+    return {
+        "reconstruction error": ensemble_error_maps(detector.members, images, device),
+        "local deviation": detector.local_model.maps(images, device),
+    }

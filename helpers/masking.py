@@ -19,8 +19,13 @@ import torch.nn.functional as F
 from .errors import ParameterError
 
 
-def random_patch_mask(n: int, grid: tuple[int, int], ratio: float, generator: torch.Generator,
-                      device: torch.device | str = "cpu") -> torch.Tensor:
+def random_patch_mask(
+    n: int,
+    grid: tuple[int, int],
+    ratio: float,
+    generator: torch.Generator,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """Boolean ``(n, 1, gh, gw)``, True where a patch is hidden: exactly ``round(ratio * gh * gw)``
     hidden patches per image (at least one, at most all but one), chosen uniformly."""
     if not 0 < ratio < 1:
@@ -64,14 +69,24 @@ def patch_normalised(x: torch.Tensor, patch: int, eps: float = 1e-6) -> torch.Te
     return (rows - mean) / (var + eps).sqrt()
 
 
-def masked_patch_loss(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
-                      patch: int, normalise_target: bool = True, masked_only: bool = True) -> torch.Tensor:
+def masked_patch_loss(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    patch: int,
+    normalise_target: bool = True,
+    masked_only: bool = True,
+) -> torch.Tensor:
     """Mean squared error between ``prediction`` and ``target`` images, per patch, averaged
     over the hidden patches of ``mask`` (``(n, 1, gh, gw)``; every patch if not
     ``masked_only``); with ``normalise_target`` the prediction is compared with the
     patch-normalised target (the decoder then predicts normalised patches)."""
     pred = patchify(prediction.float(), patch)
-    tgt = patch_normalised(target.float(), patch) if normalise_target else patchify(target.float(), patch)
+    tgt = (
+        patch_normalised(target.float(), patch)
+        if normalise_target
+        else patchify(target.float(), patch)
+    )
     per_patch = (pred - tgt).pow(2).mean(-1)
     weight = mask.flatten(1).float() if masked_only else torch.ones_like(per_patch)
     return (per_patch * weight).sum() / weight.sum().clamp_min(1.0)

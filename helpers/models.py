@@ -72,7 +72,9 @@ class ResNetEncoder(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        for m in self.modules():  # zero-init the last BN of each block: each block starts as identity
+        for (
+            m
+        ) in self.modules():  # zero-init the last BN of each block: each block starts as identity
             if isinstance(m, BasicBlock):
                 nn.init.zeros_(m.bn2.weight)
 

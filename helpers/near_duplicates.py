@@ -34,8 +34,9 @@ def thumbnails(images: torch.Tensor, longest_side: int = 32) -> torch.Tensor:
     return x.flatten(1)
 
 
-def near_duplicate_groups(images: torch.Tensor, max_rms: float = 0.02,
-                          chunk: int = 1024) -> np.ndarray:
+def near_duplicate_groups(
+    images: torch.Tensor, max_rms: float = 0.02, chunk: int = 1024
+) -> np.ndarray:
     """A group id per image: images linked by thumbnails closer than ``max_rms`` (RMS
     difference per value) share a group, and so do chains of such links."""
     n = len(images)
@@ -45,7 +46,7 @@ def near_duplicate_groups(images: torch.Tensor, max_rms: float = 0.02,
     radius = max_rms * t.shape[1] ** 0.5  # the RMS bound as a Euclidean distance
     rows, cols = [], []
     for start in range(0, n, chunk):
-        close = (torch.cdist(t[start:start + chunk], t) < radius).nonzero().numpy()
+        close = (torch.cdist(t[start : start + chunk], t) < radius).nonzero().numpy()
         rows.append(close[:, 0] + start)
         cols.append(close[:, 1])
     rows, cols = np.concatenate(rows), np.concatenate(cols)
@@ -54,7 +55,9 @@ def near_duplicate_groups(images: torch.Tensor, max_rms: float = 0.02,
     return labels.astype(np.int64)
 
 
-def grouped_split(groups: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def grouped_split(
+    groups: np.ndarray, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Training and validation indices (sorted) with whole groups on each side: groups in
     a seeded random order go to validation until it holds ``val_fraction`` of the images.
 
@@ -68,7 +71,8 @@ def grouped_split(groups: np.ndarray, val_fraction: float, seed: int) -> tuple[n
     if len(ids) < 2:
         raise ParameterError(
             "every image is a near-duplicate of another (one group), so no validation split can "
-            "hold new images; add more varied normal images.")
+            "hold new images; add more varied normal images."
+        )
     target = val_fraction * len(groups)
     chosen, taken = [], 0
     for i in np.random.default_rng(seed).permutation(len(ids)):
@@ -81,7 +85,9 @@ def grouped_split(groups: np.ndarray, val_fraction: float, seed: int) -> tuple[n
         chosen.append(ids[np.argmin(sizes)])
     in_val = np.isin(groups, chosen)
     if in_val.all():
-        raise ParameterError("the validation split would take every normal image; lower val_fraction.")
+        raise ParameterError(
+            "the validation split would take every normal image; lower val_fraction."
+        )
     return np.flatnonzero(~in_val), np.flatnonzero(in_val)
 
 

@@ -12,13 +12,20 @@ import seaborn as sns
 import torch
 from torch import nn
 
-CURVES = (("loss", "loss"), ("accuracy", "accuracy"), ("precision", "macro precision"),
-          ("recall", "macro recall"), ("f1", "macro F1"))
+CURVES = (
+    ("loss", "loss"),
+    ("accuracy", "accuracy"),
+    ("precision", "macro precision"),
+    ("recall", "macro recall"),
+    ("f1", "macro F1"),
+)
 
 
 def plot_history(history: list[dict], title: str = "") -> plt.Figure:
     """Per-epoch curves of loss, accuracy and macro precision/recall/F1, train vs validation."""
-    keys = [(k, label) for k, label in CURVES if f"train_{k}" in history[0] or f"val_{k}" in history[0]]
+    keys = [
+        (k, label) for k, label in CURVES if f"train_{k}" in history[0] or f"val_{k}" in history[0]
+    ]
     cols = min(3, len(keys))
     rows = math.ceil(len(keys) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
@@ -31,7 +38,7 @@ def plot_history(history: list[dict], title: str = "") -> plt.Figure:
         ax.set(title=label, xlabel="epoch")
         ax.grid(alpha=0.3)
         ax.legend()
-    for ax in list(axes.flat)[len(keys):]:
+    for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")
     if title:
         fig.suptitle(title)
@@ -44,10 +51,28 @@ def plot_confusion(matrix: np.ndarray | list, classes: tuple[str, ...] | list[st
     cm = np.asarray(matrix)
     normed = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     fig, axes = plt.subplots(1, 2, figsize=(15, 6))
-    sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", xticklabels=classes, yticklabels=classes,
-                ax=axes[0], cbar=False)
-    sns.heatmap(normed, annot=True, fmt=".2f", cmap="Blues", xticklabels=classes,
-                yticklabels=classes, ax=axes[1], vmin=0, vmax=1, cbar=False)
+    sns.heatmap(
+        cm,
+        annot=True,
+        fmt="d",
+        cmap="Blues",
+        xticklabels=classes,
+        yticklabels=classes,
+        ax=axes[0],
+        cbar=False,
+    )
+    sns.heatmap(
+        normed,
+        annot=True,
+        fmt=".2f",
+        cmap="Blues",
+        xticklabels=classes,
+        yticklabels=classes,
+        ax=axes[1],
+        vmin=0,
+        vmax=1,
+        cbar=False,
+    )
     for ax, title in zip(axes, ("counts", "row-normalised (recall per class)")):
         ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.tight_layout()
@@ -59,8 +84,9 @@ def plot_per_class(per_class: dict[str, dict]) -> plt.Figure:
     names = list(per_class)
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(12, 4))
-    for i, (key, label) in enumerate((("precision", "precision"), ("recall", "recall"),
-                                      ("f1-score", "F1"))):
+    for i, (key, label) in enumerate(
+        (("precision", "precision"), ("recall", "recall"), ("f1-score", "F1"))
+    ):
         ax.bar(x + (i - 1) * 0.27, [per_class[n][key] for n in names], 0.27, label=label)
     ax.set_xticks(x, names, rotation=30)
     ax.set(ylim=(0, 1), ylabel="score", title="per-class test metrics")
@@ -75,14 +101,20 @@ def show_image(ax: plt.Axes, image: torch.Tensor) -> None:
     arr = image.detach().permute(1, 2, 0).cpu().numpy()
     arr = arr if arr.dtype == np.uint8 else np.clip(arr, 0, 1)
     if arr.shape[2] == 1:
-        ax.imshow(arr[:, :, 0], cmap="gray", vmin=0, vmax=255 if arr.dtype == np.uint8 else 1,
-                  interpolation="nearest")
+        ax.imshow(
+            arr[:, :, 0],
+            cmap="gray",
+            vmin=0,
+            vmax=255 if arr.dtype == np.uint8 else 1,
+            interpolation="nearest",
+        )
     else:
         ax.imshow(arr, interpolation="nearest")
 
 
-def image_grid(images: torch.Tensor, titles: list[str], cols: int = 8,
-               size: float = 1.6) -> plt.Figure:
+def image_grid(
+    images: torch.Tensor, titles: list[str], cols: int = 8, size: float = 1.6
+) -> plt.Figure:
     """uint8 or [0, 1] float images (N, C, H, W) in a grid with a title each."""
     n = len(images)
     rows = max(1, math.ceil(n / cols))
@@ -97,8 +129,12 @@ def image_grid(images: torch.Tensor, titles: list[str], cols: int = 8,
 
 
 def plot_misclassified(
-    images: torch.Tensor, y_true: np.ndarray, y_pred: np.ndarray, confidence: np.ndarray,
-    classes: tuple[str, ...] | list[str], n: int = 32,
+    images: torch.Tensor,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    confidence: np.ndarray,
+    classes: tuple[str, ...] | list[str],
+    n: int = 32,
 ) -> plt.Figure:
     """The most confidently wrong test images, titled true -> predicted (confidence)."""
     wrong = np.flatnonzero(np.asarray(y_true) != np.asarray(y_pred))
@@ -118,11 +154,19 @@ def plot_gradient_norms(history: list[dict]) -> plt.Figure:
         logged = np.where(data > 0, np.log10(data), np.nan)  # exact zeros (e.g. at init) stay blank
     import pandas as pd
 
-    frame = pd.DataFrame(logged, index=[name.removesuffix(".weight") for name in layers],
-                         columns=[h["epoch"] for h in history])
-    sns.heatmap(frame, ax=ax, cmap="viridis", yticklabels=True,
-                xticklabels=max(1, len(history) // 20),
-                cbar_kws={"label": "log10 mean gradient norm"})
+    frame = pd.DataFrame(
+        logged,
+        index=[name.removesuffix(".weight") for name in layers],
+        columns=[h["epoch"] for h in history],
+    )
+    sns.heatmap(
+        frame,
+        ax=ax,
+        cmap="viridis",
+        yticklabels=True,
+        xticklabels=max(1, len(history) // 20),
+        cbar_kws={"label": "log10 mean gradient norm"},
+    )
     ax.set(xlabel="epoch", title="gradient norm per layer and epoch")
     ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
@@ -134,11 +178,13 @@ def plot_layer_histograms(values: dict[str, np.ndarray], title: str, cols: int =
     names = list(values)
     rows = math.ceil(len(names) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 1.9 * rows), squeeze=False)
-    for ax in axes.flat[len(names):]:
+    for ax in axes.flat[len(names) :]:
         fig.delaxes(ax)
     for ax, name in zip(axes.flat, names):
         counts, edges = np.histogram(np.asarray(values[name]).ravel(), bins=60)
-        ax.stairs(counts, edges, fill=True, color="tab:blue")  # one artist, not 60 bars: quicker to draw
+        ax.stairs(
+            counts, edges, fill=True, color="tab:blue"
+        )  # one artist, not 60 bars: quicker to draw
         ax.set_title(name.removesuffix(".weight"), fontsize=7)
         ax.tick_params(labelsize=6)
         ax.set_yscale("log")
@@ -153,14 +199,19 @@ def plot_layer_histograms(values: dict[str, np.ndarray], title: str, cols: int =
 
 def layer_weights(model: nn.Module) -> dict[str, np.ndarray]:
     """Conv and linear weights of ``model`` by layer name, as flat numpy arrays."""
-    return {name: p.detach().float().cpu().numpy().ravel()
-            for name, p in model.named_parameters() if p.dim() > 1}
+    return {
+        name: p.detach().float().cpu().numpy().ravel()
+        for name, p in model.named_parameters()
+        if p.dim() > 1
+    }
 
 
 # --- anomaly detection (hw2) ---------------------------------------------------------
 
-def plot_threshold(labels: np.ndarray, scores: np.ndarray, chosen: float, test_optimum: float,
-                   how: str = "") -> plt.Figure:
+
+def plot_threshold(
+    labels: np.ndarray, scores: np.ndarray, chosen: float, test_optimum: float, how: str = ""
+) -> plt.Figure:
     """TPR and TNR on the test set as the threshold sweeps; the chosen threshold and the
     test-label optimum (shown for reference, never used) are marked."""
     labels, scores = np.asarray(labels), np.asarray(scores)
@@ -171,12 +222,20 @@ def plot_threshold(labels: np.ndarray, scores: np.ndarray, chosen: float, test_o
     ax.plot(grid, tpr, label="TPR (anomalies caught)")
     ax.plot(grid, tnr, label="TNR (normals passed)")
     ax.axvline(chosen, color="k", label=f"chosen: {chosen:.3g}" + (f"\n({how})" if how else ""))
-    ax.axvline(test_optimum, color="tab:red", ls=":",
-               label=f"test-label optimum: {test_optimum:.3g}\n(reference only, not used)")
+    ax.axvline(
+        test_optimum,
+        color="tab:red",
+        ls=":",
+        label=f"test-label optimum: {test_optimum:.3g}\n(reference only, not used)",
+    )
     if scores.min() > 0 and scores.max() / scores.min() > 100:  # raw errors span decades
         ax.set_xscale("log")
-    ax.set(xlabel="threshold on the anomaly score", ylabel="rate", ylim=(0, 1.02),
-           title="TPR and TNR on the test set against the threshold")
+    ax.set(
+        xlabel="threshold on the anomaly score",
+        ylabel="rate",
+        ylim=(0, 1.02),
+        title="TPR and TNR on the test set against the threshold",
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     fig.tight_layout()
@@ -190,8 +249,9 @@ def plot_roc(labels: np.ndarray, scores: np.ndarray | dict[str, np.ndarray]) -> 
     curves = scores if isinstance(scores, dict) else {"anomaly score": scores}
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for i, (name, values) in enumerate(curves.items()):
-        RocCurveDisplay.from_predictions(labels, values, ax=ax, name=name,
-                                         plot_chance_level=i == len(curves) - 1)
+        RocCurveDisplay.from_predictions(
+            labels, values, ax=ax, name=name, plot_chance_level=i == len(curves) - 1
+        )
     ax.set(title="ROC on the test set")
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -203,20 +263,30 @@ def plot_score_histograms(labels: np.ndarray, scores: np.ndarray, threshold: flo
     for positive scores spanning decades, such as raw errors; else even bins)."""
     labels, scores = np.asarray(labels), np.asarray(scores)
     logged = scores.min() > 0 and scores.max() / scores.min() > 100
-    bins = np.geomspace(scores.min(), scores.max(), 60) if logged else np.linspace(scores.min(), scores.max(), 60)
+    bins = (
+        np.geomspace(scores.min(), scores.max(), 60)
+        if logged
+        else np.linspace(scores.min(), scores.max(), 60)
+    )
     fig, ax = plt.subplots(figsize=(8, 3.5))
     ax.hist(scores[labels == 0], bins, alpha=0.6, label=f"normal ({(labels == 0).sum()})")
     ax.hist(scores[labels == 1], bins, alpha=0.6, label=f"anomaly ({(labels == 1).sum()})")
     ax.axvline(threshold, color="k", label="chosen threshold")
-    ax.set(xscale="log" if logged else "linear", yscale="log", xlabel="anomaly score", ylabel="images",
-           title="test scores by true label")
+    ax.set(
+        xscale="log" if logged else "linear",
+        yscale="log",
+        xlabel="anomaly score",
+        ylabel="images",
+        title="test scores by true label",
+    )
     ax.legend()
     fig.tight_layout()
     return fig
 
 
-def plot_signals(labels: np.ndarray, signals: dict[str, np.ndarray], names: list[str],
-                 threshold: float) -> plt.Figure:
+def plot_signals(
+    labels: np.ndarray, signals: dict[str, np.ndarray], names: list[str], threshold: float
+) -> plt.Figure:
     """Each test image as a point, for every pair of the combined score's standardised
     signals, by true label. With two signals the dashed line is the threshold on the
     combined score (``max(x, 0) + max(y, 0)``): images beyond it are flagged."""
@@ -226,16 +296,28 @@ def plot_signals(labels: np.ndarray, signals: dict[str, np.ndarray], names: list
     pairs = list(itertools.combinations(names, 2)) or [(names[0], names[0])]
     fig, axes = plt.subplots(1, len(pairs), figsize=(5.5 * len(pairs), 5), squeeze=False)
     for ax, (x, y) in zip(axes.flat, pairs):
-        for value, name, style in ((0, "normal", dict(s=8, alpha=0.4)), (1, "anomaly", dict(s=22, marker="x"))):
-            ax.scatter(signals[x][labels == value], signals[y][labels == value], label=name, **style)
+        for value, name, style in (
+            (0, "normal", dict(s=8, alpha=0.4)),
+            (1, "anomaly", dict(s=22, marker="x")),
+        ):
+            ax.scatter(
+                signals[x][labels == value], signals[y][labels == value], label=name, **style
+            )
         if len(names) == 2:
             lo = min(signals[x].min(), signals[y].min())
             line = np.linspace(0, threshold, 50)
-            ax.plot(np.r_[lo, 0, line, threshold, threshold], np.r_[threshold, threshold, threshold - line, 0, lo],
-                    "k--", label=f"combined score = threshold ({threshold:.2f})")
-        ax.set(xlim=(signals[x].min() - 0.5, signals[x].max() + 0.5),
-               ylim=(signals[y].min() - 0.5, signals[y].max() + 0.5),
-               xlabel=f"{x} (standard deviations above validation normals)", ylabel=f"{y} (same scale)")
+            ax.plot(
+                np.r_[lo, 0, line, threshold, threshold],
+                np.r_[threshold, threshold, threshold - line, 0, lo],
+                "k--",
+                label=f"combined score = threshold ({threshold:.2f})",
+            )
+        ax.set(
+            xlim=(signals[x].min() - 0.5, signals[x].max() + 0.5),
+            ylim=(signals[y].min() - 0.5, signals[y].max() + 0.5),
+            xlabel=f"{x} (standard deviations above validation normals)",
+            ylabel=f"{y} (same scale)",
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle("the signals of every test image")
@@ -253,8 +335,13 @@ def _bare_axes(rows: int, cols: int, figsize: tuple[float, float]):
     return fig, axes
 
 
-def plot_reconstructions(images: torch.Tensor, reconstructions: torch.Tensor,
-                         maps: torch.Tensor, titles: list[str], cols: int = 8) -> plt.Figure:
+def plot_reconstructions(
+    images: torch.Tensor,
+    reconstructions: torch.Tensor,
+    maps: torch.Tensor,
+    titles: list[str],
+    cols: int = 8,
+) -> plt.Figure:
     """Blocks of three rows (input, reconstruction, error map), ``cols`` images a block;
     error maps share one colour scale, so a dark map is a good reconstruction."""
     n = len(images)
@@ -274,8 +361,9 @@ def plot_reconstructions(images: torch.Tensor, reconstructions: torch.Tensor,
     return fig
 
 
-def plot_anomaly_maps(images: torch.Tensor, maps: dict[str, torch.Tensor], titles: list[str],
-                      cols: int = 8) -> plt.Figure:
+def plot_anomaly_maps(
+    images: torch.Tensor, maps: dict[str, torch.Tensor], titles: list[str], cols: int = 8
+) -> plt.Figure:
     """Blocks of rows: each image, then each of its ``maps`` (name -> (N, H, W)), every map
     kind on one colour scale across the images, so a bright spot is where it looks anomalous."""
     n, rows = len(images), 1 + len(maps)
@@ -286,8 +374,9 @@ def plot_anomaly_maps(images: torch.Tensor, maps: dict[str, torch.Tensor], title
         show_image(axes[rows * b, c], images[i])
         axes[rows * b, c].set_title(titles[i], fontsize=6)
         for r, values in enumerate(maps.values(), 1):
-            axes[rows * b + r, c].imshow(values[i].numpy(), cmap="inferno", vmin=0,
-                                         vmax=float(values.max()) or 1.0)
+            axes[rows * b + r, c].imshow(
+                values[i].numpy(), cmap="inferno", vmin=0, vmax=float(values.max()) or 1.0
+            )
     for b in range(blocks):
         for r, label in enumerate(("image", *maps), 0):
             axes[rows * b + r, 0].set_ylabel(label.replace(" ", "\n"), fontsize=7)
@@ -295,14 +384,16 @@ def plot_anomaly_maps(images: torch.Tensor, maps: dict[str, torch.Tensor], title
     return fig
 
 
-def plot_restorations(seen: torch.Tensor, restored: torch.Tensor,
-                      clean: torch.Tensor) -> plt.Figure:
+def plot_restorations(
+    seen: torch.Tensor, restored: torch.Tensor, clean: torch.Tensor
+) -> plt.Figure:
     """Rows: the input as the network saw it (hidden patches grey), the image with its hidden
     patches restored, the original."""
     n = len(clean)
     fig, axes = plt.subplots(3, n, figsize=(1.4 * n, 4.4), squeeze=False)
-    for row, (images, label) in enumerate(((seen, "hidden"), (restored, "restored"),
-                                           (clean, "original"))):
+    for row, (images, label) in enumerate(
+        ((seen, "hidden"), (restored, "restored"), (clean, "original"))
+    ):
         for i in range(n):
             axes[row, i].imshow(images[i].permute(1, 2, 0).clamp(0, 1).numpy())
             axes[row, i].set_xticks([])

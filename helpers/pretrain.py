@@ -41,8 +41,14 @@ class RestorationRecipe:
 # "dense" is the homework's first pretext; each later recipe adds one of the fixes of the
 # masked-image-modelling work for convolutional networks (SparK, MAE), up to "spark".
 RESTORATION_RECIPES: dict[str, RestorationRecipe] = {
-    "dense": RestorationRecipe(patch=4, mask_ratio=0.5, noise_std=0.1, sparse=False,
-                               masked_loss=False, normalised_targets=False),
+    "dense": RestorationRecipe(
+        patch=4,
+        mask_ratio=0.5,
+        noise_std=0.1,
+        sparse=False,
+        masked_loss=False,
+        normalised_targets=False,
+    ),
     "+patch8": RestorationRecipe(sparse=False, masked_loss=False, normalised_targets=False),
     "+sparse": RestorationRecipe(masked_loss=False, normalised_targets=False),
     "+masked-loss": RestorationRecipe(normalised_targets=False),
@@ -52,7 +58,9 @@ RESTORATION_RECIPES: dict[str, RestorationRecipe] = {
 
 def restoration_recipe(name: str) -> RestorationRecipe:
     if name not in RESTORATION_RECIPES:
-        raise ParameterError(f"restoration={name!r} is unknown; choose one of {', '.join(RESTORATION_RECIPES)}.")
+        raise ParameterError(
+            f"restoration={name!r} is unknown; choose one of {', '.join(RESTORATION_RECIPES)}."
+        )
     return RESTORATION_RECIPES[name]
 
 
@@ -65,7 +73,9 @@ class RestorationNet(nn.Module):
     as if the convolutions skipped them, and the decoder sees a learnt mask token there.
     """
 
-    def __init__(self, arch: str, width: int, recipe: RestorationRecipe = RestorationRecipe()) -> None:
+    def __init__(
+        self, arch: str, width: int, recipe: RestorationRecipe = RestorationRecipe()
+    ) -> None:
         super().__init__()
         self.recipe = recipe
         self.normalize = Normalize(CIFAR10_MEAN, CIFAR10_STD)
@@ -78,14 +88,19 @@ class RestorationNet(nn.Module):
         scale = 8  # the encoder's total stride on 32x32 images
         layers = []
         for _ in range(2):
-            layers += [nn.Conv2d(channels, channels, 3, padding=1, bias=False),
-                       nn.BatchNorm2d(channels), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(channels),
+                nn.ReLU(inplace=True),
+            ]
         layers += [nn.Conv2d(channels, 3 * scale * scale, 1), nn.PixelShuffle(scale)]
         if not recipe.normalised_targets:
             layers += [nn.Sigmoid()]  # pixels in [0, 1]
         self.decoder = nn.Sequential(*layers)
 
-    def hide(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def hide(
+        self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """The network's input: normalised images with the hidden patches removed."""
         hidden = mask_to(mask, x.shape[-2:])
         if self.recipe.sparse:
@@ -106,7 +121,9 @@ class RestorationNet(nn.Module):
             h = h.masked_fill(mask_to(mask, h.shape[-2:]), 0.0)
         return torch.where(mask_to(mask, h.shape[-2:]), self.mask_token.to(h.dtype), h)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         return self.decoder(self.encode(self.hide(x, mask, generator), mask))
 
 
@@ -119,18 +136,29 @@ class MaskedRestoration:
     def __init__(self, recipe: RestorationRecipe) -> None:
         self.recipe = recipe
 
-    def loss(self, model: RestorationNet, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
+    def loss(
+        self, model: RestorationNet, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
+    ):
         r = self.recipe
-        mask = random_patch_mask(len(x), (x.shape[-2] // r.patch, x.shape[-1] // r.patch), r.mask_ratio,
-                                 generator, x.device)
+        mask = random_patch_mask(
+            len(x),
+            (x.shape[-2] // r.patch, x.shape[-1] // r.patch),
+            r.mask_ratio,
+            generator,
+            x.device,
+        )
         output = model(x, mask, generator)
-        return masked_patch_loss(output, x, mask, r.patch, r.normalised_targets, r.masked_loss), output
+        return masked_patch_loss(
+            output, x, mask, r.patch, r.normalised_targets, r.masked_loss
+        ), output
 
     def meter(self, device: torch.device) -> LossMeter:
         return LossMeter(device)
 
 
-def shown_restoration(net: RestorationNet, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def shown_restoration(
+    net: RestorationNet, x: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """What to draw: the input as the network saw it (hidden patches grey) and the image
     with its hidden patches replaced by the restoration. A network that predicts
     normalised patches is shown with each patch's true mean and spread put back, as
@@ -151,11 +179,18 @@ def shown_restoration(net: RestorationNet, x: torch.Tensor, mask: torch.Tensor) 
 def save_encoder(net: RestorationNet, path: str | Path, meta: dict) -> Path:
     """Save the encoder's weights with its arch, width and how it was pretrained (the
     decoder is kept too, so the restorations can be shown again later)."""
-    state = {"arch": net.encoder.arch, "width": net.encoder.width, "encoder": net.encoder.state_dict(),
-             "meta": meta}
+    state = {
+        "arch": net.encoder.arch,
+        "width": net.encoder.width,
+        "encoder": net.encoder.state_dict(),
+        "meta": meta,
+    }
     if isinstance(net, RestorationNet):
-        state.update(decoder=net.decoder.state_dict(), mask_token=net.mask_token.detach(),
-                     recipe=asdict(net.recipe))
+        state.update(
+            decoder=net.decoder.state_dict(),
+            mask_token=net.mask_token.detach(),
+            recipe=asdict(net.recipe),
+        )
     return save_torch(path, state)
 
 
@@ -163,9 +198,13 @@ def load_restoration_net(path: str | Path) -> RestorationNet:
     """The whole encoder-decoder saved by :func:`save_encoder`."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     if "decoder" not in state:
-        raise CheckpointError(f"{path} holds an encoder without a restoration decoder "
-                              "(e.g. a contrastive one): there are no restorations to show.")
-    net = RestorationNet(state["arch"], state["width"], RestorationRecipe(**state.get("recipe", {})))
+        raise CheckpointError(
+            f"{path} holds an encoder without a restoration decoder "
+            "(e.g. a contrastive one): there are no restorations to show."
+        )
+    net = RestorationNet(
+        state["arch"], state["width"], RestorationRecipe(**state.get("recipe", {}))
+    )
     net.encoder.load_state_dict(state["encoder"])
     net.decoder.load_state_dict(state["decoder"])
     if "mask_token" in state:
@@ -180,13 +219,17 @@ def load_encoder(classifier: ResNetClassifier, path: str | Path) -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"encoder checkpoint {path} does not exist; use pretrain='restoration' "
-                              "to make one, or give the path of an existing one.")
+        raise CheckpointError(
+            f"encoder checkpoint {path} does not exist; use pretrain='restoration' "
+            "to make one, or give the path of an existing one."
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         arch, width, weights = state["arch"], state["width"], state["encoder"]
     except Exception as exc:  # not a file we wrote
-        raise CheckpointError(f"{path} is not an encoder checkpoint ({type(exc).__name__}: {exc}).") from None
+        raise CheckpointError(
+            f"{path} is not an encoder checkpoint ({type(exc).__name__}: {exc})."
+        ) from None
     enc = classifier.encoder
     if (arch, width) != (enc.arch, enc.width):
         raise CheckpointError(

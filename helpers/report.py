@@ -19,14 +19,17 @@ from .errors import CourseworkError
 
 def replace_block(text: str, name: str, content: str) -> str:
     """``text`` with the block ``name`` holding ``content``; a missing block is an error."""
-    pattern = re.compile(rf"(<!-- results:{re.escape(name)} -->\n).*?(<!-- /results:{re.escape(name)} -->)",
-                         re.S)
+    pattern = re.compile(
+        rf"(<!-- results:{re.escape(name)} -->\n).*?(<!-- /results:{re.escape(name)} -->)", re.S
+    )
     if not pattern.search(text):
         raise CourseworkError(
             f"the README has no block '<!-- results:{name} -->' ... '<!-- /results:{name} -->'; "
             "put the two markers back where the results should go."
         )
-    return pattern.sub(lambda m: m.group(1) + content.rstrip("\n") + "\n" + m.group(2), text, count=1)
+    return pattern.sub(
+        lambda m: m.group(1) + content.rstrip("\n") + "\n" + m.group(2), text, count=1
+    )
 
 
 def documentation_files(root: Path) -> list[Path]:
@@ -39,8 +42,10 @@ def block_file(files: list[Path], name: str) -> Path:
     for path in files:
         if path.exists() and f"<!-- results:{name} -->\n" in path.read_text():
             return path
-    raise CourseworkError(f"no block '<!-- results:{name} -->' ... '<!-- /results:{name} -->' in "
-                          f"{', '.join(str(p) for p in files)}; put the two markers back where the results go.")
+    raise CourseworkError(
+        f"no block '<!-- results:{name} -->' ... '<!-- /results:{name} -->' in "
+        f"{', '.join(str(p) for p in files)}; put the two markers back where the results go."
+    )
 
 
 def minutes(seconds: float) -> str:
@@ -56,26 +61,36 @@ def provenance(command: str, metrics: dict, date: str, extra: str = "") -> str:
     where = Path(data.get("data_dir", "?")).name
     compute = metrics.get("compute", {})
     dtype = f", {compute['compute_dtype']}" if "compute_dtype" in compute else ""
-    return (f"_Produced by `{command}` on {date}: data `{where}`{extra}, device "
-            f"{metrics.get('device', '?')}{dtype}, torch {env.get('torch', '?')}._")
+    return (
+        f"_Produced by `{command}` on {date}: data `{where}`{extra}, device "
+        f"{metrics.get('device', '?')}{dtype}, torch {env.get('torch', '?')}._"
+    )
 
 
 def render_hw1(metrics: dict, command: str, date: str) -> str:
     """The hw1 block: provenance, the headline table and the per-class table."""
     p, d = metrics["params"], metrics["data"]
-    extra = (f" ({d['train_images']:,} training / {d['val_images']:,} validation / "
-             f"{d['test_images']:,} test images), recipe `{p['preset']}` ({p['arch']}, width "
-             f"{p['width']}, {p['epochs']} epochs, fraction {p['fraction']:g})")
-    lines = [provenance(command, metrics, date, extra), "",
-             "| test accuracy | macro precision | macro recall | macro F1 | weighted F1 | best epoch | wall time |",
-             "|---|---|---|---|---|---|---|",
-             f"| **{metrics['test_accuracy']:.3f}** | {metrics['macro_precision']:.3f} | "
-             f"{metrics['macro_recall']:.3f} | {metrics['macro_f1']:.3f} | {metrics['weighted_f1']:.3f} | "
-             f"{metrics['best_epoch']} of {p['epochs']} | {minutes(metrics['wall_seconds'])} |", "",
-             "| class | precision | recall | F1 | | class | precision | recall | F1 |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    rows = [f"{name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1-score']:.3f}"
-            for name, r in metrics["per_class"].items()]
+    extra = (
+        f" ({d['train_images']:,} training / {d['val_images']:,} validation / "
+        f"{d['test_images']:,} test images), recipe `{p['preset']}` ({p['arch']}, width "
+        f"{p['width']}, {p['epochs']} epochs, fraction {p['fraction']:g})"
+    )
+    lines = [
+        provenance(command, metrics, date, extra),
+        "",
+        "| test accuracy | macro precision | macro recall | macro F1 | weighted F1 | best epoch | wall time |",
+        "|---|---|---|---|---|---|---|",
+        f"| **{metrics['test_accuracy']:.3f}** | {metrics['macro_precision']:.3f} | "
+        f"{metrics['macro_recall']:.3f} | {metrics['macro_f1']:.3f} | {metrics['weighted_f1']:.3f} | "
+        f"{metrics['best_epoch']} of {p['epochs']} | {minutes(metrics['wall_seconds'])} |",
+        "",
+        "| class | precision | recall | F1 | | class | precision | recall | F1 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    rows = [
+        f"{name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1-score']:.3f}"
+        for name, r in metrics["per_class"].items()
+    ]
     half = (len(rows) + 1) // 2
     for left, right in zip(rows[:half], rows[half:] + [" | | |"] * (2 * half - len(rows))):
         lines.append(f"| {left} | | {right} |")
@@ -84,8 +99,10 @@ def render_hw1(metrics: dict, command: str, date: str) -> str:
 
 def _anomaly_cells(r: dict) -> str:
     """TPR, TNR, balanced accuracy, AUROC and AUPR as Markdown table cells."""
-    return (f"**{r['tpr']:.3f}** | **{r['tnr']:.3f}** | {r['balanced_accuracy']:.3f} | "
-            f"{r['auroc']:.4f} | {r['aupr']:.3f}")
+    return (
+        f"**{r['tpr']:.3f}** | **{r['tnr']:.3f}** | {r['balanced_accuracy']:.3f} | "
+        f"{r['auroc']:.4f} | {r['aupr']:.3f}"
+    )
 
 
 def render_hw2(runs: list[dict], command: str, date: str) -> str:
@@ -95,20 +112,32 @@ def render_hw2(runs: list[dict], command: str, date: str) -> str:
 
     first = runs[0]
     d = first["data"]
-    extra = (f" ({d['train_images']:,} normal training images, {first['test_normals']:,} normal and "
-             f"{first['test_anomalies']:,} anomalous test images, {d.get('known_anomalies', 0)} known "
-             f"anomalies)")
-    lines = [provenance(command, first, date, extra), "",
-             "| `threshold_method` | seed | threshold chosen from | TPR | TNR | balanced accuracy | AUROC | AUPR | wall time |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    extra = (
+        f" ({d['train_images']:,} normal training images, {first['test_normals']:,} normal and "
+        f"{first['test_anomalies']:,} anomalous test images, {d.get('known_anomalies', 0)} known "
+        f"anomalies)"
+    )
+    lines = [
+        provenance(command, first, date, extra),
+        "",
+        "| `threshold_method` | seed | threshold chosen from | TPR | TNR | balanced accuracy | AUROC | AUPR | wall time |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for m in runs:
-        lines.append(f"| `{m['params']['threshold_method']}` | {m['params']['seed']} | {m['threshold_rule']} | "
-                     f"{_anomaly_cells(m)} | {minutes(m['wall_seconds'])} |")
+        lines.append(
+            f"| `{m['params']['threshold_method']}` | {m['params']['seed']} | {m['threshold_rule']} | "
+            f"{_anomaly_cells(m)} | {minutes(m['wall_seconds'])} |"
+        )
     if "ablation" in first:
-        lines += ["", f"Ablation (`threshold_method=\"{first['params']['threshold_method']}\"`, seed "
-                  f"{first['params']['seed']}): each score with its own threshold, chosen the same way, "
-                  "on the same test images:", "",
-                  "| score | TPR | TNR | balanced accuracy | AUROC | AUPR |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f'Ablation (`threshold_method="{first["params"]["threshold_method"]}"`, seed '
+            f"{first['params']['seed']}): each score with its own threshold, chosen the same way, "
+            "on the same test images:",
+            "",
+            "| score | TPR | TNR | balanced accuracy | AUROC | AUPR |",
+            "|---|---|---|---|---|---|",
+        ]
         signals = first["params"].get("signals")
         for row in first["ablation"]:
             name = SCORE_NAMES.get(row["score"], row["score"])
@@ -118,13 +147,19 @@ def render_hw2(runs: list[dict], command: str, date: str) -> str:
     unseen = [m for m in runs if "unseen_test" in m]
     if unseen:
         u = unseen[0]["unseen_test"]
-        lines += ["", f"The same thresholds on the {u['test_normals']:,} normal and {u['test_anomalies']:,} "
-                  "anomalous test images that are not pixel-identical to a training image:", "",
-                  "| `threshold_method` | seed | TPR | TNR | balanced accuracy | AUROC | AUPR |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"The same thresholds on the {u['test_normals']:,} normal and {u['test_anomalies']:,} "
+            "anomalous test images that are not pixel-identical to a training image:",
+            "",
+            "| `threshold_method` | seed | TPR | TNR | balanced accuracy | AUROC | AUPR |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for m in unseen:
-            lines.append(f"| `{m['params']['threshold_method']}` | {m['params']['seed']} | "
-                         f"{_anomaly_cells(m['unseen_test'])} |")
+            lines.append(
+                f"| `{m['params']['threshold_method']}` | {m['params']['seed']} | "
+                f"{_anomaly_cells(m['unseen_test'])} |"
+            )
     notes = ([d["validation_split"]] if d.get("validation_split") else []) + (d.get("notes") or [])
     if notes:
         lines += ["", "What the loader and the validation split noticed in this data:", ""]
@@ -139,9 +174,13 @@ def render_study(summary: dict, table: str, command: str, date: str) -> str:
     seconds = sum(c.get("wall_seconds") or 0 for c in cells)
     pretraining = sorted({(c["arm"], c["pretrain_epochs"]) for c in cells if c["arm"] != "scratch"})
     pretrained = "; ".join(f"{arm} {epochs} epochs" for arm, epochs in pretraining)
-    pretrained = f"; pretraining on every training image without labels: {pretrained}" if pretrained else ""
-    line = (f"_Produced by `{command}` on {date}: recipe `{first['preset']}` ({first['arch']}, "
-            f"width {first['width']}, {first['epochs']} epochs per run{pretrained}), "
-            f"{len(cells)} runs, {minutes(seconds)} of notebook time, device {first['device']}, "
-            f"{first.get('compute_dtype', '?')}._")
+    pretrained = (
+        f"; pretraining on every training image without labels: {pretrained}" if pretrained else ""
+    )
+    line = (
+        f"_Produced by `{command}` on {date}: recipe `{first['preset']}` ({first['arch']}, "
+        f"width {first['width']}, {first['epochs']} epochs per run{pretrained}), "
+        f"{len(cells)} runs, {minutes(seconds)} of notebook time, device {first['device']}, "
+        f"{first.get('compute_dtype', '?')}._"
+    )
     return f"{line}\n\n{table}"

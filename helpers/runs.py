@@ -75,8 +75,20 @@ def _json_default(obj: Any) -> Any:
 
 # Settings that say where or how a run executes, not what it computes: they do not
 # change a run's name, and may differ when a run is resumed.
-OPERATIONAL = frozenset({"overwrite", "resume", "figures_dir", "results_dir", "run_name", "device",
-                         "download", "log_dir", "deterministic", "compile_model"})
+OPERATIONAL = frozenset(
+    {
+        "overwrite",
+        "resume",
+        "figures_dir",
+        "results_dir",
+        "run_name",
+        "device",
+        "download",
+        "log_dir",
+        "deterministic",
+        "compile_model",
+    }
+)
 
 
 def run_name(label: str, params: dict[str, Any]) -> str:
@@ -123,13 +135,18 @@ def start_run(settings) -> Path:
     """Make ``<results_dir>/<run_name>/`` for ``settings`` and record its parameters there
     (``params.json``). Resuming checks that the parameters are those of the interrupted run."""
     params = settings.as_dict()
-    run = prepare_run_dir(Path(settings.results_dir) / settings.run_name,
-                          settings.overwrite, settings.resume)
+    run = prepare_run_dir(
+        Path(settings.results_dir) / settings.run_name, settings.overwrite, settings.resume
+    )
     recorded = run / "params.json"
     if settings.resume and recorded.exists():
         before = json.loads(recorded.read_text())
-        changed = sorted(k for k in set(before) | set(params) if k not in OPERATIONAL
-                         and json.dumps(before.get(k), default=str) != json.dumps(params.get(k), default=str))
+        changed = sorted(
+            k
+            for k in set(before) | set(params)
+            if k not in OPERATIONAL
+            and json.dumps(before.get(k), default=str) != json.dumps(params.get(k), default=str)
+        )
         if changed:
             raise ParameterError(
                 f"cannot resume {run}: it was started with different {', '.join(changed)} "
@@ -140,7 +157,9 @@ def start_run(settings) -> Path:
     return run
 
 
-def history_writer(run_dir: str | Path, name: str = "history.json") -> Callable[[list[dict], Any], None]:
+def history_writer(
+    run_dir: str | Path, name: str = "history.json"
+) -> Callable[[list[dict], Any], None]:
     """An ``on_epoch`` hook for ``fit`` that keeps ``history.json`` (or ``name``) in the run
     folder current."""
     path = Path(run_dir) / name
@@ -157,12 +176,14 @@ def publish_latest(run_dir: str | Path) -> Path:
 
 def write_provenance(folder: str | Path, text: str) -> Path:
     """Write ``<folder>/PROVENANCE.md``: where the figures in that folder come from."""
-    return write_text(Path(folder) / "PROVENANCE.md",
-                      f"# Where the figures in this folder come from\n\n{text}\n")
+    return write_text(
+        Path(folder) / "PROVENANCE.md", f"# Where the figures in this folder come from\n\n{text}\n"
+    )
 
 
-def figure_saver(figures_dir: str | Path, run_dir: str | Path,
-                 also: Callable[[str, Any], None] | None = None) -> Callable[[Any, str], Path]:
+def figure_saver(
+    figures_dir: str | Path, run_dir: str | Path, also: Callable[[str, Any], None] | None = None
+) -> Callable[[Any, str], Path]:
     """``save(fig, name)`` writes ``<name>.png`` into ``figures_dir`` and into the run folder's
     own ``figures/``, hands the figure to ``also`` (e.g. TensorBoard), and keeps
     ``figures_dir/PROVENANCE.md`` naming the run that wrote the figures."""
@@ -173,15 +194,22 @@ def figure_saver(figures_dir: str | Path, run_dir: str | Path,
 
     def save(fig, name: str) -> Path:
         path = save_figure(fig, figures_dir / f"{name}.png")
-        if own.resolve() != figures_dir.resolve():  # the same bytes: a figure is drawn once, not twice
+        if (
+            own.resolve() != figures_dir.resolve()
+        ):  # the same bytes: a figure is drawn once, not twice
             _atomic(own / f"{name}.png", lambda tmp: shutil.copyfile(path, tmp))
         if also is not None:
             also(name, fig)
         saved.append(name)
-        write_provenance(figures_dir, (
-            f"_Written on {date} by the notebook run in `{run_dir}` (its parameters: `params.json`, "
-            f"its results: `metrics.json` there)._\n\nFigures from that run: "
-            + ", ".join(f"`{n}.png`" for n in saved) + ". Any other PNG here comes from an earlier run."))
+        write_provenance(
+            figures_dir,
+            (
+                f"_Written on {date} by the notebook run in `{run_dir}` (its parameters: `params.json`, "
+                f"its results: `metrics.json` there)._\n\nFigures from that run: "
+                + ", ".join(f"`{n}.png`" for n in saved)
+                + ". Any other PNG here comes from an earlier run."
+            ),
+        )
         return path
 
     return save

@@ -45,7 +45,9 @@ def arm_parameters(arm: str) -> dict:
     if method == "restoration":
         restoration_recipe(recipe or "spark")  # a clear error for an unknown recipe
         return {"pretrain": "restoration", "restoration": recipe or "spark"}
-    raise ParameterError(f"arm {arm!r} is unknown; use scratch, restoration, contrastive or restoration=<recipe>.")
+    raise ParameterError(
+        f"arm {arm!r} is unknown; use scratch, restoration, contrastive or restoration=<recipe>."
+    )
 
 
 def arm_of(params: dict) -> str:
@@ -54,7 +56,9 @@ def arm_of(params: dict) -> str:
     if pretrain == "none":
         return "scratch"
     if pretrain == "restoration":
-        recipe = params.get("restoration", "dense")  # runs made before recipes existed used the first pretext
+        recipe = params.get(
+            "restoration", "dense"
+        )  # runs made before recipes existed used the first pretext
         return "restoration" if recipe == "spark" else f"restoration={recipe}"
     return pretrain if pretrain == "contrastive" else "pretrained"
 
@@ -64,13 +68,26 @@ def cell_name(fraction: float, arm: str, seed: int) -> str:
     return f"f{fraction:g}-{safe}-s{seed}"
 
 
-def run_cell(out: Path, fraction: float, arm: str, seed: int, params: dict, pretrain_dir: Path) -> dict:
+def run_cell(
+    out: Path, fraction: float, arm: str, seed: int, params: dict, pretrain_dir: Path
+) -> dict:
     """Execute one cell of the grid (kept if it finished before); returns its metrics."""
     name = cell_name(fraction, arm, seed)
-    return run_notebook("hw1_classification.ipynb", out, name,
-                        {**params, "fraction": fraction, "seed": seed, **arm_parameters(arm),
-                         "figures_dir": str(out / "figures" / name), "pretrain_dir": str(pretrain_dir)},
-                        tag="study", progress_bar=False)
+    return run_notebook(
+        "hw1_classification.ipynb",
+        out,
+        name,
+        {
+            **params,
+            "fraction": fraction,
+            "seed": seed,
+            **arm_parameters(arm),
+            "figures_dir": str(out / "figures" / name),
+            "pretrain_dir": str(pretrain_dir),
+        },
+        tag="study",
+        progress_bar=False,
+    )
 
 
 def arms_in(summary: dict) -> list[str]:
@@ -78,14 +95,27 @@ def arms_in(summary: dict) -> list[str]:
     up (dense, +patch8, ..., the default), then the others."""
     from .pretrain import RESTORATION_RECIPES
 
-    steps = [f"restoration={name}" for name in RESTORATION_RECIPES if name != "spark"] + ["restoration"]
+    steps = [f"restoration={name}" for name in RESTORATION_RECIPES if name != "spark"] + [
+        "restoration"
+    ]
     found = {arm for row in summary["table"] for arm in row["arms"]}
-    return sorted(found, key=lambda a: (a != "scratch", steps.index(a) if a in steps else len(steps), a))
+    return sorted(
+        found, key=lambda a: (a != "scratch", steps.index(a) if a in steps else len(steps), a)
+    )
 
 
 # Parameters that differ from cell to cell by design, and those that only a pretrained arm uses.
-PER_CELL = ("fraction", "seed", "run_name", "results_dir", "figures_dir", "log_dir", "pretrain_dir",
-            "resume", "overwrite")
+PER_CELL = (
+    "fraction",
+    "seed",
+    "run_name",
+    "results_dir",
+    "figures_dir",
+    "log_dir",
+    "pretrain_dir",
+    "resume",
+    "overwrite",
+)
 PER_ARM = ("pretrain", "restoration", "pretrain_epochs", "layer_decay", "match_init_norm")
 
 
@@ -93,44 +123,67 @@ def check_same_settings(runs: list[tuple[str, dict]]) -> None:
     """Refuse to summarise cells trained with different settings: every cell must share the
     recipe, and the cells of one arm its pretraining and fine-tuning parameters too, so a
     row never averages, say, two layer-wise LR decays."""
+
     def differences(group: list[tuple[str, dict]], ignored: tuple[str, ...]) -> list[str]:
         first_name, first = group[0]
         found = []
         for name, params in group[1:]:
-            for key in sorted((set(first) & set(params)) - set(ignored)):  # a key only some have: added since
+            for key in sorted(
+                (set(first) & set(params)) - set(ignored)
+            ):  # a key only some have: added since
                 if first[key] != params[key]:
-                    found.append(f"{key}={first[key]!r} in {first_name} but {params[key]!r} in {name}")
+                    found.append(
+                        f"{key}={first[key]!r} in {first_name} but {params[key]!r} in {name}"
+                    )
         return found
 
     problems = differences(runs, PER_CELL + PER_ARM)
     for arm in {arm_of(p) for _, p in runs} - {"scratch"}:
         problems += differences([(n, p) for n, p in runs if arm_of(p) == arm], PER_CELL)
     if problems:
-        raise ParameterError("the study's cells were run with different settings ("
-                             + "; ".join(sorted(set(problems))[:3])
-                             + "): keep studies with different settings in different --out folders.")
+        raise ParameterError(
+            "the study's cells were run with different settings ("
+            + "; ".join(sorted(set(problems))[:3])
+            + "): keep studies with different settings in different --out folders."
+        )
 
 
 def summarise(out: Path) -> dict:
     """Collect every finished cell under ``out/runs`` into one summary (all of them run
     with the same settings: :func:`check_same_settings`)."""
-    finished = [(path.parent.name, json.loads(path.read_text()))
-                for path in sorted((out / "runs").glob("*/metrics.json"))]
+    finished = [
+        (path.parent.name, json.loads(path.read_text()))
+        for path in sorted((out / "runs").glob("*/metrics.json"))
+    ]
     if not finished:
-        raise ParameterError(f"no finished cell (runs/<cell>/metrics.json) in {out / 'runs'}: point --out at "
-                             "a study's folder, or run the study there first.")
+        raise ParameterError(
+            f"no finished cell (runs/<cell>/metrics.json) in {out / 'runs'}: point --out at "
+            "a study's folder, or run the study there first."
+        )
     check_same_settings([(name, m["params"]) for name, m in finished])
     cells = []
     for _, m in finished:
         p = m["params"]
-        cells.append({"fraction": p["fraction"], "arm": arm_of(p),
-                      "seed": p["seed"], "test_accuracy": m["test_accuracy"], "macro_f1": m["macro_f1"],
-                      "knn_accuracy": m.get("encoder_knn_accuracy"),
-                      "train_images": m["data"]["train_images"], "epochs": p["epochs"],
-                      "wall_seconds": m.get("wall_seconds"), "history": m["history"],
-                      "preset": p["preset"], "arch": p["arch"], "width": p["width"],
-                      "pretrain_epochs": p["pretrain_epochs"], "device": m.get("device"),
-                      "compute_dtype": m.get("compute", {}).get("compute_dtype", "?")})
+        cells.append(
+            {
+                "fraction": p["fraction"],
+                "arm": arm_of(p),
+                "seed": p["seed"],
+                "test_accuracy": m["test_accuracy"],
+                "macro_f1": m["macro_f1"],
+                "knn_accuracy": m.get("encoder_knn_accuracy"),
+                "train_images": m["data"]["train_images"],
+                "epochs": p["epochs"],
+                "wall_seconds": m.get("wall_seconds"),
+                "history": m["history"],
+                "preset": p["preset"],
+                "arch": p["arch"],
+                "width": p["width"],
+                "pretrain_epochs": p["pretrain_epochs"],
+                "device": m.get("device"),
+                "compute_dtype": m.get("compute", {}).get("compute_dtype", "?"),
+            }
+        )
     table = []
     for fraction in sorted({c["fraction"] for c in cells}, reverse=True):
         row = {"fraction": fraction, "arms": {}}
@@ -139,15 +192,21 @@ def summarise(out: Path) -> dict:
             acc = np.array([c["test_accuracy"] for c in group])
             f1 = np.array([c["macro_f1"] for c in group])
             knn = np.array([c["knn_accuracy"] for c in group if c["knn_accuracy"] is not None])
-            row["arms"][arm] = {"seeds": sorted(c["seed"] for c in group),
-                                "train_images": group[0]["train_images"],
-                                "test_accuracy_mean": float(acc.mean()), "test_accuracy_std": float(acc.std()),
-                                "macro_f1_mean": float(f1.mean()), "macro_f1_std": float(f1.std()),
-                                "knn_accuracy_mean": float(knn.mean()) if len(knn) else None}
+            row["arms"][arm] = {
+                "seeds": sorted(c["seed"] for c in group),
+                "train_images": group[0]["train_images"],
+                "test_accuracy_mean": float(acc.mean()),
+                "test_accuracy_std": float(acc.std()),
+                "macro_f1_mean": float(f1.mean()),
+                "macro_f1_std": float(f1.std()),
+                "knn_accuracy_mean": float(knn.mean()) if len(knn) else None,
+            }
         scratch = row["arms"].get("scratch")
         for arm, stats in row["arms"].items():
             if scratch and arm != "scratch":
-                stats["gain_points"] = 100 * (stats["test_accuracy_mean"] - scratch["test_accuracy_mean"])
+                stats["gain_points"] = 100 * (
+                    stats["test_accuracy_mean"] - scratch["test_accuracy_mean"]
+                )
         table.append(row)
     return {"cells": cells, "table": table}
 
@@ -155,9 +214,11 @@ def summarise(out: Path) -> dict:
 def markdown_table(summary: dict) -> str:
     """The summary as a Markdown table, a row per fraction and arm (mean ± std over seeds;
     the value alone for one seed)."""
-    lines = ["| labelled fraction | training images | arm | seeds | test accuracy | gain over scratch (points) "
-             "| macro F1 | kNN accuracy before fine-tuning |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| labelled fraction | training images | arm | seeds | test accuracy | gain over scratch (points) "
+        "| macro F1 | kNN accuracy before fine-tuning |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     order = arms_in(summary)
     for row in summary["table"]:
         for arm in sorted(row["arms"], key=order.index):
@@ -170,9 +231,11 @@ def markdown_table(summary: dict) -> str:
 
             gain = f"{a['gain_points']:+.1f}" if "gain_points" in a else "—"
             knn = f"{a['knn_accuracy_mean']:.3f}" if a.get("knn_accuracy_mean") is not None else "—"
-            lines.append(f"| {row['fraction']:g} | {a['train_images']} | {arm} | "
-                         f"{','.join(map(str, a['seeds']))} | {fmt('test_accuracy')} | {gain} | "
-                         f"{fmt('macro_f1')} | {knn} |")
+            lines.append(
+                f"| {row['fraction']:g} | {a['train_images']} | {arm} | "
+                f"{','.join(map(str, a['seeds']))} | {fmt('test_accuracy')} | {gain} | "
+                f"{fmt('macro_f1')} | {knn} |"
+            )
     return "\n".join(lines)
 
 
@@ -184,8 +247,12 @@ def plot_fraction_curves(summary: dict, fraction: float):
     """Validation loss, recall, precision and F1 per epoch, for every arm and seed."""
     import matplotlib.pyplot as plt
 
-    keys = (("val_loss", "validation loss"), ("val_recall", "macro recall"),
-            ("val_precision", "macro precision"), ("val_f1", "macro F1"))
+    keys = (
+        ("val_loss", "validation loss"),
+        ("val_recall", "macro recall"),
+        ("val_precision", "macro precision"),
+        ("val_f1", "macro F1"),
+    )
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
     order = arms_in(summary)
     for cell in (c for c in summary["cells"] if c["fraction"] == fraction):
@@ -193,8 +260,14 @@ def plot_fraction_curves(summary: dict, fraction: float):
         color = arm_color(cell["arm"], order.index(cell["arm"]))
         epochs = [h["epoch"] for h in cell["history"]]
         for ax, (key, _) in zip(axes, keys):
-            ax.plot(epochs, [h[key] for h in cell["history"]], style, color=color, alpha=0.8,
-                    label=f"{cell['arm']} (seed {cell['seed']})")
+            ax.plot(
+                epochs,
+                [h[key] for h in cell["history"]],
+                style,
+                color=color,
+                alpha=0.8,
+                label=f"{cell['arm']} (seed {cell['seed']})",
+            )
     for ax, (_, title) in zip(axes, keys):
         ax.set(title=title, xlabel="epoch")
         ax.grid(alpha=0.3)
@@ -227,17 +300,28 @@ def plot_summary(summary: dict):
     x = np.arange(len(rows))
     bar = 0.8 / len(arms)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.1))
-    for ax, key, title in ((axes[0], "test_accuracy", "test accuracy"), (axes[1], "macro_f1", "macro F1")):
+    for ax, key, title in (
+        (axes[0], "test_accuracy", "test accuracy"),
+        (axes[1], "macro_f1", "macro F1"),
+    ):
         for i, arm in enumerate(arms):
             stats = [r["arms"].get(arm) for r in rows]
             means = np.array([a[f"{key}_mean"] if a else np.nan for a in stats])
-            stds = np.array([a[f"{key}_std"] if a and len(a["seeds"]) > 1 else np.nan for a in stats])
+            stds = np.array(
+                [a[f"{key}_std"] if a and len(a["seeds"]) > 1 else np.nan for a in stats]
+            )
             where = x + (i - (len(arms) - 1) / 2) * bar
             bars = ax.bar(where, means, bar, label=arm, color=arm_color(arm, i))
             several = ~np.isnan(stds)  # one seed has no spread to draw
             if several.any():
-                ax.errorbar(where[several], means[several], yerr=stds[several], fmt="none",
-                            ecolor="black", capsize=3)
+                ax.errorbar(
+                    where[several],
+                    means[several],
+                    yerr=stds[several],
+                    fmt="none",
+                    ecolor="black",
+                    capsize=3,
+                )
             ax.bar_label(bars, fmt="%.3f", fontsize=6, padding=2)
         ax.set_xticks(x, [fraction_label(r["fraction"]) for r in rows])
         ax.set(title=f"{title}: {seeds_note(rows)}", ylim=(0, 1))
@@ -249,38 +333,68 @@ def plot_summary(summary: dict):
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m helpers.study", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.study",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--preset", default="cpu", choices=("cpu", "full"))
     parser.add_argument("--fractions", type=float, nargs="+", default=[1.0, 0.5, 0.1])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
-    parser.add_argument("--arms", nargs="+", default=list(DEFAULT_ARMS),
-                        help="scratch, restoration, contrastive, or restoration=<recipe> for the ablation")
-    parser.add_argument("--pretrain-epochs", type=int, default=None, help="default: each method's own")
+    parser.add_argument(
+        "--arms",
+        nargs="+",
+        default=list(DEFAULT_ARMS),
+        help="scratch, restoration, contrastive, or restoration=<recipe> for the ablation",
+    )
+    parser.add_argument(
+        "--pretrain-epochs", type=int, default=None, help="default: each method's own"
+    )
     parser.add_argument("--arch", default=None)
     parser.add_argument("--width", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
-                        help="auto: bf16/fp16 only where the hardware has them; fp32 everywhere else")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="auto: bf16/fp16 only where the hardware has them; fp32 everywhere else",
+    )
     parser.add_argument("--download", action="store_true")
     parser.add_argument("--out", default="results/hw1/study", help="runs, notebooks and study.json")
     parser.add_argument("--figures-dir", default="figures/hw1/study")
-    parser.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
-                        help="any other notebook parameter for every run, e.g. lr=0.1")
-    parser.add_argument("--pretrain-dir", default=None,
-                        help="pretrained encoders (default <out>/pretrained); share one between studies")
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any other notebook parameter for every run, e.g. lr=0.1",
+    )
+    parser.add_argument(
+        "--pretrain-dir",
+        default=None,
+        help="pretrained encoders (default <out>/pretrained); share one between studies",
+    )
     args = parser.parse_args(argv)
 
     out = Path(args.out)
-    params = {"data_dir": str(Path(args.data_dir).expanduser().resolve()), "preset": args.preset,
-              "download": args.download, "device": args.device, "precision": args.precision}
+    params = {
+        "data_dir": str(Path(args.data_dir).expanduser().resolve()),
+        "preset": args.preset,
+        "download": args.download,
+        "device": args.device,
+        "precision": args.precision,
+    }
     for arm in args.arms:
         arm_parameters(arm)  # refuse an unknown arm before anything runs
-    sizes = {"epochs": args.epochs, "pretrain_epochs": args.pretrain_epochs, "width": args.width,
-             "batch_size": args.batch_size}
+    sizes = {
+        "epochs": args.epochs,
+        "pretrain_epochs": args.pretrain_epochs,
+        "width": args.width,
+        "batch_size": args.batch_size,
+    }
     for name, value in sizes.items():
         if value is not None and value < 1:  # refused now, not dropped for the preset's value
             raise ParameterError(f"--{name.replace('_', '-')} {value} must be an integer >= 1.")
@@ -290,7 +404,9 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.time()
     for fraction in args.fractions:
         for seed in args.seeds:
-            for arm in sorted(args.arms, key=lambda a: a == "scratch"):  # pretrained arms make the shared encoders
+            for arm in sorted(
+                args.arms, key=lambda a: a == "scratch"
+            ):  # pretrained arms make the shared encoders
                 run_cell(out.resolve(), fraction, arm, seed, params, pretrain_dir)
     summary = summarise(out)
     summary["command"] = "python -m helpers.study " + " ".join(argv or [])

@@ -84,8 +84,13 @@ def _crop(rng: np.random.Generator, kind: str | None = None) -> np.ndarray:
 
 
 def write_anomaly_folder(
-    root: str | Path, train: int = 120, test_normal: int = 40, test_anomalies: int = 8,
-    known: int = 8, seed: int = 0, kinds: tuple[str, ...] = ("blob",),
+    root: str | Path,
+    train: int = 120,
+    test_normal: int = 40,
+    test_anomalies: int = 8,
+    known: int = 8,
+    seed: int = 0,
+    kinds: tuple[str, ...] = ("blob",),
 ) -> Path:
     """Write the course layout (train/, anomalies/, test/imgs/, test/test_annotation.txt).
 
@@ -107,8 +112,9 @@ def write_anomaly_folder(
     lines, kind_lines = [], []
     for i, kind in enumerate(test_kinds):
         name = f"t{i:04d}.jpg"
-        Image.fromarray(_crop(rng, None if kind == "normal" else kind)).save(root / "test" / "imgs" / name,
-                                                                             quality=95)
+        Image.fromarray(_crop(rng, None if kind == "normal" else kind)).save(
+            root / "test" / "imgs" / name, quality=95
+        )
         lines.append(f"{name} {int(kind != 'normal')}")
         kind_lines.append(f"{name} {kind}")
     (root / "test" / "test_annotation.txt").write_text("\n".join(lines) + "\n")
@@ -142,8 +148,15 @@ def _tile(rng: np.random.Generator, kind: str | None = None) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def write_tile_folder(root: str | Path, train: int = 120, test_normal: int = 30, test_anomalies: int = 30,
-                      known: int = 8, seed: int = 0, indistinguishable: bool = False) -> Path:
+def write_tile_folder(
+    root: str | Path,
+    train: int = 120,
+    test_normal: int = 30,
+    test_anomalies: int = 30,
+    known: int = 8,
+    seed: int = 0,
+    indistinguishable: bool = False,
+) -> Path:
     """The course layout with grey tiles (:func:`_tile`): local defects a few pixels wide on a
     textured surface; known anomalies are holes, test anomalies holes and cracks. With
     ``indistinguishable`` every "anomaly" is drawn like a normal tile (a detector cannot
@@ -167,5 +180,6 @@ def write_tile_folder(root: str | Path, train: int = 120, test_normal: int = 30,
     for i, label in enumerate(labels):
         save(TILE_KINDS[i % 2] if label else None, root / "test" / "imgs" / f"t{i:04d}.png")
     (root / "test" / "test_annotation.txt").write_text(
-        "".join(f"t{i:04d}.png {label}\n" for i, label in enumerate(labels)))
+        "".join(f"t{i:04d}.png {label}\n" for i, label in enumerate(labels))
+    )
     return root

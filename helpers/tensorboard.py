@@ -21,7 +21,7 @@ def _tag(key: str) -> str:
     """``train_loss`` -> ``loss/train``: TensorBoard groups a metric's train and val curves."""
     for split in ("train", "val"):
         if key.startswith(split + "_"):
-            return f"{key[len(split) + 1:]}/{split}"
+            return f"{key[len(split) + 1 :]}/{split}"
     return key
 
 

@@ -24,19 +24,30 @@ def load_curve(run_dir: str | Path) -> dict:
     """Minutes of training after each epoch, validation accuracy, and the run's test accuracy."""
     path = Path(run_dir) / "metrics.json"
     if not path.is_file():
-        raise DataError(f"{path} does not exist: give the folder of a finished hw1 run (it holds metrics.json).")
+        raise DataError(
+            f"{path} does not exist: give the folder of a finished hw1 run (it holds metrics.json)."
+        )
     metrics = json.loads(path.read_text())
     history = metrics["history"]
     if not history or "val_accuracy" not in history[0]:
         raise DataError(f"{path} has no per-epoch validation accuracy to draw.")
     minutes = np.cumsum([h["seconds"] for h in history]) / 60
-    return {"minutes": minutes, "val_accuracy": np.array([h["val_accuracy"] for h in history]),
-            "test_accuracy": metrics["test_accuracy"], "epochs": len(history),
-            "compute": metrics.get("compute", {}), "params": metrics["params"]}
+    return {
+        "minutes": minutes,
+        "val_accuracy": np.array([h["val_accuracy"] for h in history]),
+        "test_accuracy": metrics["test_accuracy"],
+        "epochs": len(history),
+        "compute": metrics.get("compute", {}),
+        "params": metrics["params"],
+    }
 
 
-def plot_time_to_accuracy(curves: dict[str, dict], target: float | None = None, scale: float = 1.0,
-                          time_label: str = "training time (min)"):
+def plot_time_to_accuracy(
+    curves: dict[str, dict],
+    target: float | None = None,
+    scale: float = 1.0,
+    time_label: str = "training time (min)",
+):
     """One line per run (validation accuracy per epoch), its test accuracy as a star at
     the end; minutes multiplied by ``scale`` (e.g. to convert to a reference machine)."""
     import matplotlib.pyplot as plt
@@ -44,13 +55,20 @@ def plot_time_to_accuracy(curves: dict[str, dict], target: float | None = None, 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for i, (label, c) in enumerate(curves.items()):
         minutes = c["minutes"] * scale
-        line, = ax.plot(minutes, c["val_accuracy"], label=f"{label}: test {c['test_accuracy']:.3f} "
-                                                          f"after {minutes[-1]:.0f} min", alpha=0.85)
+        (line,) = ax.plot(
+            minutes,
+            c["val_accuracy"],
+            label=f"{label}: test {c['test_accuracy']:.3f} after {minutes[-1]:.0f} min",
+            alpha=0.85,
+        )
         ax.plot(minutes[-1], c["test_accuracy"], "*", markersize=12, color=line.get_color())
     if target is not None:
         ax.axhline(target, color="grey", linestyle=":", label=f"target {target:.2f}")
-    ax.set(xlabel=time_label, ylabel="validation accuracy (line), test accuracy (star)",
-           title="time to accuracy")
+    ax.set(
+        xlabel=time_label,
+        ylabel="validation accuracy (line), test accuracy (star)",
+        title="time to accuracy",
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -58,13 +76,22 @@ def plot_time_to_accuracy(curves: dict[str, dict], target: float | None = None, 
 
 
 def main(argv: list[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(prog="python -m helpers.time_to_accuracy", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.time_to_accuracy",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("runs", nargs="+", help="hw1 run folders (each holds metrics.json)")
-    parser.add_argument("--labels", nargs="+", default=None, help="one label per run (default: folder names)")
+    parser.add_argument(
+        "--labels", nargs="+", default=None, help="one label per run (default: folder names)"
+    )
     parser.add_argument("--target", type=float, default=None, help="draw a target accuracy line")
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="multiply the minutes, e.g. 191/127 to show a reference machine's time")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply the minutes, e.g. 191/127 to show a reference machine's time",
+    )
     parser.add_argument("--time-label", default="training time (min)")
     parser.add_argument("--out", default="figures/hw1/time_to_accuracy.png")
     args = parser.parse_args(argv)

@@ -48,7 +48,9 @@ class FitConfig:
     momentum: float = 0.9
     warmup: float = 0.15  # fraction of all steps spent ramping the learning rate up
     precision: str = "auto"  # "auto", "fp32", "bf16" or "fp16": see device.autocast_dtype
-    channels_last: bool = True  # unless the model hits a known oneDNN bug (device.channels_last_is_safe)
+    channels_last: bool = (
+        True  # unless the model hits a known oneDNN bug (device.channels_last_is_safe)
+    )
     compile: bool = False
     deterministic: bool = False
     seed: int = 0
@@ -57,7 +59,9 @@ class FitConfig:
     track_gradients: bool = True
     progress: bool = True
     layer_decay: float = 1.0  # < 1: layer-wise LR decay for fine-tuning a pretrained encoder
-    bn_lr_factor: float = 1.0  # LR of the 1-D parameters (batch-norm scales and shifts, biases) / the weights'
+    bn_lr_factor: float = (
+        1.0  # LR of the 1-D parameters (batch-norm scales and shifts, biases) / the weights'
+    )
     estimate_after_steps: int = 5  # announce the expected training time after this many timed steps
     slow_hint: str = ""  # appended to that announcement when training will take over an hour
 
@@ -74,14 +78,22 @@ class FitConfig:
             )
         check_precision(self.precision)
         if not 0 < self.layer_decay <= 1:
-            raise ParameterError(f"layer_decay={self.layer_decay!r} must lie in (0, 1]; 1 = one LR for all layers.")
+            raise ParameterError(
+                f"layer_decay={self.layer_decay!r} must lie in (0, 1]; 1 = one LR for all layers."
+            )
         check_bn_lr_factor(self.bn_lr_factor)
 
 
 def check_bn_lr_factor(factor) -> float:
     """``factor`` itself, or a clear error: the LR multiple of batch-norm parameters and biases."""
-    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < math.inf:
-        raise ParameterError(f"bn_lr_factor={factor!r} must be a positive number (1: the weights' LR).")
+    if (
+        isinstance(factor, bool)
+        or not isinstance(factor, (int, float))
+        or not 0 < factor < math.inf
+    ):
+        raise ParameterError(
+            f"bn_lr_factor={factor!r} must be a positive number (1: the weights' LR)."
+        )
     return factor
 
 
@@ -157,8 +169,8 @@ def evaluate(
     generator = torch.Generator(device=device).manual_seed(seed + 1)
     meter = objective.meter(device)
     for start in range(0, len(data), batch_size):
-        x = data.images[start:start + batch_size].to(device, non_blocking=True)
-        y = data.labels[start:start + batch_size].to(device, non_blocking=True)
+        x = data.images[start : start + batch_size].to(device, non_blocking=True)
+        y = data.labels[start : start + batch_size].to(device, non_blocking=True)
         with autocast(device, precision):
             loss, out = objective.loss(model, _to_device_batch(x, channels_last), y, generator)
         meter.update(loss, out, y)
@@ -185,14 +197,14 @@ def predict_proba(
     model.to(device).eval()
     outputs = []
     for start in range(0, len(images), batch_size):
-        x = _to_device_batch(images[start:start + batch_size].to(device), channels_last)
+        x = _to_device_batch(images[start : start + batch_size].to(device), channels_last)
         with autocast(device, precision):
             p = _views_proba(model, [x], flip_tta)
             if shift_tta:
                 d = shift_tta
                 padded = F.pad(x, (d, d, d, d), mode="reflect")
                 h, w = x.shape[-2:]
-                shifted = [padded[..., :h, :w], padded[..., 2 * d:, 2 * d:]]
+                shifted = [padded[..., :h, :w], padded[..., 2 * d :, 2 * d :]]
                 p = (p + _views_proba(model, shifted, flip_tta)) / 2
         outputs.append(p)
     model.train(was_training)
@@ -212,8 +224,13 @@ def layer_depth(name: str) -> int:
     return 0
 
 
-def parameter_groups(model: nn.Module, lr: float, weight_decay: float, layer_decay: float = 1.0,
-                     bn_lr_factor: float = 1.0) -> list[dict]:
+def parameter_groups(
+    model: nn.Module,
+    lr: float,
+    weight_decay: float,
+    layer_decay: float = 1.0,
+    bn_lr_factor: float = 1.0,
+) -> list[dict]:
     """Optimizer groups: weight decay on conv and linear weights only (not biases and
     batch-norm parameters, which get ``bn_lr_factor`` times the LR instead: the speed-run
     recipes, e.g. airbench, train them faster), and with ``layer_decay`` < 1 an LR of
@@ -224,12 +241,19 @@ def parameter_groups(model: nn.Module, lr: float, weight_decay: float, layer_dec
             continue
         depth = layer_depth(name) if layer_decay < 1 else 0
         decays = p.dim() > 1
-        group = groups.setdefault((depth, decays), {
-            "params": [], "lr": lr * layer_decay**depth * (1.0 if decays else bn_lr_factor),
-            "weight_decay": weight_decay if decays else 0.0,
-            "depth": depth})
+        group = groups.setdefault(
+            (depth, decays),
+            {
+                "params": [],
+                "lr": lr * layer_decay**depth * (1.0 if decays else bn_lr_factor),
+                "weight_decay": weight_decay if decays else 0.0,
+                "depth": depth,
+            },
+        )
         group["params"].append(p)
-    return [groups[key] for key in sorted(groups, key=lambda k: (k[0], not k[1]))]  # decayed first, as before
+    return [
+        groups[key] for key in sorted(groups, key=lambda k: (k[0], not k[1]))
+    ]  # decayed first, as before
 
 
 def _views_proba(model: nn.Module, views: list[torch.Tensor], flip: bool) -> torch.Tensor:
@@ -239,7 +263,9 @@ def _views_proba(model: nn.Module, views: list[torch.Tensor], flip: bool) -> tor
 
 
 def _make_optimizer(model: nn.Module, config: FitConfig) -> torch.optim.Optimizer:
-    groups = parameter_groups(model, config.lr, config.weight_decay, config.layer_decay, config.bn_lr_factor)
+    groups = parameter_groups(
+        model, config.lr, config.weight_decay, config.layer_decay, config.bn_lr_factor
+    )
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
     return torch.optim.AdamW(groups, lr=config.lr)
@@ -280,11 +306,16 @@ class _Trainer:
     def state(self, epoch: int, result: FitResult) -> dict:
         """Everything needed to continue after ``epoch`` exactly as if never stopped."""
         return {
-            "epoch": epoch, "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(), "rng": _rng_state(self.generator, self.device),
-            "history": result.history, "best_epoch": result.best_epoch,
-            "best_score": result.best_score, "config": asdict(self.config),
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": _rng_state(self.generator, self.device),
+            "history": result.history,
+            "best_epoch": result.best_epoch,
+            "best_score": result.best_score,
+            "config": asdict(self.config),
             "model_name": describe(self.model),
         }
 
@@ -308,16 +339,23 @@ class _Trainer:
         return state["epoch"]
 
 
-def _make_trainer(model: nn.Module, config: FitConfig, device: torch.device, steps: int) -> _Trainer:
+def _make_trainer(
+    model: nn.Module, config: FitConfig, device: torch.device, steps: int
+) -> _Trainer:
     optimizer = _make_optimizer(model, config)
     total_steps = config.epochs * steps
     warmup = config.warmup
     if warmup * total_steps == 1:  # torch's OneCycleLR divides by zero on a one-step warm-up
         warmup = 0.5 / total_steps  # (e.g. 10 steps, 10 %): start at the peak instead
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total_steps,
-        pct_start=warmup, anneal_strategy="linear", cycle_momentum=False,
-        div_factor=10.0, final_div_factor=100.0,
+        optimizer,
+        max_lr=[g["lr"] for g in optimizer.param_groups],
+        total_steps=total_steps,
+        pct_start=warmup,
+        anneal_strategy="linear",
+        cycle_momentum=False,
+        div_factor=10.0,
+        final_div_factor=100.0,
     )
     use_fp16 = autocast_dtype(device, config.precision) == torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=use_fp16)
@@ -333,8 +371,9 @@ def _set_up_backends(config: FitConfig, device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-def _check_finite(step_losses: torch.Tensor, epoch: int, config: FitConfig,
-                  ckpt_dir: Path | None) -> None:
+def _check_finite(
+    step_losses: torch.Tensor, epoch: int, config: FitConfig, ckpt_dir: Path | None
+) -> None:
     """Stop with the epoch and step of the first NaN/inf loss (one host sync per epoch)."""
     bad = (~torch.isfinite(step_losses)).nonzero()
     if len(bad):
@@ -362,7 +401,11 @@ class TimeEstimate:
         self.seconds: float | None = None
 
     def before_step(self, step: int, losses: torch.Tensor) -> None:
-        if self.timed_steps < 1 or self.seconds is not None or self.total_steps <= self.timed_steps + 1:
+        if (
+            self.timed_steps < 1
+            or self.seconds is not None
+            or self.total_steps <= self.timed_steps + 1
+        ):
             return
         if step == 1 or step == self.timed_steps + 1:
             losses[step - 1].item()  # wait for the device to finish the previous step
@@ -375,9 +418,11 @@ class TimeEstimate:
                 log_line(self.message(per_step))
 
     def message(self, per_step: float) -> str:
-        text = (f"estimated training time: {_duration(self.seconds)} "
-                f"({per_step:.2f} s per step x {self.total_steps:,} steps, from steps 2-{self.timed_steps + 1};"
-                " evaluation not included)")
+        text = (
+            f"estimated training time: {_duration(self.seconds)} "
+            f"({per_step:.2f} s per step x {self.total_steps:,} steps, from steps 2-{self.timed_steps + 1};"
+            " evaluation not included)"
+        )
         if self.slow_hint and self.seconds > 3600:
             text += f"\n{self.slow_hint}"
         return text
@@ -434,8 +479,12 @@ def fit(
     batch_size = min(config.batch_size, n)
     steps = max(1, n // batch_size)
     trainer = _make_trainer(model, config, device, steps)
-    optimizer, scheduler, scaler, generator = (trainer.optimizer, trainer.scheduler,
-                                               trainer.scaler, trainer.generator)
+    optimizer, scheduler, scaler, generator = (
+        trainer.optimizer,
+        trainer.scheduler,
+        trainer.scaler,
+        trainer.generator,
+    )
     tracked = _tracked_parameters(model) if config.track_gradients else []
 
     result = FitResult()
@@ -452,12 +501,16 @@ def fit(
 
     show_batches = config.progress and in_notebook_with_widgets()
     epoch_bar = progress_bar(
-        range(start_epoch, config.epochs), desc="epochs", initial=start_epoch,
-        total=config.epochs, disable=not config.progress,
+        range(start_epoch, config.epochs),
+        desc="epochs",
+        initial=start_epoch,
+        total=config.epochs,
+        disable=not config.progress,
     )
     clock = time.perf_counter()
-    estimator = TimeEstimate(steps * (config.epochs - start_epoch), config.estimate_after_steps,
-                             config.slow_hint)
+    estimator = TimeEstimate(
+        steps * (config.epochs - start_epoch), config.estimate_after_steps, config.slow_hint
+    )
     model.train()
     for epoch in epoch_bar:
         t0 = time.perf_counter()
@@ -467,11 +520,12 @@ def fit(
         meter = objective.meter(device)
         step_losses = torch.zeros(steps, device=device)
         grad_sums = torch.zeros(len(tracked), device=device)
-        for step in progress_bar(range(steps), desc=f"epoch {epoch + 1}", leave=False,
-                                 disable=not show_batches):
+        for step in progress_bar(
+            range(steps), desc=f"epoch {epoch + 1}", leave=False, disable=not show_batches
+        ):
             if epoch == start_epoch and config.progress:
                 estimator.before_step(step, step_losses)
-            index = order[step * batch_size:(step + 1) * batch_size]
+            index = order[step * batch_size : (step + 1) * batch_size]
             x = augment(images[index], generator)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -495,8 +549,16 @@ def fit(
         record = {"epoch": epoch + 1, "lr": max(g["lr"] for g in optimizer.param_groups)}
         record.update({f"train_{k}": v for k, v in meter.compute().items()})
         if val is not None and len(val):
-            scores = evaluate(model, val, objective, device, config.eval_batch_size,
-                              channels_last, config.precision, config.seed)
+            scores = evaluate(
+                model,
+                val,
+                objective,
+                device,
+                config.eval_batch_size,
+                channels_last,
+                config.precision,
+                config.seed,
+            )
             record.update({f"val_{k}": v for k, v in scores.items()})
         if tracked:
             norms = (grad_sums / steps).tolist()
@@ -509,20 +571,23 @@ def fit(
         else:
             monitor = objective.monitor if objective.monitor in record else "train_loss"
             maximize = objective.maximize if monitor == objective.monitor else False
-        recent = [h[monitor] for h in result.history[-getattr(objective, "window", 1):]]
+        recent = [h[monitor] for h in result.history[-getattr(objective, "window", 1) :]]
         record["selection_score"] = sum(recent) / len(recent)
         if _better(record["selection_score"], result.best_score, maximize):
             result.best_epoch, result.best_score = epoch + 1, record["selection_score"]
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if ckpt_dir is not None:
-                save_torch(ckpt_dir / "best.pt", {"model": best_state, "epoch": epoch + 1,
-                                                  monitor: record[monitor]})
+                save_torch(
+                    ckpt_dir / "best.pt",
+                    {"model": best_state, "epoch": epoch + 1, monitor: record[monitor]},
+                )
         if ckpt_dir is not None:
             save_torch(ckpt_dir / "last.pt", trainer.state(epoch + 1, result))
         for hook in on_epoch:
             hook(result.history, model)
         summary = "  ".join(
-            f"{k}={record[k]:.4f}" for k in ("train_loss", "val_loss", "val_accuracy", "val_f1")
+            f"{k}={record[k]:.4f}"
+            for k in ("train_loss", "val_loss", "val_accuracy", "val_f1")
             if k in record
         )
         log_line(f"epoch {epoch + 1:3d}/{config.epochs}  {summary}  ({record['seconds']:.1f}s)")
@@ -552,8 +617,11 @@ def gradient_snapshot(
     model.zero_grad(set_to_none=True)
     loss, _ = objective.loss(model, x, y, torch.Generator(device=device).manual_seed(0))
     loss.backward()
-    grads = {name: p.grad.detach().float().cpu().numpy().ravel()
-             for name, p in _tracked_parameters(model) if p.grad is not None}
+    grads = {
+        name: p.grad.detach().float().cpu().numpy().ravel()
+        for name, p in _tracked_parameters(model)
+        if p.grad is not None
+    }
     model.zero_grad(set_to_none=True)
     model.train(was_training)
     return grads

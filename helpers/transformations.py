@@ -42,7 +42,9 @@ def transformation_list(height: int, width: int, shifts: bool = True) -> list[tu
     """(quarter turns, dy, dx) of every transformation: the rotations the image's shape
     allows, each with or without the eight shifts by ``SHIFT`` pixels."""
     turns = (0, 1, 2, 3) if height == width else (0, 2)
-    offsets = [(dy, dx) for dy in (-SHIFT, 0, SHIFT) for dx in (-SHIFT, 0, SHIFT)] if shifts else [(0, 0)]
+    offsets = (
+        [(dy, dx) for dy in (-SHIFT, 0, SHIFT) for dx in (-SHIFT, 0, SHIFT)] if shifts else [(0, 0)]
+    )
     return [(k, dy, dx) for dy, dx in offsets for k in turns]
 
 
@@ -54,15 +56,22 @@ def apply_transformation(x: torch.Tensor, turns: int, dy: int, dx: int) -> torch
         p = max(abs(dy), abs(dx))
         h, w = x.shape[-2:]
         padded = F.pad(x, (p, p, p, p), mode="reflect")
-        x = padded[:, :, p + dy:p + dy + h, p + dx:p + dx + w]
+        x = padded[:, :, p + dy : p + dy + h, p + dx : p + dx + w]
     return x
 
 
 class TransformationNet(nn.Module):
     """Normalise, a ResNet encoder, global average pooling, one logit per transformation."""
 
-    def __init__(self, num_transformations: int, arch: str = "resnet18", width: int = 16,
-                 in_channels: int = 3, mean: float = 0.5, std: float = 0.25) -> None:
+    def __init__(
+        self,
+        num_transformations: int,
+        arch: str = "resnet18",
+        width: int = 16,
+        in_channels: int = 3,
+        mean: float = 0.5,
+        std: float = 0.25,
+    ) -> None:
         super().__init__()
         self.normalize = Normalize((mean,) * in_channels, (std,) * in_channels)
         self.encoder = ResNetEncoder(arch, width, in_channels)
@@ -92,13 +101,19 @@ class TransformationPrediction:
         self.transformations = transformations
 
     def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
-        which = torch.randint(len(self.transformations), (len(x),), generator=generator, device=x.device)
+        which = torch.randint(
+            len(self.transformations), (len(x),), generator=generator, device=x.device
+        )
         order = torch.argsort(which)  # one transformation at a time, all images at once
         x, which = x[order], which[order]
         parts, start = [], 0
-        for t, count in enumerate(torch.bincount(which, minlength=len(self.transformations)).tolist()):
+        for t, count in enumerate(
+            torch.bincount(which, minlength=len(self.transformations)).tolist()
+        ):
             if count:
-                parts.append(apply_transformation(x[start:start + count], *self.transformations[t]))
+                parts.append(
+                    apply_transformation(x[start : start + count], *self.transformations[t])
+                )
                 start += count
         logits = model(torch.cat(parts).contiguous(memory_format=torch.channels_last))
         return F.cross_entropy(logits.float(), which), _Scored(logits, which)
@@ -125,15 +140,21 @@ class _TransformationMeter(ConfusionMeter):
         super().update(loss, out.logits, out.targets)
 
 
-def check_transformations(model: TransformationNet, transformations: list[tuple[int, int, int]]) -> None:
+def check_transformations(
+    model: TransformationNet, transformations: list[tuple[int, int, int]]
+) -> None:
     """A clear error unless ``transformations`` is the non-empty list ``model`` names."""
     if not transformations:
-        raise ParameterError("transformations=[] is empty: pass the list the rotation network was trained "
-                             "to name, e.g. transformation_list(height, width, shifts=False).")
+        raise ParameterError(
+            "transformations=[] is empty: pass the list the rotation network was trained "
+            "to name, e.g. transformation_list(height, width, shifts=False)."
+        )
     if len(transformations) != model.head.out_features:
-        raise ParameterError(f"{len(transformations)} transformations for a network that names "
-                             f"{model.head.out_features}: pass the list it was trained with "
-                             "(transformation_list(height, width, shifts=False) for the images' shape).")
+        raise ParameterError(
+            f"{len(transformations)} transformations for a network that names "
+            f"{model.head.out_features}: pass the list it was trained with "
+            "(transformation_list(height, width, shifts=False) for the images' shape)."
+        )
 
 
 def augment_normals(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -143,9 +164,13 @@ def augment_normals(images: torch.Tensor, generator: torch.Generator) -> torch.T
 
 
 @torch.no_grad()
-def transformation_scores(model: TransformationNet, images: torch.Tensor, device: torch.device,
-                          transformations: list[tuple[int, int, int]],
-                          batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def transformation_scores(
+    model: TransformationNet,
+    images: torch.Tensor,
+    device: torch.device,
+    transformations: list[tuple[int, int, int]],
+    batch_size: int = 256,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per image: the mean negative log-probability of the true transformation over all
     of them, and the L2-normalised features of every view, (N, views, D): each unshifted
     transformation (rotation) of the image, then each of its mirror image. ``model`` is moved
@@ -154,15 +179,19 @@ def transformation_scores(model: TransformationNet, images: torch.Tensor, device
     model.to(device).eval()
     scores, features = [], []
     for s in range(0, len(images), batch_size):
-        x = to_float(images[s:s + batch_size].to(device))
+        x = to_float(images[s : s + batch_size].to(device))
         nll = torch.zeros(len(x), device=device)
         views, mirrored = [], []
         for t, (turns, dy, dx) in enumerate(transformations):
-            h = model.features(apply_transformation(x, turns, dy, dx).contiguous(memory_format=torch.channels_last))
+            h = model.features(
+                apply_transformation(x, turns, dy, dx).contiguous(memory_format=torch.channels_last)
+            )
             nll -= F.log_softmax(model.head(h).float(), 1)[:, t]
             if not (dy or dx):
                 views.append(F.normalize(h.float(), dim=1))
-                mirror = apply_transformation(x.flip(-1), turns, 0, 0).contiguous(memory_format=torch.channels_last)
+                mirror = apply_transformation(x.flip(-1), turns, 0, 0).contiguous(
+                    memory_format=torch.channels_last
+                )
                 mirrored.append(F.normalize(model.features(mirror).float(), dim=1))
         scores.append((nll / len(transformations)).cpu())
         features.append(torch.stack(views + mirrored, 1).cpu())
@@ -174,7 +203,9 @@ def knn_distance(features: np.ndarray, reference: np.ndarray, k: int = 5) -> np.
     reference vectors. With views, (N, views, D) against (M, views, D), each view is
     compared with the same view of the references and the distances are averaged."""
     if features.ndim == 3:
-        return np.mean([knn_distance(features[:, v], reference[:, v], k) for v in range(features.shape[1])], 0)
+        return np.mean(
+            [knn_distance(features[:, v], reference[:, v], k) for v in range(features.shape[1])], 0
+        )
     similarity = torch.from_numpy(features) @ torch.from_numpy(reference).T
     k = min(k, similarity.shape[1])
     return (1 - similarity.topk(k, dim=1).values.mean(1)).numpy()
@@ -192,5 +223,7 @@ def mahalanobis_distance(features: np.ndarray, gaussians: list[LedoitWolf]) -> n
     Gaussian (:func:`fit_view_gaussians`), averaged over the views."""
     views = features[:, None] if features.ndim == 2 else features
     if views.shape[1] != len(gaussians):
-        raise ValueError(f"features have {views.shape[1]} views but {len(gaussians)} Gaussians were fitted.")
+        raise ValueError(
+            f"features have {views.shape[1]} views but {len(gaussians)} Gaussians were fitted."
+        )
     return np.mean([g.mahalanobis(views[:, v]) for v, g in enumerate(gaussians)], 0)

@@ -15,8 +15,15 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 CPU = torch.device("cpu")
 # The fewest hw1 parameters a preset needs beside it; nothing is read from or written to these paths.
-HW1_BASE = dict(data_dir="d", download=False, fraction=1.0, seed=0, device="cpu", figures_dir="f",
-                results_dir="r")
+HW1_BASE = dict(
+    data_dir="d",
+    download=False,
+    fraction=1.0,
+    seed=0,
+    device="cpu",
+    figures_dir="f",
+    results_dir="r",
+)
 
 
 def hw1_settings(data_dir, tmp_path, preset: str = "cpu", **change):
@@ -24,21 +31,49 @@ def hw1_settings(data_dir, tmp_path, preset: str = "cpu", **change):
     batches of 30) that writes under ``tmp_path``; keyword arguments change any parameter."""
     from helpers.config import resolve_hw1
 
-    params = dict(HW1_BASE, data_dir=str(data_dir), epochs=2, arch="resnet18", width=8, batch_size=30,
-                  figures_dir=str(tmp_path / "f"), results_dir=str(tmp_path / "results"),
-                  pretrain_dir=str(tmp_path / "pre"))
+    params = dict(
+        HW1_BASE,
+        data_dir=str(data_dir),
+        epochs=2,
+        arch="resnet18",
+        width=8,
+        batch_size=30,
+        figures_dir=str(tmp_path / "f"),
+        results_dir=str(tmp_path / "results"),
+        pretrain_dir=str(tmp_path / "pre"),
+    )
     return resolve_hw1(preset, **{**params, **change})
 
 
 def hw2_parameters(data_dir, tmp_path, **change) -> dict:
     """Every parameter of a small, fast hw2 run on the course layout at ``data_dir`` (one
     autoencoder of 15 epochs), writing under ``tmp_path``; keyword arguments change any."""
-    params = dict(dataset="folder", data_dir=str(data_dir), download=False, normal_class=0,
-                  train_dir=None, anomalies_dir=None, test_dir=None, annotation_file=None,
-                  image_size=None, channels=[8, 16, 32], latent=8, epochs=15, batch_size=32,
-                  lr=0.005, patience=15, seed=0, device="cpu", score="combined",
-                  threshold_method="auto", target_tnr=0.95, val_fraction=0.3, autoencoders=1,
-                  figures_dir=str(tmp_path / "f"), results_dir=str(tmp_path / "results"))
+    params = dict(
+        dataset="folder",
+        data_dir=str(data_dir),
+        download=False,
+        normal_class=0,
+        train_dir=None,
+        anomalies_dir=None,
+        test_dir=None,
+        annotation_file=None,
+        image_size=None,
+        channels=[8, 16, 32],
+        latent=8,
+        epochs=15,
+        batch_size=32,
+        lr=0.005,
+        patience=15,
+        seed=0,
+        device="cpu",
+        score="combined",
+        threshold_method="auto",
+        target_tnr=0.95,
+        val_fraction=0.3,
+        autoencoders=1,
+        figures_dir=str(tmp_path / "f"),
+        results_dir=str(tmp_path / "results"),
+    )
     return {**params, **change}
 
 

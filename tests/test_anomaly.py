@@ -3,8 +3,13 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from helpers.anomaly import (anomaly_report, balanced_threshold, choose_threshold,
-                             informed_threshold, quantile_threshold)
+from helpers.anomaly import (
+    anomaly_report,
+    balanced_threshold,
+    choose_threshold,
+    informed_threshold,
+    quantile_threshold,
+)
 from helpers.autoencoder import ChannelAttention, ConvAutoencoder
 from helpers.errors import ParameterError
 
@@ -14,7 +19,10 @@ def test_autoencoder_learns_to_rebuild_its_input_in_unit_range():
 
     torch.manual_seed(0)
     model = ConvAutoencoder((8, 16, 32), latent=4)
-    x = torch.from_numpy(class_images(np.arange(4), np.random.default_rng(0), size=16)).float() / 255
+    x = (
+        torch.from_numpy(class_images(np.arange(4), np.random.default_rng(0), size=16)).float()
+        / 255
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     errors = []
     for _ in range(40):
@@ -63,9 +71,16 @@ def test_informed_threshold_moves_halfway_down_when_known_anomalies_would_be_mis
 
 
 def test_choose_threshold_auto_uses_known_anomalies_only_when_present_and_needed():
-    normal, low_known, high_known = np.linspace(0, 1, 51), np.array([0.5, 6.0]), np.array([5.0, 6.0])
+    normal, low_known, high_known = (
+        np.linspace(0, 1, 51),
+        np.array([0.5, 6.0]),
+        np.array([5.0, 6.0]),
+    )
     t_known, how = choose_threshold("auto", normal, low_known, 0.9)
-    assert np.isclose(t_known, (0.9 + np.quantile(low_known, 0.05)) / 2) and "down to the 5% quantile" in how
+    assert (
+        np.isclose(t_known, (0.9 + np.quantile(low_known, 0.05)) / 2)
+        and "down to the 5% quantile" in how
+    )
     for known in (high_known, None):
         t_q, how = choose_threshold("auto", normal, known, 0.9)
         assert np.isclose(t_q, 0.9) and how == "90.0% quantile of 51 validation normals"

@@ -12,7 +12,7 @@ def test_crop_is_a_shifted_window_of_the_reflect_padded_image():
     out = random_crop(x, 2, gen())
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="reflect")
     for i in range(2):
-        windows = [padded[i, :, dy:dy + 8, dx:dx + 8] for dy in range(5) for dx in range(5)]
+        windows = [padded[i, :, dy : dy + 8, dx : dx + 8] for dy in range(5) for dx in range(5)]
         assert any(torch.equal(out[i], w) for w in windows)
 
 
@@ -40,7 +40,7 @@ def test_cutout_zeroes_one_square():
     for zeroed in out[:, 0] == 0:
         rows, cols = zeroed.any(1).nonzero().flatten(), zeroed.any(0).nonzero().flatten()
         block = torch.zeros_like(zeroed)
-        block[rows.min():rows.max() + 1, cols.min():cols.max() + 1] = True
+        block[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1] = True
         assert torch.equal(zeroed, block)  # one filled rectangle
         height, width = len(rows), len(cols)
         assert height <= 9 and width <= 9  # size // 2 pixels either side of its centre
@@ -65,9 +65,18 @@ def test_windows_are_cut_per_image_and_only_in_the_early_epochs():
     assert w.shape == (4, 1, 24, 24)
     for img, orig in zip(w, x):  # a contiguous block of the original image
         top, left = divmod(int(img[0, 0, 0] - orig[0, 0, 0]), 32)
-        assert torch.equal(img, orig[:, top:top + 24, left:left + 24])
-    assert len({int(img[0, 0, 0]) % 1024 for img in window(x[:1].expand(64, 1, 32, 32).clone(), 24,
-                                                           torch.Generator().manual_seed(1))}) > 20
+        assert torch.equal(img, orig[:, top : top + 24, left : left + 24])
+    assert (
+        len(
+            {
+                int(img[0, 0, 0]) % 1024
+                for img in window(
+                    x[:1].expand(64, 1, 32, 32).clone(), 24, torch.Generator().manual_seed(1)
+                )
+            }
+        )
+        > 20
+    )
     augment = BatchAugment(crop_pad=0, flip=False, small_crop=24, small_crop_epochs=2)
     images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
     sizes = []

@@ -56,10 +56,13 @@ def test_corrupt_batch_file_is_named(tmp_path):
         load_cifar10(root)
 
 
-@pytest.mark.parametrize("missing, message", [
-    ("test_batch", "has training batches but no test_batch.*Copy test_batch there"),
-    ("data_batch_1", "has test_batch but no data_batch_\\* training files"),
-])
+@pytest.mark.parametrize(
+    "missing, message",
+    [
+        ("test_batch", "has training batches but no test_batch.*Copy test_batch there"),
+        ("data_batch_1", "has test_batch but no data_batch_\\* training files"),
+    ],
+)
 def test_a_missing_batch_file_is_named(tmp_path, missing, message):
     root = write_cifar10(tmp_path, per_batch=20, batches=1, test=10)
     (root / CIFAR10_FOLDER / missing).unlink()
@@ -120,14 +123,18 @@ def test_labels_outside_the_classes_are_named(tmp_path, batch, name):
     path = root / CIFAR10_FOLDER / batch
     labels = pickle.loads(path.read_bytes())["labels"]
     _rewrite_batch(path, labels=[10] + labels[1:])
-    with pytest.raises(DataError, match=f"CIFAR {name} labels range over 0..10 but there are 10 classes"):
+    with pytest.raises(
+        DataError, match=f"CIFAR {name} labels range over 0..10 but there are 10 classes"
+    ):
         load_cifar10(root)
 
 
 def test_images_of_another_shape_are_named(tmp_path):
     root = write_cifar10(tmp_path, per_batch=20, batches=1, test=10)
     path = root / CIFAR10_FOLDER / "data_batch_1"
-    _rewrite_batch(path, data=np.zeros((20, 3 * 28 * 28), dtype=np.uint8))  # 28x28 pixels, not 32x32
+    _rewrite_batch(
+        path, data=np.zeros((20, 3 * 28 * 28), dtype=np.uint8)
+    )  # 28x28 pixels, not 32x32
     with pytest.raises(DataError, match=r"holds data of shape \(20, 2352\); expected \(N, 3072\)"):
         load_cifar10(root)
 

@@ -24,7 +24,10 @@ def test_badges_and_setup_cells_point_at_the_given_repository(tmp_path):
     for name in FILES[1:]:
         nb = nbformat.read(root / name, as_version=4)
         nbformat.validate(nb)
-        assert f"colab.research.google.com/github/someone/vision-course/blob/dev/{name}" in nb.cells[0].source
+        assert (
+            f"colab.research.google.com/github/someone/vision-course/blob/dev/{name}"
+            in nb.cells[0].source
+        )
         setup = nb.cells[1].source
         assert 'REPOSITORY = "https://github.com/someone/vision-course"' in setup
         compile(setup, name, "exec")
@@ -39,8 +42,20 @@ def test_an_address_that_is_not_github_is_refused(tmp_path):
         point_at("https://example.com/x", root=copy_repo_files(tmp_path))
 
 
-JUPYTER_PACKAGES = {"jupyter", "jupyterlab", "notebook", "nbclassic", "jupyter-server", "jupyter-client",
-                    "jupyter-core", "ipykernel", "ipython", "nbconvert", "jupyterlab-server", "tornado"}
+JUPYTER_PACKAGES = {
+    "jupyter",
+    "jupyterlab",
+    "notebook",
+    "nbclassic",
+    "jupyter-server",
+    "jupyter-client",
+    "jupyter-core",
+    "ipykernel",
+    "ipython",
+    "nbconvert",
+    "jupyterlab-server",
+    "tornado",
+}
 
 
 def requirement_names(path):
@@ -55,7 +70,9 @@ def requirement_names(path):
 def test_the_colab_setup_cells_install_a_list_without_any_jupyter_package():
     colab = requirement_names(ROOT / "requirements-colab.txt")
     assert not set(colab) & JUPYTER_PACKAGES
-    assert set(colab) <= set(requirement_names(ROOT / "requirements.txt"))  # nothing beyond the full list
+    assert set(colab) <= set(
+        requirement_names(ROOT / "requirements.txt")
+    )  # nothing beyond the full list
     for name in FILES[1:]:
         setup = nbformat.read(ROOT / name, as_version=4).cells[1].source
         assert '"requirements-colab.txt"' in setup and '"requirements.txt"' not in setup
@@ -65,6 +82,10 @@ def test_the_colab_setup_cells_install_a_list_without_any_jupyter_package():
 def test_the_readme_jupyter_commands_exist_after_the_install(command):
     assert "jupyter" in requirement_names(ROOT / "requirements.txt")
     jupyter = Path(sys.executable).with_name("jupyter")
-    done = subprocess.run([str(jupyter) if jupyter.exists() else "jupyter", *command],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(jupyter) if jupyter.exists() else "jupyter", *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and re.match(r"\d+\.\d+", done.stdout.strip()), done.stderr

@@ -7,7 +7,6 @@ from helpers.device import select_device
 from conftest import HW1_BASE as BASE
 
 
-
 def test_preset_fills_what_is_not_given_and_explicit_values_win():
     s = resolve_hw1("cpu", **BASE, epochs=None, arch=None)
     assert s.epochs == HW1_PRESETS["cpu"]["epochs"] and s.arch == HW1_PRESETS["cpu"]["arch"]
@@ -22,31 +21,36 @@ def test_the_cpu_recipe_hands_its_batch_norm_lr_factor_to_training():
     cpu_factor = fit_config(resolve_hw1("cpu", **BASE)).bn_lr_factor
     assert cpu_factor == HW1_PRESETS["cpu"]["bn_lr_factor"] > 1  # the recipe trains them faster
     assert fit_config(resolve_hw1("full", **BASE)).bn_lr_factor == 1.0
-    assert fit_config(resolve_hw1("cpu", **BASE, bn_lr_factor=2.0)).bn_lr_factor == 2.0  # a given value wins
+    assert (
+        fit_config(resolve_hw1("cpu", **BASE, bn_lr_factor=2.0)).bn_lr_factor == 2.0
+    )  # a given value wins
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(preset="fast"), "preset='fast' is unknown; choose one of full, cpu"),
-    (dict(arch="vgg"), "arch='vgg' is unknown; choose one of resnet18, resnet34"),
-    (dict(device="tpu"), "device='tpu' is unknown"),
-    (dict(epochs=0), "epochs=0 must be an integer >= 1"),
-    (dict(batch_size=-2), "batch_size=-2 must be an integer >= 1"),
-    (dict(fraction=0), r"fraction=0 is outside \(0, 1\]"),
-    (dict(fraction=1.2), r"fraction=1.2 is outside \(0, 1\]"),
-    (dict(lr=0), "lr=0 must be a positive number"),
-    (dict(bn_lr_factor=0), "bn_lr_factor=0 must be a positive number"),
-    (dict(widht=32), "unknown parameter"),
-    (dict(run_name="a/b"), "run_name='a/b' must be a plain folder name"),
-    (dict(run_name=".."), "run_name='..' must be a plain folder name"),
-    (dict(log_dir=3), "log_dir=3 must be a folder path"),
-    (dict(seed=0.5), "seed=0.5 must be an integer"),
-    (dict(max_train_images=0), "max_train_images=0 must be an integer >= 1"),
-    (dict(small_crop=-1), r"small_crop=-1 must be an integer >= 0 \(0 turns it off\)"),
-    (dict(tta_shift=1.5), "tta_shift=1.5 must be an integer >= 0"),
-    (dict(small_crop_share=1.5), r"small_crop_share=1.5 must lie in \[0, 1\]"),
-    (dict(pretrain=""), "pretrain='' must be 'none', 'restoration', 'contrastive' or the path"),
-    (dict(pretrain_epochs=0), "pretrain_epochs=0 must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(preset="fast"), "preset='fast' is unknown; choose one of full, cpu"),
+        (dict(arch="vgg"), "arch='vgg' is unknown; choose one of resnet18, resnet34"),
+        (dict(device="tpu"), "device='tpu' is unknown"),
+        (dict(epochs=0), "epochs=0 must be an integer >= 1"),
+        (dict(batch_size=-2), "batch_size=-2 must be an integer >= 1"),
+        (dict(fraction=0), r"fraction=0 is outside \(0, 1\]"),
+        (dict(fraction=1.2), r"fraction=1.2 is outside \(0, 1\]"),
+        (dict(lr=0), "lr=0 must be a positive number"),
+        (dict(bn_lr_factor=0), "bn_lr_factor=0 must be a positive number"),
+        (dict(widht=32), "unknown parameter"),
+        (dict(run_name="a/b"), "run_name='a/b' must be a plain folder name"),
+        (dict(run_name=".."), "run_name='..' must be a plain folder name"),
+        (dict(log_dir=3), "log_dir=3 must be a folder path"),
+        (dict(seed=0.5), "seed=0.5 must be an integer"),
+        (dict(max_train_images=0), "max_train_images=0 must be an integer >= 1"),
+        (dict(small_crop=-1), r"small_crop=-1 must be an integer >= 0 \(0 turns it off\)"),
+        (dict(tta_shift=1.5), "tta_shift=1.5 must be an integer >= 0"),
+        (dict(small_crop_share=1.5), r"small_crop_share=1.5 must lie in \[0, 1\]"),
+        (dict(pretrain=""), "pretrain='' must be 'none', 'restoration', 'contrastive' or the path"),
+        (dict(pretrain_epochs=0), "pretrain_epochs=0 must be an integer >= 1"),
+    ],
+)
 def test_bad_parameters_name_the_problem(change, message):
     params = {**BASE, **change}
     preset = params.pop("preset", "cpu")
@@ -67,7 +71,9 @@ def test_layer_decay_shapes_only_the_fine_tuning_of_a_pretrained_encoder():
     """A study's `--set layer_decay=0.7` reaches every arm: from scratch it must not slow the stem."""
     assert resolve_hw1("cpu", **BASE, layer_decay=0.7).layer_decay == 1.0
     assert resolve_hw1("cpu", **BASE, pretrain="restoration", layer_decay=0.7).layer_decay == 0.7
-    assert resolve_hw1("cpu", **BASE, pretrain="contrastive").layer_decay == 1.0  # the default: one LR
+    assert (
+        resolve_hw1("cpu", **BASE, pretrain="contrastive").layer_decay == 1.0
+    )  # the default: one LR
     with pytest.raises(ParameterError, match="layer_decay=2 must lie in"):
         resolve_hw1("cpu", **BASE, layer_decay=2)
 
@@ -75,9 +81,23 @@ def test_layer_decay_shapes_only_the_fine_tuning_of_a_pretrained_encoder():
 def test_assignments_are_read_as_json_when_they_parse_else_kept_as_text():
     from helpers.config import parse_assignments
 
-    assert parse_assignments(["epochs=5", "channels=[8, 16]", "device=cpu", "resume=true", "log_dir=null",
-                              "run_name=a=b"]) == {"epochs": 5, "channels": [8, 16], "device": "cpu",
-                                                   "resume": True, "log_dir": None, "run_name": "a=b"}
+    assert parse_assignments(
+        [
+            "epochs=5",
+            "channels=[8, 16]",
+            "device=cpu",
+            "resume=true",
+            "log_dir=null",
+            "run_name=a=b",
+        ]
+    ) == {
+        "epochs": 5,
+        "channels": [8, 16],
+        "device": "cpu",
+        "resume": True,
+        "log_dir": None,
+        "run_name": "a=b",
+    }
 
 
 @pytest.mark.parametrize("item", ["epochs", "=5", ""])

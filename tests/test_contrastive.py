@@ -2,7 +2,13 @@ import math
 
 import torch
 
-from helpers.contrastive import ContrastiveNet, ContrastiveObjective, nt_xent, random_resized_crop, simclr_views
+from helpers.contrastive import (
+    ContrastiveNet,
+    ContrastiveObjective,
+    nt_xent,
+    random_resized_crop,
+    simclr_views,
+)
 
 
 def test_nt_xent_matches_the_hand_computed_value():
@@ -28,7 +34,9 @@ def test_views_differ_per_image_and_stay_images():
     assert a.shape == (6, 3, 32, 32) and a.min() >= 0 and a.max() <= 1
     assert not torch.allclose(a, b)
     x = torch.rand(2, 3, 8, 8)
-    full = random_resized_crop(x, g, scale=(1.0, 1.0), ratio=(1.0, 1.0))  # the whole image, unresized
+    full = random_resized_crop(
+        x, g, scale=(1.0, 1.0), ratio=(1.0, 1.0)
+    )  # the whole image, unresized
     assert torch.allclose(full, x, atol=1e-5)
     quarter = random_resized_crop(x, g, scale=(0.25, 0.25), ratio=(1.0, 1.0))  # a quarter, enlarged
     assert quarter.shape == x.shape and not torch.allclose(quarter, x, atol=0.05)
@@ -49,4 +57,6 @@ def test_the_objective_trains_the_encoder_and_head():
         optimizer.step()
         losses.append(loss.item())
     assert z.shape == (16, 16) and losses[-1] < 0.7 * losses[0]
-    assert not torch.equal(net.encoder.stem[0].weight, stem) and not torch.equal(net.head[-1].weight, head)
+    assert not torch.equal(net.encoder.stem[0].weight, stem) and not torch.equal(
+        net.head[-1].weight, head
+    )

@@ -4,18 +4,35 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.data_profile import (IMAGE_PASSES, MAX_PIXELS, epochs_for_budget, steps_per_epoch, survey_folder,
-                                  working_size)
+from helpers.data_profile import (
+    IMAGE_PASSES,
+    MAX_PIXELS,
+    epochs_for_budget,
+    steps_per_epoch,
+    survey_folder,
+    working_size,
+)
 from helpers.folder_data import image_files
 
 
-@pytest.mark.parametrize("median, expected", [
-    ((27, 48), (32, 48)),  # the course's frames: natural size, each side rounded up to a multiple of 16
-    ((300, 300), (48, 48)),  # large square photographs: shrunk to at most MAX_PIXELS
-    ((400, 100), (96, 32)),  # a tall strip keeps its 4:1 shape (about 96x24, rounded to multiples)
-    ((10, 10), (16, 16)),  # never below one multiple
-])
-def test_working_size_keeps_small_images_and_shrinks_large_ones_keeping_their_shape(median, expected):
+@pytest.mark.parametrize(
+    "median, expected",
+    [
+        (
+            (27, 48),
+            (32, 48),
+        ),  # the course's frames: natural size, each side rounded up to a multiple of 16
+        ((300, 300), (48, 48)),  # large square photographs: shrunk to at most MAX_PIXELS
+        (
+            (400, 100),
+            (96, 32),
+        ),  # a tall strip keeps its 4:1 shape (about 96x24, rounded to multiples)
+        ((10, 10), (16, 16)),  # never below one multiple
+    ],
+)
+def test_working_size_keeps_small_images_and_shrinks_large_ones_keeping_their_shape(
+    median, expected
+):
     size = working_size(median, multiple=16)
     assert size == expected
     assert all(side % 16 == 0 for side in size)
@@ -32,10 +49,16 @@ def test_training_length_is_a_budget_of_image_passes_not_of_epochs():
     assert epochs_for_budget(5766, (32, 48)) == 6  # the course's distinct training frames
     assert epochs_for_budget(5600, (32, 48)) == epochs_for_budget(5900, (32, 48)) == 6
     assert epochs_for_budget(466, (32, 48)) == 74  # a few hundred images: many more epochs
-    few_large = epochs_for_budget(466, (56, 48))  # larger images: fewer, in proportion to the pixels
-    assert few_large == 42 and few_large * 466 * 56 * 48 == pytest.approx(IMAGE_PASSES * 32 * 48, rel=0.02)
+    few_large = epochs_for_budget(
+        466, (56, 48)
+    )  # larger images: fewer, in proportion to the pixels
+    assert few_large == 42 and few_large * 466 * 56 * 48 == pytest.approx(
+        IMAGE_PASSES * 32 * 48, rel=0.02
+    )
     assert epochs_for_budget(10**7, (64, 64)) == 1  # never zero
-    assert steps_per_epoch(5766, 128) == 45 and steps_per_epoch(20, 128) == 1  # full batches, as fit() takes
+    assert (
+        steps_per_epoch(5766, 128) == 45 and steps_per_epoch(20, 128) == 1
+    )  # full batches, as fit() takes
 
 
 def _write(folder, arrays, mode):

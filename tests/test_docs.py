@@ -28,7 +28,10 @@ def local_links(page: Path) -> list[str]:
 
 
 def test_anchors_are_made_as_github_makes_them():
-    assert github_anchor("The course's data layout (`dataset=\"folder\"`)") == "the-courses-data-layout-datasetfolder"
+    assert (
+        github_anchor('The course\'s data layout (`dataset="folder"`)')
+        == "the-courses-data-layout-datasetfolder"
+    )
     assert github_anchor("Runs, resume and reproducibility") == "runs-resume-and-reproducibility"
 
 
@@ -39,9 +42,13 @@ def test_every_local_link_and_image_resolves(page):
         file = (page.parent / path).resolve() if path else page
         assert file.exists(), f"{page.name}: {target} does not exist"
         ignored = subprocess.run(["git", "check-ignore", "-q", str(file)], cwd=ROOT).returncode == 0
-        assert not ignored, f"{page.name}: {target} is git-ignored (a local-only file): do not link it"
+        assert not ignored, (
+            f"{page.name}: {target} is git-ignored (a local-only file): do not link it"
+        )
         if anchor:
-            assert anchor in anchors(file), f"{page.name}: {target}: no heading with that anchor in {file.name}"
+            assert anchor in anchors(file), (
+                f"{page.name}: {target}: no heading with that anchor in {file.name}"
+            )
 
 
 def test_the_front_page_is_short_and_links_every_docs_page():

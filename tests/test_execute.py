@@ -9,7 +9,9 @@ from helpers.errors import ParameterError
 from helpers.execute import run_notebook
 
 # A notebook with the parameters run_notebook injects; it records what it was given and each execution.
-PARAMETERS = 'results_dir = "results"\nrun_name = "run"\noverwrite = False\nresume = False\nvalue = 0\n'
+PARAMETERS = (
+    'results_dir = "results"\nrun_name = "run"\noverwrite = False\nresume = False\nvalue = 0\n'
+)
 BODY = """import json, pathlib
 run = pathlib.Path(results_dir) / run_name
 run.mkdir(parents=True, exist_ok=True)
@@ -22,16 +24,23 @@ with open(run / "executions.txt", "a") as f:
 @pytest.fixture
 def notebook(tmp_path):
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell(BODY)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(BODY),
+    ]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     path = tmp_path / "tiny.ipynb"
     nbformat.write(nb, path)
     return str(path)  # absolute: run_notebook joins it to the repository's folder
 
 
-def test_a_finished_run_is_kept_overwrite_runs_it_again_and_an_interrupted_one_resumes(notebook, tmp_path,
-                                                                                      capsys):
+def test_a_finished_run_is_kept_overwrite_runs_it_again_and_an_interrupted_one_resumes(
+    notebook, tmp_path, capsys
+):
     out = tmp_path / "out"
     run = out / "runs" / "r"
 
@@ -53,6 +62,8 @@ def test_a_finished_run_is_kept_overwrite_runs_it_again_and_an_interrupted_one_r
 
 
 def test_a_parameter_the_notebook_does_not_declare_is_refused_before_it_runs(notebook, tmp_path):
-    with pytest.raises(ParameterError, match=r"tiny.ipynb has no parameter\(s\) \['valeu'\]; its parameters"):
+    with pytest.raises(
+        ParameterError, match=r"tiny.ipynb has no parameter\(s\) \['valeu'\]; its parameters"
+    ):
         run_notebook(notebook, tmp_path / "out", "r", {"valeu": 1})
     assert not (tmp_path / "out").exists()

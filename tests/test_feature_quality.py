@@ -10,8 +10,12 @@ def test_knn_votes_by_cosine_similarity():
     query = torch.tensor([[1.0, 0.2], [0.1, 1.0], [5.0, 4.0]])
     assert knn_predict(bank, labels, query, 2, k=1).tolist() == [0, 1, 0]
     # k=3: two class-0 neighbours outvote one class-1 neighbour unless it is far closer
-    assert knn_predict(bank, labels, torch.tensor([[0.0, 1.0]]), 2, k=3, temperature=0.07).tolist() == [1]
-    assert knn_predict(bank, labels, torch.tensor([[0.0, 1.0]]), 2, k=3, temperature=100.0).tolist() == [0]
+    assert knn_predict(
+        bank, labels, torch.tensor([[0.0, 1.0]]), 2, k=3, temperature=0.07
+    ).tolist() == [1]
+    assert knn_predict(
+        bank, labels, torch.tensor([[0.0, 1.0]]), 2, k=3, temperature=100.0
+    ).tolist() == [0]
     assert abs(knn_accuracy(bank, labels, query, torch.tensor([0, 1, 1]), 2, k=1) - 2 / 3) < 1e-6
 
 
@@ -33,5 +37,7 @@ def test_encoder_features_are_pooled_per_image():
     with torch.no_grad():  # the average over positions of the encoder's last feature map
         expected = enc(Normalize(CIFAR10_MEAN, CIFAR10_STD)(images.float() / 255)).mean((2, 3))
     assert torch.allclose(feats, expected, atol=1e-5)
-    alone = torch.cat([encoder_features(enc, images[i:i + 1], torch.device("cpu")) for i in range(5)])
+    alone = torch.cat(
+        [encoder_features(enc, images[i : i + 1], torch.device("cpu")) for i in range(5)]
+    )
     assert torch.allclose(alone, feats, atol=1e-5)  # an image's features do not depend on its batch

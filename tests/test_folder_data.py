@@ -78,9 +78,11 @@ def test_undecodable_test_image_is_an_error(layout):
 
 
 def test_known_anomalies_identical_to_test_images_are_dropped(layout):
-    test_anomaly = next(line.split()[0] for line in
-                        (layout / "test" / "test_annotation.txt").read_text().splitlines()
-                        if line.endswith(" 1"))
+    test_anomaly = next(
+        line.split()[0]
+        for line in (layout / "test" / "test_annotation.txt").read_text().splitlines()
+        if line.endswith(" 1")
+    )
     shutil.copy(layout / "test" / "imgs" / test_anomaly, layout / "anomalies" / "copy.jpg")
     data = load_anomaly_folder(layout)
     assert len(data.anomalies) == 8
@@ -88,31 +90,40 @@ def test_known_anomalies_identical_to_test_images_are_dropped(layout):
 
 
 def test_test_images_identical_to_training_images_are_flagged(layout):
-    normals = [line.split()[0] for line in (layout / "test" / "test_annotation.txt").read_text().splitlines()
-               if line.endswith(" 0")]
+    normals = [
+        line.split()[0]
+        for line in (layout / "test" / "test_annotation.txt").read_text().splitlines()
+        if line.endswith(" 0")
+    ]
     shutil.copy(layout / "test" / "imgs" / normals[3], layout / "train" / "copy.jpg")
     data = load_anomaly_folder(layout)
     assert data.test_in_train.tolist() == [name == normals[3] for name in data.test_names]
     assert "1 test image(s) are pixel-identical to training images" in data.notes
 
 
-@pytest.mark.parametrize("label, missing", [(0, r"no anomalous image \(label 1\)"),
-                                            (1, r"no normal image \(label 0\)")])
+@pytest.mark.parametrize(
+    "label, missing", [(0, r"no anomalous image \(label 1\)"), (1, r"no normal image \(label 0\)")]
+)
 def test_an_annotation_file_with_one_label_only_is_refused(layout, label, missing):
     """TPR, TNR and AUROC need both kinds of test image; a run on one ended "successfully"
     with TPR 0.0 and AUROC nan."""
     _annotate(layout, "".join(f"t{i:04d}.jpg {label}\n" for i in range(5)))
     annotation = layout / "test" / "test_annotation.txt"
-    with pytest.raises(DataError, match=f"annotation file {re.escape(str(annotation))} lists 5 test images "
-                                        f"but {missing}"):
+    with pytest.raises(
+        DataError,
+        match=f"annotation file {re.escape(str(annotation))} lists 5 test images but {missing}",
+    ):
         load_anomaly_folder(layout)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("t0000.jpg\n", r"line 1: expected '<file name> <0\|1>', found 't0000.jpg'"),
-    ("t0000.jpg 0 extra\n", r"line 1: expected '<file name> <0\|1>'"),
-    ("\n\n", "lists no images"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("t0000.jpg\n", r"line 1: expected '<file name> <0\|1>', found 't0000.jpg'"),
+        ("t0000.jpg 0 extra\n", r"line 1: expected '<file name> <0\|1>'"),
+        ("\n\n", "lists no images"),
+    ],
+)
 def test_a_malformed_or_empty_annotation_file_is_named(layout, text, message):
     _annotate(layout, text)
     with pytest.raises(DataError, match=message):
@@ -127,7 +138,9 @@ def test_a_missing_annotation_file_names_the_parameter_that_fixes_it(layout):
 
 
 def test_a_bad_anomalies_dir_is_named_and_no_anomalies_folder_is_fine(layout):
-    with pytest.raises(DataError, match="anomalies folder .*nowhere does not exist.*set anomalies_dir"):
+    with pytest.raises(
+        DataError, match="anomalies folder .*nowhere does not exist.*set anomalies_dir"
+    ):
         load_anomaly_folder(layout, anomalies_dir=layout / "nowhere")
     shutil.rmtree(layout / "anomalies")  # the folder is optional
     assert load_anomaly_folder(layout).anomalies is None

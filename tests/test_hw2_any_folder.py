@@ -21,8 +21,11 @@ def tile_dir(tmp_path_factory):
 
 def folder_settings(data_dir, tmp_path, **change):
     """Notebook defaults for what the data decides, a small autoencoder trained briefly."""
-    return hw2_settings(data_dir, tmp_path, **{"epochs": 3, "patience": 5, "target_tnr": None,
-                                               "val_fraction": None, **change})
+    return hw2_settings(
+        data_dir,
+        tmp_path,
+        **{"epochs": 3, "patience": 5, "target_tnr": None, "val_fraction": None, **change},
+    )
 
 
 def run(s):
@@ -33,18 +36,25 @@ def run(s):
     return data, hw2.score_and_threshold(s, models, data, parts, CPU)
 
 
-def test_small_frames_and_large_grey_tiles_get_their_own_resolution_and_colour(anomaly_dir, tile_dir,
-                                                                               tmp_path):
+def test_small_frames_and_large_grey_tiles_get_their_own_resolution_and_colour(
+    anomaly_dir, tile_dir, tmp_path
+):
     frames = folder_settings(anomaly_dir, tmp_path)
     tiles = folder_settings(tile_dir, tmp_path)
-    assert frames.image_size == (32, 56)  # 26-30 x 46-50 pixel frames: their natural size, rounded up
+    assert frames.image_size == (
+        32,
+        56,
+    )  # 26-30 x 46-50 pixel frames: their natural size, rounded up
     assert not frames.grayscale and frames.in_channels() == 3
     assert tiles.image_size == (56, 48)  # 100-120 x 80-100 pixels: shrunk, aspect ratio kept
     assert tiles.grayscale and tiles.in_channels() == 1
     assert any("grayscale" in line for line in tiles.chosen_from_data)
     assert any("image_size (56, 48)" in line for line in tiles.chosen_from_data)
     # what the user gives is kept
-    assert folder_settings(tile_dir, tmp_path, image_size=[64, 64], grayscale=False).image_size == (64, 64)
+    assert folder_settings(tile_dir, tmp_path, image_size=[64, 64], grayscale=False).image_size == (
+        64,
+        64,
+    )
 
 
 def test_defects_a_few_pixels_wide_are_detected_at_the_chosen_resolution(tile_dir, tmp_path):
@@ -61,8 +71,14 @@ def test_defects_a_few_pixels_wide_are_detected_at_the_chosen_resolution(tile_di
 
 
 def test_anomalies_indistinguishable_from_normals_are_reported_as_such(tmp_path):
-    root = write_tile_folder(tmp_path / "same", train=60, test_normal=10, test_anomalies=10, known=10,
-                             indistinguishable=True)
+    root = write_tile_folder(
+        tmp_path / "same",
+        train=60,
+        test_normal=10,
+        test_anomalies=10,
+        known=10,
+        indistinguishable=True,
+    )
     s = folder_settings(root, tmp_path, epochs=1)
     _, result = run(s)
     assert result.report["warning"].startswith("WARNING: the detector cannot reliably separate")

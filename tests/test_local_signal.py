@@ -35,14 +35,15 @@ def test_local_score_flags_defects_a_few_pixels_wide_and_its_map_points_at_them(
     pitted = _surfaces(40, rng)
     for i in range(40):  # a 3x3 dark pit somewhere inside each image
         y, x = rng.integers(5, 33), rng.integers(5, 25)
-        pitted[i, 0, y:y + 3, x:x + 3] = 40
+        pitted[i, 0, y : y + 3, x : x + 3] = 40
     normal_maps, pitted_maps = model.maps(normal, CPU), model.maps(pitted, CPU)
     assert normal_maps.shape == (40, 40, 32)
     normal_score, pitted_score = normal_maps.flatten(1).amax(1), pitted_maps.flatten(1).amax(1)
     assert separation(normal_score.numpy(), pitted_score.numpy()) > 0.95
     # an image-wide average of the same maps hardly sees a pit of 9 of 1,280 pixels
-    assert separation(normal_maps.mean((1, 2)).numpy(), pitted_maps.mean((1, 2)).numpy()) < \
-        separation(normal_score.numpy(), pitted_score.numpy())
+    assert separation(
+        normal_maps.mean((1, 2)).numpy(), pitted_maps.mean((1, 2)).numpy()
+    ) < separation(normal_score.numpy(), pitted_score.numpy())
 
 
 def test_a_position_where_the_normals_never_vary_does_not_divide_by_zero():
@@ -69,7 +70,9 @@ def test_known_anomalies_choose_the_signals_that_see_them():
     kept, rows = choose_signals(val, known, {"A": "a", "B": "b"}, scene_gaps={"A": 0.95}, floor=0.4)
     assert kept == ["B"] and rows[0]["scene_gap"] == 0.95 and not rows[0]["kept"]
     # too few known anomalies to judge: every candidate stays, unjudged
-    kept, rows = choose_signals(val, {"a": known["a"][:3], "b": known["b"][:3]}, {"A": "a", "B": "b"})
+    kept, rows = choose_signals(
+        val, {"a": known["a"][:3], "b": known["b"][:3]}, {"A": "a", "B": "b"}
+    )
     assert kept == ["A", "B"] and rows[0]["known_auroc"] is None
 
 

@@ -2,9 +2,20 @@ import pytest
 import torch
 
 from helpers.errors import ParameterError
-from helpers.masking import (mask_to, masked_patch_loss, patch_normalised, patchify, random_patch_mask,
-                             unpatchify)
-from helpers.pretrain import RESTORATION_RECIPES, MaskedRestoration, RestorationNet, shown_restoration
+from helpers.masking import (
+    mask_to,
+    masked_patch_loss,
+    patch_normalised,
+    patchify,
+    random_patch_mask,
+    unpatchify,
+)
+from helpers.pretrain import (
+    RESTORATION_RECIPES,
+    MaskedRestoration,
+    RestorationNet,
+    shown_restoration,
+)
 
 
 def test_each_image_hides_exactly_the_asked_share_of_patches_at_random():
@@ -12,7 +23,9 @@ def test_each_image_hides_exactly_the_asked_share_of_patches_at_random():
     assert mask.shape == (2000, 1, 4, 4) and mask.dtype == torch.bool
     assert (mask.flatten(1).sum(1) == 10).all()  # round(0.6 * 16)
     assert len({tuple(m.flatten().tolist()) for m in mask}) > 1000  # not one fixed pattern
-    assert 0.58 < mask.float().mean(0).min() and mask.float().mean(0).max() < 0.67  # every cell alike (10/16)
+    assert (
+        0.58 < mask.float().mean(0).min() and mask.float().mean(0).max() < 0.67
+    )  # every cell alike (10/16)
     with pytest.raises(ParameterError, match="mask_ratio=0"):
         random_patch_mask(1, (4, 4), 0.0, torch.Generator())
 
@@ -43,7 +56,12 @@ def test_the_loss_scores_hidden_patches_only():
     hidden = mask_to(mask, (32, 32))
     wrong_where_visible = torch.where(hidden, x, 1 - x)
     assert masked_patch_loss(wrong_where_visible, x, mask, 8, normalise_target=False) == 0
-    assert masked_patch_loss(wrong_where_visible, x, mask, 8, normalise_target=False, masked_only=False) > 0
+    assert (
+        masked_patch_loss(
+            wrong_where_visible, x, mask, 8, normalise_target=False, masked_only=False
+        )
+        > 0
+    )
     perfect = unpatchify(patch_normalised(x, 8), 8, x.shape)
     assert masked_patch_loss(perfect, x, mask, 8, normalise_target=True) < 1e-8
 
@@ -54,8 +72,12 @@ def test_the_network_never_sees_what_hides_under_the_mask(recipe):
     net = RestorationNet("resnet18", 4, RESTORATION_RECIPES[recipe]).eval()
     r = net.recipe
     x = torch.rand(4, 3, 32, 32)
-    mask = random_patch_mask(4, (32 // r.patch, 32 // r.patch), r.mask_ratio, torch.Generator().manual_seed(3))
-    other = torch.where(mask_to(mask, (32, 32)), torch.rand_like(x), x)  # new content under the mask only
+    mask = random_patch_mask(
+        4, (32 // r.patch, 32 // r.patch), r.mask_ratio, torch.Generator().manual_seed(3)
+    )
+    other = torch.where(
+        mask_to(mask, (32, 32)), torch.rand_like(x), x
+    )  # new content under the mask only
     with torch.no_grad():
         a = net(x, mask, torch.Generator().manual_seed(4))
         b = net(other, mask, torch.Generator().manual_seed(4))
@@ -70,7 +92,9 @@ def test_a_restoration_step_lowers_the_masked_loss_and_the_figure_keeps_visible_
     opt = torch.optim.Adam(net.parameters(), 1e-2)
     losses = []
     for _ in range(8):
-        loss, _ = objective.loss(net, x, None, torch.Generator().manual_seed(5))  # same mask each step
+        loss, _ = objective.loss(
+            net, x, None, torch.Generator().manual_seed(5)
+        )  # same mask each step
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -17,7 +17,9 @@ def test_meter_matches_scikit_learn_over_batches():
     logits[np.arange(500), y] += rng.normal(1.0, 1.5, 500)  # partly right
     meter = ConfusionMeter(10, torch.device("cpu"))
     for s in range(0, 500, 128):
-        meter.update(torch.tensor(0.5), torch.tensor(logits[s:s + 128]), torch.tensor(y[s:s + 128]))
+        meter.update(
+            torch.tensor(0.5), torch.tensor(logits[s : s + 128]), torch.tensor(y[s : s + 128])
+        )
     got = meter.compute()
     want = sklearn_macro(y, logits.argmax(1))
     for key in want:

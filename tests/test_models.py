@@ -10,7 +10,12 @@ def test_logits_shape_and_feature_map(arch):
     model = build_classifier(arch, width=8).eval()
     x = torch.rand(3, 3, 32, 32)
     feature_map = model.encoder(model.normalize(x))
-    assert feature_map.shape == (3, 64, 4, 4)  # 32 -> 4: three stride-2 stages, width 8 -> 64 channels
+    assert feature_map.shape == (
+        3,
+        64,
+        4,
+        4,
+    )  # 32 -> 4: three stride-2 stages, width 8 -> 64 channels
     with torch.no_grad():  # the logits: a linear layer on each image's averaged feature map
         assert torch.allclose(model(x), model.fc(feature_map.mean((2, 3))), atol=1e-5)
         assert torch.allclose(model(x[1:2]), model(x)[1:2], atol=1e-5)  # per image, batch or not
@@ -43,24 +48,38 @@ def test_match_init_norms_keeps_the_function_and_restores_a_fresh_encoders_norms
     torch.manual_seed(0)
     model = build_classifier("resnet18", 8)
     x = torch.randn(16, 3, 32, 32)
-    with torch.no_grad():  # a "pretrained" encoder: weights grown 3x, running statistics that match them
+    with (
+        torch.no_grad()
+    ):  # a "pretrained" encoder: weights grown 3x, running statistics that match them
         for conv, _ in conv_norm_pairs(model.encoder):
             conv.weight.mul_(3.0)
         model.train()
         for _ in range(30):
             model(x)
-        before_train = model(x)  # (a train-mode pass updates the running statistics: before the eval pass)
+        before_train = model(
+            x
+        )  # (a train-mode pass updates the running statistics: before the eval pass)
         model.eval()
         before_eval = model(x)
-    assert len(conv_norm_pairs(model.encoder)) == 1 + 2 * 8 + 3  # stem, two per block, three shortcuts
+    assert (
+        len(conv_norm_pairs(model.encoder)) == 1 + 2 * 8 + 3
+    )  # stem, two per block, three shortcuts
 
     factors = match_init_norms(model.encoder)
-    assert min(factors) > 2.0 and max(factors) < 4.5  # about 3x, give or take the random init's spread
+    assert (
+        min(factors) > 2.0 and max(factors) < 4.5
+    )  # about 3x, give or take the random init's spread
     for conv, _ in conv_norm_pairs(model.encoder):
-        assert float(conv.weight.detach().norm()) == pytest.approx((2 * conv.in_channels) ** 0.5, rel=1e-5)
+        assert float(conv.weight.detach().norm()) == pytest.approx(
+            (2 * conv.in_channels) ** 0.5, rel=1e-5
+        )
     with torch.no_grad():
         after_eval = model(x)
         model.train()
         after_train = model(x)
-    assert torch.allclose(after_train, before_train, atol=1e-4)  # batch norm is blind to the weights' scale
-    assert torch.allclose(after_eval, before_eval, atol=1e-3)  # and so are the rescaled running statistics
+    assert torch.allclose(
+        after_train, before_train, atol=1e-4
+    )  # batch norm is blind to the weights' scale
+    assert torch.allclose(
+        after_eval, before_eval, atol=1e-3
+    )  # and so are the rescaled running statistics

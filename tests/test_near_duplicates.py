@@ -3,7 +3,12 @@ import pytest
 import torch
 
 from helpers.errors import ParameterError
-from helpers.near_duplicates import drop_exact_copies, grouped_split, near_duplicate_groups, thumbnails
+from helpers.near_duplicates import (
+    drop_exact_copies,
+    grouped_split,
+    near_duplicate_groups,
+    thumbnails,
+)
 
 
 def clusters(seed=0):
@@ -31,7 +36,9 @@ def test_near_copies_share_a_group_and_different_frames_do_not():
     for s in np.unique(scene):  # the groups are exactly the scenes
         assert len(np.unique(groups[scene == s])) == 1
         assert not np.isin(groups[scene != s], groups[scene == s]).any()
-    assert len(np.unique(near_duplicate_groups(images, max_rms=0.0))) == len(images)  # nothing within 0
+    assert len(np.unique(near_duplicate_groups(images, max_rms=0.0))) == len(
+        images
+    )  # nothing within 0
 
 
 def test_chains_of_near_copies_form_one_group():

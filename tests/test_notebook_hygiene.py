@@ -20,8 +20,11 @@ def test_committed_notebook_has_no_outputs_or_local_paths(name):
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, (
-                f"{name}: strip outputs before committing (jupyter nbconvert --clear-output --inplace {name})")
-        assert not LOCAL_PATH.search(cell.source), f"{name}: a local path in a cell: {cell.source[:200]}"
+                f"{name}: strip outputs before committing (jupyter nbconvert --clear-output --inplace {name})"
+            )
+        assert not LOCAL_PATH.search(cell.source), (
+            f"{name}: a local path in a cell: {cell.source[:200]}"
+        )
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
 
@@ -43,10 +46,16 @@ def test_every_parameter_has_a_type_a_help_line_and_a_documented_row(name):
     params = papermill.inspect_notebook(str(ROOT / name))
     page = ROOT / "docs" / (name.split("_")[0] + ".md")  # docs/hw1.md, docs/hw2.md
     readme = page.read_text()
-    documented = {p for row in readme.splitlines() if row.startswith("| `")
-                  for p in re.findall(r"`(\w+)`", row.split("|")[1])}  # first cells of the tables
+    documented = {
+        p
+        for row in readme.splitlines()
+        if row.startswith("| `")
+        for p in re.findall(r"`(\w+)`", row.split("|")[1])
+    }  # first cells of the tables
     assert len(params) > 10
     for param, info in params.items():
-        assert info["inferred_type_name"] != "None", f"{name}: annotate {param} so --help-notebook shows its type"
+        assert info["inferred_type_name"] != "None", (
+            f"{name}: annotate {param} so --help-notebook shows its type"
+        )
         assert info["help"], f"{name}: {param} needs a comment saying what it means"
         assert param in documented, f"{page.name}: the parameters table lacks {param} ({name})"

@@ -15,22 +15,53 @@ from conftest import ROOT
 
 def run_with_nbval(notebook: str, parameters: dict, tmp_path: Path) -> subprocess.CompletedProcess:
     prepared = tmp_path / notebook
-    papermill.execute_notebook(str(ROOT / notebook), str(prepared), parameters=parameters,
-                               prepare_only=True, kernel_name="python3")
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "MPLBACKEND": "Agg"}
+    papermill.execute_notebook(
+        str(ROOT / notebook),
+        str(prepared),
+        parameters=parameters,
+        prepare_only=True,
+        kernel_name="python3",
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "MPLBACKEND": "Agg",
+    }
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
-         "-p", "no:cacheprovider", str(prepared)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(prepared),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
 @pytest.mark.notebook
 def test_hw1_notebook_executes(cifar_dir, tmp_path):
-    params = dict(data_dir=str(cifar_dir), download=False, preset="cpu", epochs=2, arch="resnet18",
-                  width=8, batch_size=32, device="cpu", figures_dir=str(tmp_path / "figures"),
-                  results_dir=str(tmp_path / "results"), log_dir=str(tmp_path / "tb"))
+    params = dict(
+        data_dir=str(cifar_dir),
+        download=False,
+        preset="cpu",
+        epochs=2,
+        arch="resnet18",
+        width=8,
+        batch_size=32,
+        device="cpu",
+        figures_dir=str(tmp_path / "figures"),
+        results_dir=str(tmp_path / "results"),
+        log_dir=str(tmp_path / "tb"),
+    )
     done = run_with_nbval("hw1_classification.ipynb", params, tmp_path)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     metrics = json.loads((tmp_path / "results" / "metrics.json").read_text())
@@ -42,10 +73,18 @@ def test_hw1_notebook_executes(cifar_dir, tmp_path):
     run = Path(metrics["run_dir"])  # <results_dir>/metrics.json is a copy of the run's own
     assert run.parent == tmp_path / "results" and run.name == metrics["params"]["run_name"]
     assert {"params.json", "metrics.json", "history.json", "checkpoints", "figures"} <= {
-        p.name for p in run.iterdir()}
+        p.name for p in run.iterdir()
+    }
     figures = {p.name for p in (tmp_path / "figures").glob("*.png")}
-    assert {"curves.png", "confusion_matrix.png", "per_class.png", "misclassified.png",
-            "gradient_norms.png", "weight_histograms.png", "gradient_histograms.png"} <= figures
+    assert {
+        "curves.png",
+        "confusion_matrix.png",
+        "per_class.png",
+        "misclassified.png",
+        "gradient_norms.png",
+        "weight_histograms.png",
+        "gradient_histograms.png",
+    } <= figures
     assert figures == {p.name for p in (run / "figures").glob("*.png")}
     provenance = (tmp_path / "figures" / "PROVENANCE.md").read_text()  # the figures name their run
     assert str(run.relative_to(tmp_path)) in provenance and "`curves.png`" in provenance
@@ -54,19 +93,38 @@ def test_hw1_notebook_executes(cifar_dir, tmp_path):
 
 @pytest.mark.notebook
 def test_hw2_notebook_executes(anomaly_dir, tmp_path):
-    params = dict(dataset="folder", data_dir=str(anomaly_dir), channels=[8, 16, 32], latent=8,
-                  epochs=2, batch_size=32, device="cpu", autoencoders=2, figures_dir=str(tmp_path / "figures"),
-                  results_dir=str(tmp_path / "results"))
+    params = dict(
+        dataset="folder",
+        data_dir=str(anomaly_dir),
+        channels=[8, 16, 32],
+        latent=8,
+        epochs=2,
+        batch_size=32,
+        device="cpu",
+        autoencoders=2,
+        figures_dir=str(tmp_path / "figures"),
+        results_dir=str(tmp_path / "results"),
+    )
     done = run_with_nbval("hw2_anomaly.ipynb", params, tmp_path)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     metrics = json.loads((tmp_path / "results" / "metrics.json").read_text())
     assert {"tpr", "tnr", "threshold", "auroc", "aupr", "params"} <= set(metrics)
     scores = (Path(metrics["run_dir"]) / "scores.csv").read_text().splitlines()
-    assert scores[0] == "file,label,score,reconstruction_mean,reconstruction_median,global,colour,content,texture,local,combined,in_train"
+    assert (
+        scores[0]
+        == "file,label,score,reconstruction_mean,reconstruction_median,global,colour,content,texture,local,combined,in_train"
+    )
     assert len(scores) == 49
     assert metrics["params"]["dataset"] == "folder" and metrics["test_anomalies"] == 8
     assert len(metrics["best_epochs"]) == 2  # one per autoencoder of the ensemble
     assert metrics["compute"]["precision"] == "auto" and "compute_dtype" in metrics["compute"]
     figures = {p.name for p in (tmp_path / "figures").glob("*.png")}
-    assert {"loss.png", "threshold.png", "roc.png", "score_histograms.png",
-            "reconstructions.png", "confusion_matrix.png", "signals.png"} <= figures
+    assert {
+        "loss.png",
+        "threshold.png",
+        "roc.png",
+        "score_histograms.png",
+        "reconstructions.png",
+        "confusion_matrix.png",
+        "signals.png",
+    } <= figures

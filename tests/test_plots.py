@@ -8,7 +8,9 @@ from helpers import plots
 
 def test_layer_histograms_draw_one_log_scaled_panel_per_layer_with_every_value_counted():
     rng = np.random.default_rng(0)
-    values = {f"layer{i}.weight": rng.normal(size=100 * (i + 1)) for i in range(7)}  # 7 layers: 2 rows of 6
+    values = {
+        f"layer{i}.weight": rng.normal(size=100 * (i + 1)) for i in range(7)
+    }  # 7 layers: 2 rows of 6
     fig = plots.plot_layer_histograms(values, "weights per layer")
     try:
         assert len(fig.axes) == 7  # the grid's 5 unused cells are removed, not left as blank panels

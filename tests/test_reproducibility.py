@@ -15,6 +15,7 @@ TIMING = {"seconds", "train_seconds", "wall_seconds"}
 
 def numbers(path):
     """metrics.json without wall-clock timings."""
+
     def strip(value):
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items() if k not in TIMING}
@@ -44,7 +45,9 @@ def run_hw1_steps(cifar_dir, out):
     knn = hw1.feature_quality(model, data, device, s.precision)
     result = hw1.train(s, model, data, device, run_dir)
     test = hw1.test_report(model, data, device, s.precision, s.tta_shift)
-    return numbers(hw1.save_metrics(s, run_dir, test, result, data, device, time.time(), encoder, knn))
+    return numbers(
+        hw1.save_metrics(s, run_dir, test, result, data, device, time.time(), encoder, knn)
+    )
 
 
 def test_hw1_twice_gives_identical_metrics(cifar_dir, tmp_path):
@@ -57,8 +60,11 @@ def test_hw1_twice_gives_identical_metrics(cifar_dir, tmp_path):
 
 def notebook_defaults(notebook: str) -> dict:
     """The values the notebook's parameters cell assigns to the parameters it declares."""
-    cell = next(c for c in nbformat.read(ROOT / notebook, as_version=4).cells
-                if "parameters" in c.metadata.get("tags", []))
+    cell = next(
+        c
+        for c in nbformat.read(ROOT / notebook, as_version=4).cells
+        if "parameters" in c.metadata.get("tags", [])
+    )
     namespace: dict = {}
     exec(cell.source, namespace)
     return {name: namespace[name] for name in papermill.inspect_notebook(str(ROOT / notebook))}
@@ -76,8 +82,17 @@ def run_hw2_steps(anomaly_dir, out):
     from helpers.runs import start_run
 
     params = notebook_defaults("hw2_anomaly.ipynb") | dict(
-        dataset="folder", data_dir=str(anomaly_dir), channels=[8, 16, 32], latent=8, epochs=2, batch_size=32,
-        device="cpu", autoencoders=2, figures_dir=str(out / "fig"), results_dir=str(out / "results"))
+        dataset="folder",
+        data_dir=str(anomaly_dir),
+        channels=[8, 16, 32],
+        latent=8,
+        epochs=2,
+        batch_size=32,
+        device="cpu",
+        autoencoders=2,
+        figures_dir=str(out / "fig"),
+        results_dir=str(out / "results"),
+    )
     s = resolve_hw2(**params)
     device = torch.device("cpu")
     run_dir = start_run(s)

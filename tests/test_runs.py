@@ -5,8 +5,16 @@ import numpy as np
 import pytest
 
 from helpers.errors import ParameterError
-from helpers.runs import (figure_saver, fingerprint, history_writer, prepare_run_dir, publish_latest,
-                          start_run, write_json, write_text)
+from helpers.runs import (
+    figure_saver,
+    fingerprint,
+    history_writer,
+    prepare_run_dir,
+    publish_latest,
+    start_run,
+    write_json,
+    write_text,
+)
 
 from conftest import hw1_settings
 
@@ -87,7 +95,9 @@ def test_each_run_gets_its_own_folder_and_a_rerun_is_refused(tmp_path):
     assert first.parent == second.parent == tmp_path / "results" and first != second
     assert json.loads((first / "params.json").read_text())["seed"] == 0
     write_json(first / "metrics.json", {"test_accuracy": 0.5})
-    with pytest.raises(ParameterError, match="already holds a finished run.*run_name.*overwrite=True"):
+    with pytest.raises(
+        ParameterError, match="already holds a finished run.*run_name.*overwrite=True"
+    ):
         start_run(settings(tmp_path))
     assert json.loads((first / "metrics.json").read_text()) == {"test_accuracy": 0.5}
 
@@ -126,7 +136,9 @@ def test_figure_saver_writes_both_folders_names_the_run_and_hands_on_the_figure(
     save = figure_saver(figures, run_dir, also=lambda name, fig: seen.append(name))
     fig = plt.figure()
     draws = []
-    fig.savefig = lambda *args, _save=fig.savefig, **kwargs: draws.append(1) or _save(*args, **kwargs)
+    fig.savefig = lambda *args, _save=fig.savefig, **kwargs: (
+        draws.append(1) or _save(*args, **kwargs)
+    )
     path = save(fig, "curves")
     save(fig, "roc")
     plt.close(fig)
@@ -149,7 +161,10 @@ def test_figure_saver_into_the_run_folder_itself_writes_each_figure_once(tmp_pat
     fig = plt.figure()
     save(fig, "curves")
     plt.close(fig)
-    assert sorted(p.name for p in (run_dir / "figures").iterdir()) == ["PROVENANCE.md", "curves.png"]
+    assert sorted(p.name for p in (run_dir / "figures").iterdir()) == [
+        "PROVENANCE.md",
+        "curves.png",
+    ]
 
 
 def test_json_takes_arrays_and_paths_and_names_what_it_cannot_write(tmp_path):

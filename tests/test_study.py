@@ -11,17 +11,43 @@ from conftest import HW1_BASE
 
 @pytest.mark.notebook
 def test_study_runs_the_grid_and_summarises_it(cifar_dir, tmp_path, capsys):
-    common = ["--data-dir", str(cifar_dir), "--seeds", "0", "--epochs", "1", "--pretrain-epochs", "1",
-              "--width", "4", "--device", "cpu", "--out", str(tmp_path / "study"),
-              "--figures-dir", str(tmp_path / "fig")]
-    summary = study.main(["--fractions", "0.5", "--arms", "scratch", "restoration", "contrastive", *common])
+    common = [
+        "--data-dir",
+        str(cifar_dir),
+        "--seeds",
+        "0",
+        "--epochs",
+        "1",
+        "--pretrain-epochs",
+        "1",
+        "--width",
+        "4",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "study"),
+        "--figures-dir",
+        str(tmp_path / "fig"),
+    ]
+    summary = study.main(
+        ["--fractions", "0.5", "--arms", "scratch", "restoration", "contrastive", *common]
+    )
     assert {(c["fraction"], c["arm"]) for c in summary["cells"]} == {
-        (0.5, "scratch"), (0.5, "restoration"), (0.5, "contrastive")}
-    assert len(list((tmp_path / "study" / "notebooks").glob("*.ipynb"))) == 3  # executed copies kept
+        (0.5, "scratch"),
+        (0.5, "restoration"),
+        (0.5, "contrastive"),
+    }
+    assert (
+        len(list((tmp_path / "study" / "notebooks").glob("*.ipynb"))) == 3
+    )  # executed copies kept
     encoders = sorted(p.name for p in (tmp_path / "study" / "pretrained").glob("encoder-*.pt"))
-    assert len(encoders) == 2 and "contrastive" in encoders[0] and "restoration-spark" in encoders[1]
+    assert (
+        len(encoders) == 2 and "contrastive" in encoders[0] and "restoration-spark" in encoders[1]
+    )
     cells = {c["arm"]: c for c in summary["cells"]}
-    for cell in cells.values():  # kNN of every encoder, random included: a share of the 40 test images
+    for (
+        cell
+    ) in cells.values():  # kNN of every encoder, random included: a share of the 40 test images
         correct = cell["knn_accuracy"] * 40
         assert correct == pytest.approx(round(correct), abs=1e-4)
 
@@ -29,7 +55,10 @@ def test_study_runs_the_grid_and_summarises_it(cifar_dir, tmp_path, capsys):
     capsys.readouterr()
     summary = study.main(["--fractions", "0.5", "--arms", "scratch", "contrastive", *common])
     printed = capsys.readouterr().out
-    assert "f0.5-scratch-s0: finished before, kept" in printed and "f0.5-contrastive-s0: finished before, kept" in printed
+    assert (
+        "f0.5-scratch-s0: finished before, kept" in printed
+        and "f0.5-contrastive-s0: finished before, kept" in printed
+    )
     assert "running" not in printed and "| 0.5 | " in printed and len(summary["cells"]) == 3
     saved = json.loads((tmp_path / "study" / "study.json").read_text())
     arms = saved["table"][0]["arms"]
@@ -37,18 +66,32 @@ def test_study_runs_the_grid_and_summarises_it(cifar_dir, tmp_path, capsys):
     from helpers.config import resolve_hw1
 
     full = len(hw1.load_data(resolve_hw1("cpu", **{**HW1_BASE, "data_dir": str(cifar_dir)})).train)
-    assert abs(arms["scratch"]["train_images"] - full / 2) <= 10  # half of each class, rounded per class
-    accuracy = {arm: json.loads((tmp_path / "study" / "runs" / f"f0.5-{arm}-s0" / "metrics.json").read_text())
-                ["test_accuracy"] for arm in ("scratch", "contrastive")}  # what each run measured
+    assert (
+        abs(arms["scratch"]["train_images"] - full / 2) <= 10
+    )  # half of each class, rounded per class
+    accuracy = {
+        arm: json.loads(
+            (tmp_path / "study" / "runs" / f"f0.5-{arm}-s0" / "metrics.json").read_text()
+        )["test_accuracy"]
+        for arm in ("scratch", "contrastive")
+    }  # what each run measured
     gain = 100 * (accuracy["contrastive"] - accuracy["scratch"])
     assert arms["contrastive"]["gain_points"] == pytest.approx(gain)
     assert {p.name for p in (tmp_path / "fig").iterdir()} == {"curves_f0.5.png", "summary.png"}
 
 
 def test_arms_name_their_notebook_parameters_and_unknown_ones_are_refused():
-    assert study.arm_parameters("restoration=+patch8") == {"pretrain": "restoration", "restoration": "+patch8"}
-    assert study.arm_parameters("restoration") == {"pretrain": "restoration", "restoration": "spark"}
-    assert study.arm_of({"pretrain": "restoration", "restoration": "+patch8"}) == "restoration=+patch8"
+    assert study.arm_parameters("restoration=+patch8") == {
+        "pretrain": "restoration",
+        "restoration": "+patch8",
+    }
+    assert study.arm_parameters("restoration") == {
+        "pretrain": "restoration",
+        "restoration": "spark",
+    }
+    assert (
+        study.arm_of({"pretrain": "restoration", "restoration": "+patch8"}) == "restoration=+patch8"
+    )
     assert study.cell_name(0.1, "restoration=+patch8", 2) == "f0.1-restoration-plus-patch8-s2"
     with pytest.raises(ParameterError, match="arm 'pretrained' is unknown"):
         study.arm_parameters("pretrained")
@@ -58,14 +101,34 @@ def test_arms_name_their_notebook_parameters_and_unknown_ones_are_refused():
 
 def _finished_cell(out, name, **params):
     """A finished cell's metrics.json, as a notebook run writes it (only what summarise reads)."""
-    recipe = {"preset": "cpu", "arch": "resnet18", "width": 32, "epochs": 50, "lr": 0.1, "fraction": 0.1,
-              "seed": 0, "pretrain": "none", "restoration": "spark", "pretrain_epochs": 15,
-              "layer_decay": 1.0, "run_name": name, "figures_dir": f"fig/{name}"}
+    recipe = {
+        "preset": "cpu",
+        "arch": "resnet18",
+        "width": 32,
+        "epochs": 50,
+        "lr": 0.1,
+        "fraction": 0.1,
+        "seed": 0,
+        "pretrain": "none",
+        "restoration": "spark",
+        "pretrain_epochs": 15,
+        "layer_decay": 1.0,
+        "run_name": name,
+        "figures_dir": f"fig/{name}",
+    }
     folder = out / "runs" / name
     folder.mkdir(parents=True)
-    (folder / "metrics.json").write_text(json.dumps({
-        "params": {**recipe, **params}, "test_accuracy": 0.5, "macro_f1": 0.5,
-        "data": {"train_images": 100}, "history": []}))
+    (folder / "metrics.json").write_text(
+        json.dumps(
+            {
+                "params": {**recipe, **params},
+                "test_accuracy": 0.5,
+                "macro_f1": 0.5,
+                "data": {"train_images": 100},
+                "history": [],
+            }
+        )
+    )
 
 
 def test_summary_refuses_cells_run_with_different_settings(tmp_path):
@@ -77,48 +140,92 @@ def test_summary_refuses_cells_run_with_different_settings(tmp_path):
     assert summary["table"][0]["arms"]["restoration"]["seeds"] == [0, 1]
 
     _finished_cell(tmp_path, "f0.1-restoration-s2", pretrain="restoration", layer_decay=1.0, seed=2)
-    with pytest.raises(ParameterError, match="layer_decay=0.7 in f0.1-restoration-s0 but 1.0 in "
-                                             "f0.1-restoration-s2.*different --out folders"):
+    with pytest.raises(
+        ParameterError,
+        match="layer_decay=0.7 in f0.1-restoration-s0 but 1.0 in "
+        "f0.1-restoration-s2.*different --out folders",
+    ):
         study.summarise(tmp_path)
 
     other = tmp_path / "other"
     _finished_cell(other, "f0.1-scratch-s0")
     _finished_cell(other, "f0.5-contrastive-s0", pretrain="contrastive", fraction=0.5, lr=0.05)
-    with pytest.raises(ParameterError, match="lr=0.1 in f0.1-scratch-s0 but 0.05 in f0.5-contrastive-s0"):
+    with pytest.raises(
+        ParameterError, match="lr=0.1 in f0.1-scratch-s0 but 0.05 in f0.5-contrastive-s0"
+    ):
         study.summarise(other)
 
 
 def _arm(seeds, acc, std, knn=None, gain=None):
-    arm = {"seeds": seeds, "train_images": 100, "test_accuracy_mean": acc, "test_accuracy_std": std,
-           "macro_f1_mean": acc, "macro_f1_std": std, "knn_accuracy_mean": knn}
+    arm = {
+        "seeds": seeds,
+        "train_images": 100,
+        "test_accuracy_mean": acc,
+        "test_accuracy_std": std,
+        "macro_f1_mean": acc,
+        "macro_f1_std": std,
+        "knn_accuracy_mean": knn,
+    }
     if gain is not None:
         arm["gain_points"] = gain
     return arm
 
 
 def test_markdown_table_shows_spread_only_over_several_seeds():
-    summary = {"table": [
-        {"fraction": 1.0, "arms": {"scratch": _arm([0, 1], 0.7, 0.01, knn=0.3),
-                                   "restoration": _arm([0, 1], 0.72, 0.02, knn=0.41, gain=2.0)}},
-        {"fraction": 0.1, "arms": {"scratch": _arm([0], 0.3, 0.0),
-                                   "contrastive": _arm([0], 0.28, 0.0, gain=-2.0)}},
-    ]}
+    summary = {
+        "table": [
+            {
+                "fraction": 1.0,
+                "arms": {
+                    "scratch": _arm([0, 1], 0.7, 0.01, knn=0.3),
+                    "restoration": _arm([0, 1], 0.72, 0.02, knn=0.41, gain=2.0),
+                },
+            },
+            {
+                "fraction": 0.1,
+                "arms": {
+                    "scratch": _arm([0], 0.3, 0.0),
+                    "contrastive": _arm([0], 0.28, 0.0, gain=-2.0),
+                },
+            },
+        ]
+    }
     rows = study.markdown_table(summary).splitlines()[2:]
     assert rows[0] == "| 1 | 100 | scratch | 0,1 | 0.700 ± 0.010 | — | 0.700 ± 0.010 | 0.300 |"
-    assert rows[1] == "| 1 | 100 | restoration | 0,1 | 0.720 ± 0.020 | +2.0 | 0.720 ± 0.020 | 0.410 |"
+    assert (
+        rows[1] == "| 1 | 100 | restoration | 0,1 | 0.720 ± 0.020 | +2.0 | 0.720 ± 0.020 | 0.410 |"
+    )
     assert rows[3] == "| 0.1 | 100 | contrastive | 0 | 0.280 | -2.0 | 0.280 | — |"
 
 
 def test_summary_figure_labels_fractions_in_percent_and_draws_error_bars_only_over_several_seeds():
-    summary = {"table": [
-        {"fraction": 1.0, "arms": {"scratch": _arm([0, 1], 0.7, 0.01), "restoration": _arm([0, 1], 0.72, 0.02)}},
-        {"fraction": 0.1, "arms": {"scratch": _arm([0], 0.3, 0.0), "restoration": _arm([0], 0.28, 0.0),
-                                   "contrastive": _arm([0], 0.29, 0.0)}},
-    ]}
+    summary = {
+        "table": [
+            {
+                "fraction": 1.0,
+                "arms": {
+                    "scratch": _arm([0, 1], 0.7, 0.01),
+                    "restoration": _arm([0, 1], 0.72, 0.02),
+                },
+            },
+            {
+                "fraction": 0.1,
+                "arms": {
+                    "scratch": _arm([0], 0.3, 0.0),
+                    "restoration": _arm([0], 0.28, 0.0),
+                    "contrastive": _arm([0], 0.29, 0.0),
+                },
+            },
+        ]
+    }
     fig = study.plot_summary(summary)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["100 % of labels", "10 % of labels"]
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["scratch", "restoration", "contrastive"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "scratch",
+        "restoration",
+        "contrastive",
+    ]
     assert "mean of 1-2 seeds per bar" in ax.get_title()
     error_bars = [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]
     assert sum(len(c.lines[2][0].get_segments()) for c in error_bars) == 2  # the two-seed bars only
@@ -128,16 +235,32 @@ def test_summary_figure_labels_fractions_in_percent_and_draws_error_bars_only_ov
 
 
 def test_arms_are_listed_in_the_order_the_restoration_fixes_build_up():
-    arms = ["contrastive", "restoration", "restoration=+sparse", "restoration=dense", "scratch",
-            "restoration=+masked-loss", "restoration=+patch8"]
+    arms = [
+        "contrastive",
+        "restoration",
+        "restoration=+sparse",
+        "restoration=dense",
+        "scratch",
+        "restoration=+masked-loss",
+        "restoration=+patch8",
+    ]
     summary = {"table": [{"arms": {arm: {} for arm in arms}}]}
-    assert study.arms_in(summary) == ["scratch", "restoration=dense", "restoration=+patch8", "restoration=+sparse",
-                                      "restoration=+masked-loss", "restoration", "contrastive"]
+    assert study.arms_in(summary) == [
+        "scratch",
+        "restoration=dense",
+        "restoration=+patch8",
+        "restoration=+sparse",
+        "restoration=+masked-loss",
+        "restoration",
+        "contrastive",
+    ]
 
 
 def test_a_folder_without_finished_cells_is_named_instead_of_an_index_error(tmp_path):
     (tmp_path / "runs" / "f0.1-scratch-s0").mkdir(parents=True)  # started, never finished
-    with pytest.raises(ParameterError, match=f"no finished cell.*{re.escape(str(tmp_path / 'runs'))}.*--out"):
+    with pytest.raises(
+        ParameterError, match=f"no finished cell.*{re.escape(str(tmp_path / 'runs'))}.*--out"
+    ):
         study.summarise(tmp_path)
 
 

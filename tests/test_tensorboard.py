@@ -12,15 +12,24 @@ def test_epoch_scalars_histograms_and_figures_reach_the_event_file(tmp_path):
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4, 2))
     history = []
     for epoch, loss in ((1, 2.0), (2, 1.5)):
-        history.append({"epoch": epoch, "lr": 0.1, "train_loss": loss, "val_accuracy": 0.3 * epoch,
-                        "grad_norm": {"0.weight": 0.5}})
+        history.append(
+            {
+                "epoch": epoch,
+                "lr": 0.1,
+                "train_loss": loss,
+                "val_accuracy": 0.3 * epoch,
+                "grad_norm": {"0.weight": 0.5},
+            }
+        )
         log.epoch(history, model)
     fig = plt.figure()
     log.figure("curves", fig)
     plt.close(fig)
     log.close()
 
-    events = event_accumulator.EventAccumulator(str(tmp_path / "run-1"), size_guidance={"histograms": 0})
+    events = event_accumulator.EventAccumulator(
+        str(tmp_path / "run-1"), size_guidance={"histograms": 0}
+    )
     events.Reload()
     tags = events.Tags()
     assert {"loss/train", "accuracy/val", "lr", "grad_norm/0.weight"} <= set(tags["scalars"])
@@ -47,6 +56,8 @@ def test_a_log_dir_without_the_tensorboard_package_names_the_fix(tmp_path, monke
     from helpers.errors import ParameterError
 
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if it were not installed
-    with pytest.raises(ParameterError, match="log_dir=.* needs the tensorboard package: pip install"):
+    with pytest.raises(
+        ParameterError, match="log_dir=.* needs the tensorboard package: pip install"
+    ):
         open_log(tmp_path, "run")
     assert list(tmp_path.iterdir()) == []

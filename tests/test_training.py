@@ -7,8 +7,7 @@ from helpers.augment import BatchAugment
 from helpers.cifar import ImageSet, load_cifar10, split_train_val
 from helpers.errors import CheckpointError, ParameterError
 from helpers.models import build_classifier
-from helpers.training import (Classification, FitConfig, TrainingDiverged, fit,
-                              predict_proba)
+from helpers.training import Classification, FitConfig, TrainingDiverged, fit, predict_proba
 
 from conftest import CPU
 
@@ -19,8 +18,17 @@ def small_run(cifar_dir, tmp_path, epochs=3, **kw):
     torch.manual_seed(0)
     model = build_classifier("resnet18", width=8)
     config = FitConfig(epochs=epochs, batch_size=30, lr=0.05, seed=0, progress=False)
-    result = fit(model, train, val, Classification(10), config, CPU,
-                 augment=BatchAugment(crop_pad=2), checkpoint_dir=tmp_path / "ckpt", **kw)
+    result = fit(
+        model,
+        train,
+        val,
+        Classification(10),
+        config,
+        CPU,
+        augment=BatchAugment(crop_pad=2),
+        checkpoint_dir=tmp_path / "ckpt",
+        **kw,
+    )
     return model, result
 
 
@@ -33,8 +41,10 @@ def test_loss_falls_and_history_is_complete(cifar_dir, tmp_path):
     assert len(result.history[0]["grad_norm"]) == 21  # conv + linear weights of a ResNet-18
     assert (tmp_path / "ckpt" / "last.pt").exists() and (tmp_path / "ckpt" / "best.pt").exists()
     accuracy = [h["val_accuracy"] for h in result.history]
-    trailing = [sum(accuracy[max(0, i - 4):i + 1]) / len(accuracy[max(0, i - 4):i + 1])
-                for i in range(len(accuracy))]
+    trailing = [
+        sum(accuracy[max(0, i - 4) : i + 1]) / len(accuracy[max(0, i - 4) : i + 1])
+        for i in range(len(accuracy))
+    ]
     assert result.best_epoch == 1 + max(range(len(trailing)), key=lambda i: (trailing[i], -i))
     assert [h["selection_score"] for h in result.history] == pytest.approx(trailing)
 
@@ -77,8 +87,16 @@ def test_resume_into_another_architecture_is_a_clear_error(cifar_dir, tmp_path):
     other = build_classifier("resnet34", width=8)
     config = FitConfig(epochs=2, batch_size=30, lr=0.05, seed=0, progress=False)
     with pytest.raises(CheckpointError, match=r"trained as resnet18, width 8.*resnet34, width 8"):
-        fit(other, train, None, Classification(10), config, CPU,
-            checkpoint_dir=tmp_path / "ckpt", resume=True)
+        fit(
+            other,
+            train,
+            None,
+            Classification(10),
+            config,
+            CPU,
+            checkpoint_dir=tmp_path / "ckpt",
+            resume=True,
+        )
 
 
 def test_the_time_estimate_extrapolates_the_timed_steps_to_the_whole_run(monkeypatch, capsys):
@@ -86,7 +104,9 @@ def test_the_time_estimate_extrapolates_the_timed_steps_to_the_whole_run(monkeyp
 
     clock = iter([100.0, 106.0])  # step 1 starts at 100 s; 3 timed steps later it is 106 s
     monkeypatch.setattr(training.time, "perf_counter", lambda: next(clock))
-    estimate = training.TimeEstimate(total_steps=2000, timed_steps=3, slow_hint="use the cpu preset")
+    estimate = training.TimeEstimate(
+        total_steps=2000, timed_steps=3, slow_hint="use the cpu preset"
+    )
     losses = torch.zeros(2000)
     for step in range(10):
         estimate.before_step(step, losses)
@@ -96,7 +116,9 @@ def test_the_time_estimate_extrapolates_the_timed_steps_to_the_whole_run(monkeyp
     assert "use the cpu preset" in out  # over an hour: the hint follows
 
 
-def test_fit_announces_its_estimate_and_a_gpu_recipe_on_the_cpu_points_to_the_cpu_preset(cifar_dir, capsys):
+def test_fit_announces_its_estimate_and_a_gpu_recipe_on_the_cpu_points_to_the_cpu_preset(
+    cifar_dir, capsys
+):
     from helpers import hw1
     from helpers.config import resolve_hw1
     from conftest import HW1_BASE as BASE
@@ -113,8 +135,12 @@ def test_fit_announces_its_estimate_and_a_gpu_recipe_on_the_cpu_points_to_the_cp
 def test_a_schedule_whose_warm_up_is_one_step_runs_and_ends_low():
     from helpers.training import _make_trainer
 
-    model = build_classifier("resnet18", 4)  # 10 steps x 10 % warm-up: torch's OneCycleLR divided by zero
-    trainer = _make_trainer(model, FitConfig(epochs=1, batch_size=8, lr=0.1, warmup=0.1), CPU, steps=10)
+    model = build_classifier(
+        "resnet18", 4
+    )  # 10 steps x 10 % warm-up: torch's OneCycleLR divided by zero
+    trainer = _make_trainer(
+        model, FitConfig(epochs=1, batch_size=8, lr=0.1, warmup=0.1), CPU, steps=10
+    )
     lrs = []
     for _ in range(10):
         lrs.append(trainer.optimizer.param_groups[0]["lr"])
@@ -135,7 +161,10 @@ def test_batch_norm_parameters_and_biases_get_their_own_lr_factor_and_no_weight_
     group_of = {id(p): g for g in trainer.optimizer.param_groups for p in g["params"]}
     weight = group_of[id(model.encoder.layer1[0].conv1.weight)]
     for p in (model.encoder.stem[1].weight, model.encoder.stem[1].bias, model.fc.bias):
-        assert group_of[id(p)]["lr"] == pytest.approx(4.0 * weight["lr"]) and group_of[id(p)]["weight_decay"] == 0
+        assert (
+            group_of[id(p)]["lr"] == pytest.approx(4.0 * weight["lr"])
+            and group_of[id(p)]["weight_decay"] == 0
+        )
     assert weight["weight_decay"] == 1e-4 and group_of[id(model.fc.weight)]["lr"] == weight["lr"]
     with pytest.raises(ParameterError, match="bn_lr_factor=0"):
         FitConfig(epochs=1, batch_size=8, lr=0.1, bn_lr_factor=0)
@@ -145,12 +174,21 @@ def test_layer_wise_lr_decay_gives_each_stage_its_own_lr_through_the_schedule():
     from helpers.training import _make_trainer, layer_depth
 
     model = build_classifier("resnet18", 4)
-    assert [layer_depth(n) for n in ("fc.weight", "encoder.layer4.0.conv1.weight",
-                                     "encoder.layer1.1.bn2.bias", "encoder.stem.0.weight")] == [0, 1, 4, 5]
+    assert [
+        layer_depth(n)
+        for n in (
+            "fc.weight",
+            "encoder.layer4.0.conv1.weight",
+            "encoder.layer1.1.bn2.bias",
+            "encoder.stem.0.weight",
+        )
+    ] == [0, 1, 4, 5]
     config = FitConfig(epochs=2, batch_size=8, lr=0.1, layer_decay=0.5, weight_decay=1e-4)
     trainer = _make_trainer(model, config, torch.device("cpu"), steps=10)
     lr_of = {id(p): g["lr"] for g in trainer.optimizer.param_groups for p in g["params"]}
-    decay_of = {id(p): g["weight_decay"] for g in trainer.optimizer.param_groups for p in g["params"]}
+    decay_of = {
+        id(p): g["weight_decay"] for g in trainer.optimizer.param_groups for p in g["params"]
+    }
     for _ in range(7):  # into the schedule: every LR keeps its share of the peak
         trainer.optimizer.step()
         trainer.scheduler.step()
@@ -158,9 +196,15 @@ def test_layer_wise_lr_decay_gives_each_stage_its_own_lr_through_the_schedule():
         head = lr_of[id(model.fc.weight)]
         assert lr_of[id(model.encoder.layer4[0].conv1.weight)] == pytest.approx(head * 0.5)
         assert lr_of[id(model.encoder.stem[0].weight)] == pytest.approx(head * 0.5**5)
-    assert decay_of[id(model.encoder.stem[1].weight)] == 0.0 and decay_of[id(model.fc.weight)] == 1e-4
-    same = _make_trainer(build_classifier("resnet18", 4), FitConfig(epochs=1, batch_size=8, lr=0.1),
-                         torch.device("cpu"), steps=1)
+    assert (
+        decay_of[id(model.encoder.stem[1].weight)] == 0.0 and decay_of[id(model.fc.weight)] == 1e-4
+    )
+    same = _make_trainer(
+        build_classifier("resnet18", 4),
+        FitConfig(epochs=1, batch_size=8, lr=0.1),
+        torch.device("cpu"),
+        steps=1,
+    )
     assert len(same.optimizer.param_groups) == 2  # no decay: one LR, weights and the rest
     with pytest.raises(ParameterError, match="layer_decay=0"):
         FitConfig(epochs=1, batch_size=8, lr=0.1, layer_decay=0)
@@ -182,7 +226,9 @@ def test_shift_tta_averages_shifted_and_mirrored_views():
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="reflect")
     views = [x, padded[..., :32, :32], padded[..., 4:, 4:]]
     p = [model(v).softmax(1) for v in views] + [model(v.flip(3)).softmax(1) for v in views]
-    assert torch.allclose(plain, p[0], atol=1e-6) and torch.allclose(flip, (p[0] + p[3]) / 2, atol=1e-6)
+    assert torch.allclose(plain, p[0], atol=1e-6) and torch.allclose(
+        flip, (p[0] + p[3]) / 2, atol=1e-6
+    )
     assert torch.allclose(both, (p[0] + p[3]) / 4 + (p[1] + p[2] + p[4] + p[5]) / 8, atol=1e-6)
 
 
@@ -216,21 +262,45 @@ class Drift:
 @pytest.mark.parametrize("checkpoints", [False, True])
 def test_early_stopping_stops_and_the_best_epochs_weights_are_restored(tmp_path, checkpoints):
     """Every other test sets patience >= epochs; here validation worsens after its best epoch."""
-    images = ImageSet(torch.zeros(4, 3, 4, 4, dtype=torch.uint8), torch.zeros(4, dtype=torch.long), ("x",))
+    images = ImageSet(
+        torch.zeros(4, 3, 4, 4, dtype=torch.uint8), torch.zeros(4, dtype=torch.long), ("x",)
+    )
     model, weights = OneWeight(), []
-    config = FitConfig(epochs=20, batch_size=4, lr=0.2, optimizer="adamw", weight_decay=0.0, patience=2,
-                       track_gradients=False, progress=False)
-    result = fit(model, images, images, Drift(), config, CPU,
-                 checkpoint_dir=tmp_path if checkpoints else None, on_epoch=[lambda history, m: weights.append(m.weight.item())])
-    best = min(range(len(weights)), key=lambda e: abs(weights[e] - 1))  # closest to 1: lowest val loss
+    config = FitConfig(
+        epochs=20,
+        batch_size=4,
+        lr=0.2,
+        optimizer="adamw",
+        weight_decay=0.0,
+        patience=2,
+        track_gradients=False,
+        progress=False,
+    )
+    result = fit(
+        model,
+        images,
+        images,
+        Drift(),
+        config,
+        CPU,
+        checkpoint_dir=tmp_path if checkpoints else None,
+        on_epoch=[lambda history, m: weights.append(m.weight.item())],
+    )
+    best = min(
+        range(len(weights)), key=lambda e: abs(weights[e] - 1)
+    )  # closest to 1: lowest val loss
     assert result.best_epoch == best + 1
-    assert len(result.history) == len(weights) == best + 1 + 2 < 20  # stopped 2 epochs after the best
+    assert (
+        len(result.history) == len(weights) == best + 1 + 2 < 20
+    )  # stopped 2 epochs after the best
     assert weights[-1] > weights[best]  # the last epoch's weight moved on ...
     assert model.weight.item() == weights[best]  # ... and the best epoch's came back
 
 
 def test_an_empty_training_set_is_refused():
-    empty = ImageSet(torch.zeros(0, 3, 8, 8, dtype=torch.uint8), torch.zeros(0, dtype=torch.long), ("x",))
+    empty = ImageSet(
+        torch.zeros(0, 3, 8, 8, dtype=torch.uint8), torch.zeros(0, dtype=torch.long), ("x",)
+    )
     with pytest.raises(ParameterError, match="the training set is empty"):
         fit(OneWeight(), empty, None, Drift(), FitConfig(epochs=1, batch_size=4, lr=0.1), CPU)
 
@@ -245,8 +315,12 @@ def test_a_gradient_snapshot_is_one_batch_of_per_layer_gradients_and_leaves_the_
     before = {k: v.clone() for k, v in model.state_dict().items()}
     grads = gradient_snapshot(model, data, Classification(10), CPU, batch_size=4)
     assert len(grads) == 21 and model.training  # conv and linear weights; the mode restored
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BN statistics untouched
+    assert all(
+        torch.equal(before[k], v) for k, v in model.state_dict().items()
+    )  # BN statistics untouched
     assert all(p.grad is None for p in model.parameters())
     model.eval()  # by hand: the fc layer's gradient of the first four images' loss
-    torch.nn.functional.cross_entropy(model(data.images[:4].float() / 255), data.labels[:4]).backward()
+    torch.nn.functional.cross_entropy(
+        model(data.images[:4].float() / 255), data.labels[:4]
+    ).backward()
     assert np.allclose(grads["fc.weight"], model.fc.weight.grad.numpy().ravel(), atol=1e-6)

@@ -7,9 +7,17 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.transformations import (SHIFT, TransformationNet, TransformationPrediction,
-                                     apply_transformation, fit_view_gaussians, knn_distance,
-                                     mahalanobis_distance, transformation_list, transformation_scores)
+from helpers.transformations import (
+    SHIFT,
+    TransformationNet,
+    TransformationPrediction,
+    apply_transformation,
+    fit_view_gaussians,
+    knn_distance,
+    mahalanobis_distance,
+    transformation_list,
+    transformation_scores,
+)
 
 
 def test_square_images_get_four_rotations_and_others_two():
@@ -50,7 +58,7 @@ def test_each_image_gets_a_random_transformation_and_the_loss_is_cross_entropy_o
     assert sorted(out.targets.tolist()) == sorted(which.tolist())  # labels = transformations drawn
     expected = []
     for i in range(6):
-        logits = Fixed()(apply_transformation(x[i:i + 1], *transformations[int(which[i])]))[0]
+        logits = Fixed()(apply_transformation(x[i : i + 1], *transformations[int(which[i])]))[0]
         expected.append(-torch.log_softmax(logits, 0)[which[i]])
     assert loss.item() == pytest.approx(torch.stack(expected).mean().item(), rel=1e-5)
     assert out.logits.shape == (6, 4)
@@ -63,8 +71,12 @@ def test_uniform_logits_give_log_k():
         def forward(self, x):
             return torch.zeros(len(x), 4)
 
-    loss, _ = objective.loss(Unsure(), torch.rand(5, 3, 8, 8), torch.zeros(5, dtype=torch.long),
-                             torch.Generator().manual_seed(1))
+    loss, _ = objective.loss(
+        Unsure(),
+        torch.rand(5, 3, 8, 8),
+        torch.zeros(5, dtype=torch.long),
+        torch.Generator().manual_seed(1),
+    )
     assert loss.item() == pytest.approx(math.log(4))
 
 
@@ -77,7 +89,9 @@ def test_knn_distance_is_zero_for_a_reference_vector_and_grows_away_from_them():
 
 
 def test_knn_distance_over_views_compares_each_view_with_the_same_view_and_averages():
-    ref = np.stack([np.eye(3, dtype=np.float32), -np.eye(3, dtype=np.float32)], 1)  # (3 refs, 2 views, 3)
+    ref = np.stack(
+        [np.eye(3, dtype=np.float32), -np.eye(3, dtype=np.float32)], 1
+    )  # (3 refs, 2 views, 3)
     # view 0 matches reference 0's view 0 exactly; view 1 matches nothing in view 1 but would in view 0
     query = np.array([[[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]], dtype=np.float32)
     per_view = [knn_distance(query[:, v], ref[:, v], k=1)[0] for v in range(2)]
@@ -111,11 +125,21 @@ def test_transformation_scores_give_every_rotation_of_the_image_and_of_its_mirro
     x = images.float() / 255
     with torch.no_grad():
         expected = [net.features(apply_transformation(x, 1, 0, 0)), net.features(x.flip(-1))]
-    assert np.allclose(features[:, 1], torch.nn.functional.normalize(expected[0], dim=1).numpy(), atol=1e-5)
-    assert np.allclose(features[:, 4], torch.nn.functional.normalize(expected[1], dim=1).numpy(), atol=1e-5)
-    shifted = transformation_list(16, 16, shifts=True)  # the shifts are scored, not compared as views
-    nll, features = transformation_scores(TransformationNet(len(shifted), width=4), torch.randint(
-        0, 256, (2, 3, 16, 16), dtype=torch.uint8), torch.device("cpu"), shifted)
+    assert np.allclose(
+        features[:, 1], torch.nn.functional.normalize(expected[0], dim=1).numpy(), atol=1e-5
+    )
+    assert np.allclose(
+        features[:, 4], torch.nn.functional.normalize(expected[1], dim=1).numpy(), atol=1e-5
+    )
+    shifted = transformation_list(
+        16, 16, shifts=True
+    )  # the shifts are scored, not compared as views
+    nll, features = transformation_scores(
+        TransformationNet(len(shifted), width=4),
+        torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8),
+        torch.device("cpu"),
+        shifted,
+    )
     assert nll.shape == (2,) and features.shape[:2] == (2, 8)
 
 
@@ -123,24 +147,47 @@ def test_transformation_scores_give_every_rotation_of_the_image_and_of_its_mirro
 def one_class_data(tmp_path_factory):
     from helpers.synthetic import write_cifar10
 
-    return write_cifar10(tmp_path_factory.mktemp("cifar-oneclass"), per_batch=400, batches=2, test=200)
+    return write_cifar10(
+        tmp_path_factory.mktemp("cifar-oneclass"), per_batch=400, batches=2, test=200
+    )
 
 
 def test_the_rotation_network_keeps_its_last_epoch_and_records_validation(one_class_data, tmp_path):
     from helpers import hw2
     from conftest import hw2_settings as settings
 
-    s = settings(one_class_data, tmp_path, dataset="cifar10", image_size=None, normal_class=0,
-                 transformation_epochs=3, batch_size=32, transformation_batch_size=8)
+    s = settings(
+        one_class_data,
+        tmp_path,
+        dataset="cifar10",
+        image_size=None,
+        normal_class=0,
+        transformation_epochs=3,
+        batch_size=32,
+        transformation_batch_size=8,
+    )
     data = hw2.load_data(s)
-    trained = hw2.train_transformation_net(s, hw2.split(s, data), torch.device("cpu"), tmp_path / "run")
+    trained = hw2.train_transformation_net(
+        s, hw2.split(s, data), torch.device("cpu"), tmp_path / "run"
+    )
     assert trained.result.best_epoch == 3 and len(trained.result.history) == 3
     assert {"train_loss", "val_loss", "val_accuracy"} <= set(trained.result.history[-1])
-    checkpoint = torch.load(tmp_path / "run" / "checkpoints-transformation" / "last.pt", weights_only=False)
+    checkpoint = torch.load(
+        tmp_path / "run" / "checkpoints-transformation" / "last.pt", weights_only=False
+    )
     assert checkpoint["config"]["batch_size"] == 8  # its own batch size, not the autoencoder's 32
-    none = hw2.train_transformation_net(settings(one_class_data, tmp_path, dataset="cifar10", image_size=None,
-                                                 signals=["reconstruction", "global"]),
-                                        hw2.split(s, data), torch.device("cpu"), tmp_path / "run2")
+    none = hw2.train_transformation_net(
+        settings(
+            one_class_data,
+            tmp_path,
+            dataset="cifar10",
+            image_size=None,
+            signals=["reconstruction", "global"],
+        ),
+        hw2.split(s, data),
+        torch.device("cpu"),
+        tmp_path / "run2",
+    )
     assert none.net is None  # no signal needs it: not trained
 
 
@@ -148,8 +195,18 @@ def test_the_one_class_detector_ranks_other_classes_above_the_normal_one(one_cla
     from helpers import hw2
     from conftest import hw2_settings as settings
 
-    s = settings(one_class_data, tmp_path, dataset="cifar10", image_size=None, normal_class=3, epochs=5,
-                 transformation_epochs=20, batch_size=32, target_tnr=None, val_fraction=None)
+    s = settings(
+        one_class_data,
+        tmp_path,
+        dataset="cifar10",
+        image_size=None,
+        normal_class=3,
+        epochs=5,
+        transformation_epochs=20,
+        batch_size=32,
+        target_tnr=None,
+        val_fraction=None,
+    )
     assert s.signals == ("global", "transformation", "features", "mahalanobis")  # the defaults
     assert (s.target_tnr, s.val_fraction) == (0.8, 0.1)
     data = hw2.load_data(s)
