@@ -149,11 +149,14 @@ def find_cifar10(data_dir: str | Path, download: bool = False) -> Path:
     )
 
 
-def load_cifar10(data_dir: str | Path, download: bool = False) -> tuple[ImageSet, ImageSet]:
+def load_cifar10(
+    data_dir: str | Path, download: bool = False, with_test: bool = True
+) -> tuple[ImageSet, ImageSet | None]:
     """Load the CIFAR-10 training and test sets as in-memory uint8 tensors.
 
     Accepts any number of ``data_batch_<k>`` files of any size, so a smaller copy
-    in the same format works like the full data set.
+    in the same format works like the full data set. ``with_test=False`` never opens the
+    test batch (choices made on validation data cannot read it) and returns ``None`` for it.
     """
     folder = find_cifar10(data_dir, download)
     train_files = sorted(
@@ -169,14 +172,18 @@ def load_cifar10(data_dir: str | Path, download: bool = False) -> tuple[ImageSet
     parts = [_read_batch(p) for p in train_files]
     train_x = np.concatenate([x for x, _ in parts])
     train_y = np.concatenate([y for _, y in parts])
-    test_x, test_y = _read_batch(folder / "test_batch")
+    test_x, test_y = _read_batch(folder / "test_batch") if with_test else (None, None)
     for name, y in (("training", train_y), ("test", test_y)):
+        if y is None:
+            continue
         if len(y) and (y.min() < 0 or y.max() >= len(classes)):
             raise DataError(
                 f"CIFAR {name} labels range over {y.min()}..{y.max()} but there are "
                 f"{len(classes)} classes; the files in {folder} are not CIFAR-10."
             )
     train = ImageSet(torch.from_numpy(train_x), torch.from_numpy(train_y), classes)
+    if test_x is None:
+        return train, None
     test = ImageSet(torch.from_numpy(test_x), torch.from_numpy(test_y), classes)
     return train, test
 

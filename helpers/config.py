@@ -7,6 +7,7 @@ bad value and a fix, so a typo is caught in the first cell that can know.
 
 from __future__ import annotations
 
+import math
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,28 @@ HW1_PRESETS: dict[str, dict[str, Any]] = {
         bn_lr_factor=16.0,
     ),
 }
+
+# Settings tuned per labelled fraction on the validation split (python -m helpers.recipe_search,
+# docs/hw1.md#a-fair-budget-for-every-labelled-fraction): a run takes the entry of the tuned
+# fraction nearest its own (on a log scale) over the preset; explicit parameters win.
+HW1_FRACTION_TUNING: dict[str, dict[float, dict[str, Any]]] = {
+    "cpu": {1.0: {}, 0.5: {}, 0.1: {}},
+    "full": {},
+}
+# Self-training (hw1.self_train): the class-balanced share of the unlabelled images that
+# the teacher labels, and the least confidence a pseudo-label needs.
+SELF_TRAINING = {"pseudo_share": 0.5, "pseudo_threshold": 0.5}
+
+
+def fraction_tuning(preset: str, fraction: float) -> tuple[float | None, dict[str, Any]]:
+    """The tuned fraction nearest ``fraction`` (log scale) and its settings; (None, {})
+    when the preset has none."""
+    tuned = HW1_FRACTION_TUNING.get(preset, {})
+    if not tuned:
+        return None, {}
+    nearest = min(tuned, key=lambda f: abs(math.log(f / fraction)))
+    return nearest, dict(tuned[nearest])
+
 
 # Self-supervised pretraining of hw1's encoder, and its epochs on the training pool.
 PRETRAIN_METHODS = ("restoration", "contrastive")
@@ -169,22 +192,33 @@ class Hw1Settings:
     overwrite: bool = False
     resume: bool = False
     deterministic: bool = False
-    pretrain: str = (
-        "none"  # "none", "restoration", "contrastive", or the path of an encoder checkpoint
-    )
+    # "none", "restoration", "contrastive", or the path of an encoder checkpoint
+    pretrain: str = "none"
     pretrain_epochs: int | None = None  # None: PRETRAIN_EPOCHS[pretrain]
     restoration: str = "spark"  # the restoration recipe (pretrain.RESTORATION_RECIPES)
-    layer_decay: float | None = (
-        None  # fine-tuning LR decay per stage below the head; None: FINETUNE_LAYER_DECAY
-    )
-    match_init_norm: bool = (
-        False  # fine-tuning: rescale pretrained convolutions to a fresh one's norm
-    )
+    # fine-tuning LR decay per stage below the head; None: FINETUNE_LAYER_DECAY
+    layer_decay: float | None = None
+    # fine-tuning: rescale pretrained convolutions to a fresh one's norm
+    match_init_norm: bool = False
     pretrain_dir: str = "results/pretrained"
     run_name: str | None = None  # None: named from the parameters (see runs.run_name)
     log_dir: str | None = None  # TensorBoard event files; None: no TensorBoard logging
     compile_model: bool = False  # torch.compile the model
     precision: str = "auto"  # "auto", "fp32", "bf16", "fp16" (device.autocast_dtype)
+    # passes over the labelled images per epoch; None: as many as make one epoch the size
+    # of 100 % of the labels (round(1 / fraction)), so every fraction gets the same budget
+    repeats: int | None = None
+    # self-training: the trained model labels the unlabelled training images, and a new
+    # model (initialised like the first) learns from the labels and the pseudo-labels
+    self_training: bool = False
+    teacher: str | None = (
+        None  # a finished run's folder whose model is the teacher; None: train it here
+    )
+    pseudo_share: float = SELF_TRAINING[
+        "pseudo_share"
+    ]  # share of the unlabelled images pseudo-labelled
+    pseudo_threshold: float = SELF_TRAINING["pseudo_threshold"]  # least teacher confidence kept
+    tuned_for: float | None = None  # filled in: the labelled fraction whose tuned settings apply
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -202,11 +236,52 @@ class Hw1Settings:
         )
 
 
+def _check_self_training(p: dict[str, Any]) -> None:
+    """Self-training needs unlabelled images (fraction < 1) and a teacher that exists."""
+    if not isinstance(p.get("self_training", False), bool):
+        raise ParameterError(f"self_training={p['self_training']!r} must be True or False.")
+    if p.get("self_training") and p["fraction"] >= 1:
+        raise ParameterError(
+            "self_training=True needs unlabelled training images: choose fraction < 1, e.g. 0.1."
+        )
+    teacher = p.get("teacher")
+    if teacher is not None and not p.get("self_training"):
+        raise ParameterError(f"teacher={teacher!r} is only used with self_training=True.")
+    if (
+        teacher is not None
+        and not (Path(teacher).expanduser() / "checkpoints" / "best.pt").is_file()
+    ):
+        raise ParameterError(
+            f"teacher={teacher!r} has no checkpoints/best.pt: give the folder of a finished hw1 "
+            "run with the same fraction and seed, or None to train the teacher in this run."
+        )
+    _share("pseudo_share", p.get("pseudo_share", SELF_TRAINING["pseudo_share"]), 0.5)
+    threshold = p.get("pseudo_threshold", SELF_TRAINING["pseudo_threshold"])
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or not 0 <= threshold < 1
+    ):
+        raise ParameterError(f"pseudo_threshold={threshold!r} must lie in [0, 1), e.g. 0.5.")
+
+
 def resolve_hw1(preset: str = "full", **params: Any) -> Hw1Settings:
     """Fill parameters left at ``None`` from ``preset`` and check every value."""
     _choice("preset", preset, HW1_PRESETS)
     known = _reject_unknown(params, Hw1Settings)
+    fraction = params.get("fraction")
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, (int, float))
+        or not 0 < fraction <= 1
+    ):
+        raise ParameterError(
+            f"fraction={fraction!r} is outside (0, 1]: 1.0 uses all labelled training images, "
+            "0.5 half, 0.1 a tenth."
+        )
     merged = dict(HW1_PRESETS[preset])
+    merged["tuned_for"], tuning = fraction_tuning(preset, fraction)
+    merged.update(tuning)
     merged.update({k: v for k, v in params.items() if v is not None})
     merged["preset"] = preset
     optional = {f.name for f in fields(Hw1Settings) if f.default is not MISSING}
@@ -219,16 +294,9 @@ def resolve_hw1(preset: str = "full", **params: Any) -> Hw1Settings:
     check_precision(merged.get("precision", "auto"))
     for name in ("epochs", "batch_size", "width"):
         _positive_int(name, merged[name])
-    fraction = merged["fraction"]
-    if (
-        isinstance(fraction, bool)
-        or not isinstance(fraction, (int, float))
-        or not 0 < fraction <= 1
-    ):
-        raise ParameterError(
-            f"fraction={fraction!r} is outside (0, 1]: 1.0 uses all labelled training images, "
-            "0.5 half, 0.1 a tenth."
-        )
+    if merged.get("repeats") is not None:
+        _positive_int("repeats", merged["repeats"])
+    _check_self_training(merged)
     if not isinstance(merged["lr"], (int, float)) or merged["lr"] <= 0:
         raise ParameterError(f"lr={merged['lr']!r} must be a positive number, e.g. 0.1.")
     if not isinstance(merged["seed"], int):

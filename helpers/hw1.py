@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,9 @@ import torch
 from .augment import BatchAugment, to_float
 from .cifar import ImageSet, load_cifar10, split_train_val, stratified_indices
 from .config import Hw1Settings
+from .checkpoints import load_checked
 from .device import compute_record, describe_device
+from .errors import ParameterError
 from .metrics import classification_summary
 from .models import ResNetClassifier, build_classifier, match_init_norms
 from .contrastive import ContrastiveNet, ContrastiveObjective
@@ -29,6 +32,8 @@ from .pretrain import (
     shown_restoration,
 )
 from .runs import environment, fingerprint, history_writer, publish_latest, write_json
+from .self_training import PseudoLabels, select_pseudo_labels, with_pseudo_labels
+from .self_training import describe as describe_pseudo
 from .training import Classification, EpochHook, FitConfig, FitResult, fit, predict_proba
 from .training import gradient_snapshot as _snapshot
 
@@ -37,35 +42,54 @@ from .training import gradient_snapshot as _snapshot
 class Hw1Data:
     train: ImageSet  # the labelled images trained on (after ``fraction``)
     val: ImageSet  # held out of the pool, for choosing the best epoch
-    test: ImageSet  # used once, for the final report
+    test: ImageSet | None  # used once, for the final report (None in the recipe search)
     pool: ImageSet  # every training image (labels unused by pretraining)
     source: dict
+    unlabelled: ImageSet | None = None  # training images whose labels ``fraction`` left out
+
+    @property
+    def all_labels(self) -> int:
+        """How many images 100 % of the labels would train on."""
+        return len(self.train) + (len(self.unlabelled) if self.unlabelled is not None else 0)
 
 
-def load_data(s: Hw1Settings) -> Hw1Data:
+def load_data(s: Hw1Settings, with_test: bool = True) -> Hw1Data:
     """Training, validation and test sets for the settings.
 
     The preset's ``max_train_images`` caps the training pool (stratified), the
     validation split is held out of that pool, and ``fraction`` then keeps that share
-    of the remaining labelled images. The test set is only used for the final report.
+    of the remaining labelled images; the rest are the unlabelled images (self-training
+    reads them without their labels). The test set is only used for the final report;
+    ``with_test=False`` does not even read it (the recipe search).
     """
-    train_all, test = load_cifar10(s.data_dir, s.download)
+    train_all, test = load_cifar10(s.data_dir, s.download, with_test)
     pool = train_all
     if s.max_train_images and len(train_all) > s.max_train_images:
         share = s.max_train_images / len(train_all)
         pool = train_all.subset(stratified_indices(train_all.labels, share, s.seed))
     train, val = split_train_val(pool, s.val_fraction, s.seed)
+    unlabelled = None
     if s.fraction < 1:
-        train = train.subset(stratified_indices(train.labels, s.fraction, s.seed))
+        chosen = stratified_indices(train.labels, s.fraction, s.seed)
+        rest = np.setdiff1d(np.arange(len(train)), chosen)
+        train, unlabelled = train.subset(chosen), train.subset(rest)
     source = {
         "data_dir": str(Path(s.data_dir).expanduser().resolve()),
         "train_images": len(train),
         "val_images": len(val),
-        "test_images": len(test),
+        "test_images": len(test) if test is not None else None,
+        "unlabelled_images": len(unlabelled) if unlabelled is not None else 0,
         "train_fingerprint": fingerprint(train.images, train.labels),
-        "test_fingerprint": fingerprint(test.images, test.labels),
+        "test_fingerprint": fingerprint(test.images, test.labels) if test is not None else None,
     }
-    return Hw1Data(train, val, test, pool, source)
+    return Hw1Data(train, val, test, pool, source, unlabelled)
+
+
+def repeats(s: Hw1Settings, images: int, all_labels: int) -> int:
+    """Passes over ``images`` training images per epoch: ``s.repeats``, or as many as make
+    an epoch as long as one over ``all_labels`` images (100 % of the labels), so that every
+    labelled fraction trains for the same number of optimiser steps."""
+    return s.repeats or max(1, round(all_labels / images))
 
 
 def build_model(s: Hw1Settings, num_classes: int = 10) -> ResNetClassifier:
@@ -111,25 +135,142 @@ def train(
 ) -> FitResult:
     """Train with the recipe's augmentation; checkpoints go to ``run_dir/checkpoints``
     (``s.resume`` continues from the last one) and ``run_dir/history.json`` grows each
-    epoch; ``on_epoch`` hooks (e.g. TensorBoard) are called after every epoch too."""
+    epoch; ``on_epoch`` hooks (e.g. TensorBoard) are called after every epoch too. With
+    ``s.teacher`` (self-training), the model is that finished run's instead."""
+    if s.teacher:
+        return load_teacher(s, model, Path(s.teacher), device)
+    return _fit_labelled(s, model, data.train, data, device, Path(run_dir), on_epoch, s.resume)
+
+
+def _fit_labelled(
+    s: Hw1Settings,
+    model: ResNetClassifier,
+    images: ImageSet,
+    data: Hw1Data,
+    device: torch.device,
+    folder: Path,
+    on_epoch: Sequence[EpochHook],
+    resume: bool,
+) -> FitResult:
+    """``fit`` on ``images`` with the recipe, the budget of 100 % of the labels, checkpoints
+    in ``folder/checkpoints`` and the history in ``folder/history.json``."""
+    config = fit_config(
+        s, repeats=repeats(s, len(images), data.all_labels), slow_hint=slow_hint(s, device)
+    )
+    augment = BatchAugment(
+        crop_pad=4,
+        flip=True,
+        cutout=s.cutout,
+        small_crop=s.small_crop,
+        small_crop_epochs=round(s.small_crop_share * s.epochs),
+    )
+    objective = Classification(len(images.classes), s.label_smoothing)
     return fit(
         model,
-        data.train,
+        images,
         data.val,
-        Classification(len(data.train.classes), s.label_smoothing),
-        fit_config(s, slow_hint=slow_hint(s, device)),
+        objective,
+        config,
         device,
-        augment=BatchAugment(
-            crop_pad=4,
-            flip=True,
-            cutout=s.cutout,
-            small_crop=s.small_crop,
-            small_crop_epochs=round(s.small_crop_share * s.epochs),
-        ),
-        checkpoint_dir=Path(run_dir) / "checkpoints",
-        resume=s.resume,
-        on_epoch=[history_writer(run_dir), *on_epoch],
+        augment=augment,
+        checkpoint_dir=folder / "checkpoints",
+        resume=resume,
+        on_epoch=[history_writer(folder), *on_epoch],
     )
+
+
+# Settings a teacher must share with the self-training run that reuses it.
+TEACHER_MUST_MATCH = (
+    "fraction",
+    "seed",
+    "arch",
+    "width",
+    "max_train_images",
+    "val_fraction",
+    "data_dir",
+    "pretrain",
+)
+
+
+def load_teacher(
+    s: Hw1Settings, model: ResNetClassifier, run: Path, device: torch.device
+) -> FitResult:
+    """Load the best weights and the history of the finished run in ``run`` into ``model``,
+    after checking it was trained on the same labelled images."""
+    params = json.loads((run / "params.json").read_text())
+    mine = s.as_dict()
+    differ = [
+        f"{k}={params.get(k)!r} (this run: {mine[k]!r})"
+        for k in TEACHER_MUST_MATCH
+        if params.get(k) != mine[k]
+    ]
+    if differ:
+        raise ParameterError(
+            f"teacher={str(run)!r} was trained with "
+            + ", ".join(differ)
+            + ": give a run with this run's labelled images and network, or teacher=None."
+        )
+    state = torch.load(run / "checkpoints" / "best.pt", map_location="cpu")
+    load_checked(model, state["model"], run / "checkpoints" / "best.pt")
+    model.to(device)
+    history = json.loads((run / "history.json").read_text())
+    best = max(history, key=lambda h: h.get("selection_score", float("-inf")))
+    print(f"teacher: the model of {run} (best epoch {state['epoch']})")
+    return FitResult(history, state["epoch"], best.get("selection_score", float("nan")), 0.0)
+
+
+def self_train(
+    s: Hw1Settings,
+    teacher: ResNetClassifier,
+    data: Hw1Data,
+    device: torch.device,
+    run_dir: Path,
+    on_epoch: Sequence[EpochHook] = (),
+) -> tuple[ResNetClassifier, FitResult, dict]:
+    """Self-training: ``teacher`` labels the unlabelled images (averaging mirrored and
+    shifted views), the class-balanced confident share is kept, and a student, initialised
+    as the teacher was (``s.pretrain``), trains on labels and pseudo-labels with the same
+    budget; its checkpoints and history go to ``run_dir/student``. Returns the student, its
+    training result and a record of the teacher and the pseudo-labels for ``metrics.json``."""
+    assert data.unlabelled is not None, "self-training needs fraction < 1 (checked in resolve_hw1)"
+    probs = predict_proba(
+        teacher,
+        data.unlabelled.images,
+        device,
+        flip_tta=True,
+        precision=s.precision,
+        shift_tta=s.tta_shift,
+    )
+    pseudo = select_pseudo_labels(probs, s.pseudo_share, s.pseudo_threshold)
+    print(describe_pseudo(pseudo, len(data.unlabelled), data.train.classes))
+    if not len(pseudo):
+        print(
+            f"no prediction of the teacher reaches pseudo_threshold={s.pseudo_threshold}: the "
+            "student learns from the labels alone (lower pseudo_threshold, or train the teacher longer)"
+        )
+    student = build_model(s)
+    apply_pretraining(s, student, data, device)
+    folder = Path(run_dir) / "student"
+    resume = s.resume and (folder / "checkpoints" / "last.pt").exists()
+    images = with_pseudo_labels(data.train, data.unlabelled, pseudo)
+    result = _fit_labelled(s, student, images, data, device, folder, on_epoch, resume)
+    return student, result, pseudo_record(pseudo, data)
+
+
+def pseudo_record(pseudo: PseudoLabels, data: Hw1Data) -> dict:
+    """What self-training kept. The accuracy of the pseudo-labels against the training
+    labels ``fraction`` hid is reported for the docs only; nothing chooses by it."""
+    assert data.unlabelled is not None
+    hidden = data.unlabelled.labels[pseudo.index]
+    return {
+        "unlabelled_images": len(data.unlabelled),
+        "pseudo_labels": len(pseudo),
+        "least_confidence": float(pseudo.confidence.min()) if len(pseudo) else None,
+        "pseudo_label_accuracy": float((hidden == pseudo.labels).float().mean())
+        if len(pseudo)
+        else None,
+        "trained_images": len(data.train) + len(pseudo),
+    }
 
 
 @dataclass
@@ -149,6 +290,7 @@ def test_report(
 ) -> TestResult:
     """Predict the test set (averaging each image with its mirror image, and with ``shift``
     also with views shifted by that many pixels) and score it."""
+    assert data.test is not None, "load_data(with_test=True) reads the test set"
     probs = predict_proba(
         model, data.test.images, device, flip_tta=True, precision=precision, shift_tta=shift
     )
@@ -168,6 +310,7 @@ def save_metrics(
     started: float,
     encoder_checkpoint: Path | None = None,
     knn_accuracy: float | None = None,
+    self_training: dict | None = None,
 ) -> Path:
     """Write the run's ``metrics.json`` (test scores, history, parameters, data, device,
     versions) and copy it to ``<results_dir>/metrics.json``; returns the run's file."""
@@ -181,6 +324,7 @@ def save_metrics(
             "data": data.source,
             "encoder_checkpoint": str(encoder_checkpoint) if encoder_checkpoint else None,
             "encoder_knn_accuracy": knn_accuracy,
+            "self_training": self_training,
             "device": describe_device(device),
             "compute": compute_record(device, s.precision),
             "environment": environment(),
@@ -301,6 +445,7 @@ def feature_quality(
     training images vote for each test image's class. Measures what the encoder
     knows before any fine-tuning (a random encoder scores well above chance too)."""
     bank = encoder_features(model.encoder, data.train.images, device, precision=precision)
+    assert data.test is not None, "load_data(with_test=True) reads the test set"
     query = encoder_features(model.encoder, data.test.images, device, precision=precision)
     return knn_accuracy(bank, data.train.labels, query, data.test.labels, len(data.train.classes))
 
@@ -309,6 +454,7 @@ def restoration_examples(path: Path, data: Hw1Data, n: int = 8):
     """Inputs as the network saw them (hidden patches grey), restorations (hidden patches
     filled in) and originals of ``n`` test images, for a figure."""
     net = load_restoration_net(path).eval()
+    assert data.test is not None, "load_data(with_test=True) reads the test set"
     clean = to_float(data.test.images[:n])
     patch = net.recipe.patch
     mask = random_patch_mask(

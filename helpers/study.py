@@ -29,38 +29,51 @@ from .errors import ParameterError
 from .runs import save_figure, write_json
 
 DEFAULT_ARMS = ("scratch", "restoration", "contrastive")
-ARM_COLORS = {"scratch": "tab:blue", "restoration": "tab:orange", "contrastive": "tab:green"}
+ARM_COLORS = {
+    "scratch": "tab:blue",
+    "restoration": "tab:orange",
+    "contrastive": "tab:green",
+    "scratch+self-training": "tab:purple",
+    "restoration+self-training": "tab:red",
+    "contrastive+self-training": "tab:olive",
+}
+
+
+SELF_TRAINING = "+self-training"  # an arm's suffix: its model, as teacher, pseudo-labels the rest
 
 
 def arm_parameters(arm: str) -> dict:
     """Notebook parameters of an arm: ``scratch``, ``contrastive``, ``restoration`` or
-    ``restoration=<recipe>``."""
+    ``restoration=<recipe>``, each optionally followed by ``+self-training``."""
     from .pretrain import restoration_recipe
 
-    method, _, recipe = arm.partition("=")
+    base = arm.removesuffix(SELF_TRAINING)
+    extra = {"self_training": True} if base != arm else {}
+    method, _, recipe = base.partition("=")
     if method == "scratch" and not recipe:
-        return {"pretrain": "none"}
+        return {"pretrain": "none", **extra}
     if method == "contrastive" and not recipe:
-        return {"pretrain": "contrastive"}
+        return {"pretrain": "contrastive", **extra}
     if method == "restoration":
         restoration_recipe(recipe or "spark")  # a clear error for an unknown recipe
-        return {"pretrain": "restoration", "restoration": recipe or "spark"}
+        return {"pretrain": "restoration", "restoration": recipe or "spark", **extra}
     raise ParameterError(
-        f"arm {arm!r} is unknown; use scratch, restoration, contrastive or restoration=<recipe>."
+        f"arm {arm!r} is unknown; use scratch, restoration, contrastive or restoration=<recipe>, "
+        f"each optionally followed by {SELF_TRAINING} (e.g. scratch{SELF_TRAINING})."
     )
 
 
 def arm_of(params: dict) -> str:
     """The arm a finished run belongs to, from its parameters."""
+    suffix = SELF_TRAINING if params.get("self_training") else ""
     pretrain = params["pretrain"]
     if pretrain == "none":
-        return "scratch"
+        return "scratch" + suffix
     if pretrain == "restoration":
-        recipe = params.get(
-            "restoration", "dense"
-        )  # runs made before recipes existed used the first pretext
-        return "restoration" if recipe == "spark" else f"restoration={recipe}"
-    return pretrain if pretrain == "contrastive" else "pretrained"
+        # runs made before recipes existed used the first pretext
+        recipe = params.get("restoration", "dense")
+        return ("restoration" if recipe == "spark" else f"restoration={recipe}") + suffix
+    return (pretrain if pretrain == "contrastive" else "pretrained") + suffix
 
 
 def cell_name(fraction: float, arm: str, seed: int) -> str:
@@ -71,8 +84,14 @@ def cell_name(fraction: float, arm: str, seed: int) -> str:
 def run_cell(
     out: Path, fraction: float, arm: str, seed: int, params: dict, pretrain_dir: Path
 ) -> dict:
-    """Execute one cell of the grid (kept if it finished before); returns its metrics."""
+    """Execute one cell of the grid (kept if it finished before); returns its metrics. A
+    self-training arm's teacher is the cell of its base arm, run first when missing."""
     name = cell_name(fraction, arm, seed)
+    teacher = {}
+    if arm.endswith(SELF_TRAINING):
+        base = arm[: -len(SELF_TRAINING)]
+        run_cell(out, fraction, base, seed, params, pretrain_dir)
+        teacher = {"teacher": str(out / "runs" / cell_name(fraction, base, seed))}
     return run_notebook(
         "hw1_classification.ipynb",
         out,
@@ -82,6 +101,7 @@ def run_cell(
             "fraction": fraction,
             "seed": seed,
             **arm_parameters(arm),
+            **teacher,
             "figures_dir": str(out / "figures" / name),
             "pretrain_dir": str(pretrain_dir),
         },
@@ -115,8 +135,30 @@ PER_CELL = (
     "pretrain_dir",
     "resume",
     "overwrite",
+    "teacher",
 )
-PER_ARM = ("pretrain", "restoration", "pretrain_epochs", "layer_decay", "match_init_norm")
+PER_ARM = (
+    "pretrain",
+    "restoration",
+    "pretrain_epochs",
+    "layer_decay",
+    "match_init_norm",
+    "self_training",
+    "pseudo_share",
+    "pseudo_threshold",
+)
+# What the tuning per labelled fraction may change (config.HW1_FRACTION_TUNING): equal
+# within a fraction, free between fractions.
+PER_FRACTION = (
+    "tuned_for",
+    "repeats",
+    "lr",
+    "weight_decay",
+    "label_smoothing",
+    "batch_size",
+    "cutout",
+    "bn_lr_factor",
+)
 
 
 def check_same_settings(runs: list[tuple[str, dict]]) -> None:
@@ -137,7 +179,11 @@ def check_same_settings(runs: list[tuple[str, dict]]) -> None:
                     )
         return found
 
-    problems = differences(runs, PER_CELL + PER_ARM)
+    problems = differences(runs, PER_CELL + PER_ARM + PER_FRACTION)
+    for fraction in {p["fraction"] for _, p in runs}:
+        problems += differences(
+            [(n, p) for n, p in runs if p["fraction"] == fraction], PER_CELL + PER_ARM
+        )
     for arm in {arm_of(p) for _, p in runs} - {"scratch"}:
         problems += differences([(n, p) for n, p in runs if arm_of(p) == arm], PER_CELL)
     if problems:
@@ -332,6 +378,40 @@ def plot_summary(summary: dict):
     return fig
 
 
+def plot_accuracy_vs_labels(summary: dict):
+    """Test accuracy against the number of labelled images, a line per arm (mean; error
+    bars: std over seeds)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for i, arm in enumerate(arms_in(summary)):
+        rows = sorted(
+            (r["arms"][arm] for r in summary["table"] if arm in r["arms"]),
+            key=lambda a: a["train_images"],
+        )
+        style = "--" if arm.startswith("scratch") else "-"
+        marker = "s" if arm.endswith(SELF_TRAINING) else "o"
+        ax.errorbar(
+            [a["train_images"] for a in rows],
+            [a["test_accuracy_mean"] for a in rows],
+            yerr=[a["test_accuracy_std"] for a in rows],
+            fmt=style + marker,
+            capsize=3,
+            color=arm_color(arm, i),
+            label=arm,
+        )
+    ax.set_xscale("log")
+    ax.set(
+        xlabel="labelled training images",
+        ylabel="test accuracy",
+        title=f"test accuracy against labels ({seeds_note(summary['table'])})",
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         prog="python -m helpers.study",
@@ -404,9 +484,15 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.time()
     for fraction in args.fractions:
         for seed in args.seeds:
-            for arm in sorted(
-                args.arms, key=lambda a: a == "scratch"
-            ):  # pretrained arms make the shared encoders
+            # pretrained arms first: they make the shared encoders
+            for arm in sorted(args.arms, key=lambda a: a == "scratch"):
+                if arm.endswith(SELF_TRAINING) and fraction >= 1:
+                    print(
+                        f"[study] {cell_name(fraction, arm, seed)}: skipped, 100 % leaves no "
+                        "unlabelled image to pseudo-label",
+                        flush=True,
+                    )
+                    continue
                 run_cell(out.resolve(), fraction, arm, seed, params, pretrain_dir)
     summary = summarise(out)
     summary["command"] = "python -m helpers.study " + " ".join(argv or [])
@@ -416,6 +502,7 @@ def main(argv: list[str] | None = None) -> dict:
     for fraction in sorted({c["fraction"] for c in summary["cells"]}, reverse=True):
         save_figure(plot_fraction_curves(summary, fraction), figures / f"curves_f{fraction:g}.png")
     save_figure(plot_summary(summary), figures / "summary.png")
+    save_figure(plot_accuracy_vs_labels(summary), figures / "accuracy_vs_labels.png")
     table = markdown_table(summary)
     (out / "study.md").write_text(table + "\n")
     print(table)

@@ -43,6 +43,7 @@ class FitConfig:
     epochs: int
     batch_size: int
     lr: float
+    repeats: int = 1  # passes over the training images per epoch (few labels: more passes)
     optimizer: str = "sgd"
     weight_decay: float = 5e-4
     momentum: float = 0.9
@@ -66,7 +67,7 @@ class FitConfig:
     slow_hint: str = ""  # appended to that announcement when training will take over an hour
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "repeats"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ParameterError(f"{name}={value!r} must be an integer >= 1.")
@@ -322,8 +323,8 @@ class _Trainer:
     def restore(self, path: Path, result: FitResult) -> int:
         """Load ``path`` (a ``last.pt``) into the trainer and ``result``; returns its epoch."""
         state = torch.load(path, map_location=self.device, weights_only=False)
-        for key in ("epochs", "batch_size", "lr", "optimizer"):
-            if state["config"][key] != getattr(self.config, key):
+        for key in ("epochs", "batch_size", "lr", "optimizer", "repeats"):
+            if state["config"].get(key, 1) != getattr(self.config, key):
                 raise CheckpointError(
                     f"cannot resume: the checkpoint was trained with {key}="
                     f"{state['config'][key]!r}, this run asks for {getattr(self.config, key)!r}. "
@@ -477,7 +478,7 @@ def fit(
 
     n = len(train)
     batch_size = min(config.batch_size, n)
-    steps = max(1, n // batch_size)
+    steps = max(1, n * config.repeats // batch_size)
     trainer = _make_trainer(model, config, device, steps)
     optimizer, scheduler, scaler, generator = (
         trainer.optimizer,
@@ -516,7 +517,9 @@ def fit(
         t0 = time.perf_counter()
         if hasattr(augment, "set_epoch"):
             augment.set_epoch(epoch)
-        order = torch.randperm(n, generator=generator, device=device)
+        order = torch.cat(
+            [torch.randperm(n, generator=generator, device=device) for _ in range(config.repeats)]
+        )
         meter = objective.meter(device)
         step_losses = torch.zeros(steps, device=device)
         grad_sums = torch.zeros(len(tracked), device=device)

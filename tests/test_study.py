@@ -60,6 +60,38 @@ def test_study_runs_the_grid_and_summarises_it(cifar_dir, tmp_path, capsys):
         and "f0.5-contrastive-s0: finished before, kept" in printed
     )
     assert "running" not in printed and "| 0.5 | " in printed and len(summary["cells"]) == 3
+
+    # self-training: the finished scratch cell is the teacher, only the student trains
+    summary = study.main(
+        [
+            "--fractions",
+            "0.5",
+            "--arms",
+            "scratch+self-training",
+            *common,
+            "--set",
+            "pseudo_threshold=0",
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert "f0.5-scratch-s0: finished before, kept" in printed
+    assert "f0.5-scratchplus-self-training-s0: running" in printed
+    student = json.loads(
+        (
+            tmp_path / "study" / "runs" / "f0.5-scratchplus-self-training-s0" / "metrics.json"
+        ).read_text()
+    )
+    assert (
+        student["params"]["teacher"].endswith("f0.5-scratch-s0")
+        and student["params"]["self_training"]
+    )
+    assert student["self_training"]["trained_images"] > student["data"]["train_images"]
+    assert {c["arm"] for c in summary["cells"]} == {
+        "scratch",
+        "restoration",
+        "contrastive",
+        "scratch+self-training",
+    }
     saved = json.loads((tmp_path / "study" / "study.json").read_text())
     arms = saved["table"][0]["arms"]
     from helpers import hw1
@@ -77,7 +109,11 @@ def test_study_runs_the_grid_and_summarises_it(cifar_dir, tmp_path, capsys):
     }  # what each run measured
     gain = 100 * (accuracy["contrastive"] - accuracy["scratch"])
     assert arms["contrastive"]["gain_points"] == pytest.approx(gain)
-    assert {p.name for p in (tmp_path / "fig").iterdir()} == {"curves_f0.5.png", "summary.png"}
+    assert {p.name for p in (tmp_path / "fig").iterdir()} == {
+        "curves_f0.5.png",
+        "summary.png",
+        "accuracy_vs_labels.png",
+    }
 
 
 def test_arms_name_their_notebook_parameters_and_unknown_ones_are_refused():
@@ -95,6 +131,14 @@ def test_arms_name_their_notebook_parameters_and_unknown_ones_are_refused():
     assert study.cell_name(0.1, "restoration=+patch8", 2) == "f0.1-restoration-plus-patch8-s2"
     with pytest.raises(ParameterError, match="arm 'pretrained' is unknown"):
         study.arm_parameters("pretrained")
+    assert study.arm_parameters("restoration+self-training") == {
+        "pretrain": "restoration",
+        "restoration": "spark",
+        "self_training": True,
+    }
+    assert study.arm_of({"pretrain": "none", "self_training": True}) == "scratch+self-training"
+    with pytest.raises(ParameterError, match="arm 'pretrained\\+self-training' is unknown"):
+        study.arm_parameters("pretrained+self-training")
     with pytest.raises(ParameterError, match="restoration='nope' is unknown"):
         study.arm_parameters("restoration=nope")
 
@@ -147,12 +191,18 @@ def test_summary_refuses_cells_run_with_different_settings(tmp_path):
     ):
         study.summarise(tmp_path)
 
+    # each labelled fraction may have its own tuned settings, shared by its arms
     other = tmp_path / "other"
     _finished_cell(other, "f0.1-scratch-s0")
     _finished_cell(other, "f0.5-contrastive-s0", pretrain="contrastive", fraction=0.5, lr=0.05)
+    assert len(study.summarise(other)["table"]) == 2
+    _finished_cell(other, "f0.1-contrastive-s0", pretrain="contrastive", lr=0.05)
     with pytest.raises(
-        ParameterError, match="lr=0.1 in f0.1-scratch-s0 but 0.05 in f0.5-contrastive-s0"
+        ParameterError, match="lr=0.05 in f0.1-contrastive-s0 but 0.1 in f0.1-scratch-s0"
     ):
+        study.summarise(other)
+    _finished_cell(other, "f0.1-contrastive-s1", pretrain="contrastive", seed=1, epochs=60)
+    with pytest.raises(ParameterError, match="epochs=50 in f0.1-contrastive-s0 but 60 in f0.1-contrastive-s1"):
         study.summarise(other)
 
 

@@ -1,0 +1,193 @@
+"""hw1 with few labels: the per-fraction budget and recipe, self-training, and the recipe
+search that must never read the test set."""
+
+import json
+
+import pytest
+import torch
+from conftest import CPU, HW1_BASE, hw1_settings
+
+from helpers import config, hw1
+from helpers.cifar import ImageSet
+from helpers.config import fraction_tuning, resolve_hw1
+from helpers.errors import ParameterError
+from helpers.self_training import select_pseudo_labels, with_pseudo_labels
+from helpers.training import Classification, FitConfig, fit
+
+
+def test_every_fraction_trains_for_the_steps_of_all_the_labels(cifar_dir, tmp_path, monkeypatch):
+    batches = []
+    loss = Classification.loss
+    monkeypatch.setattr(
+        Classification,
+        "loss",
+        lambda self, m, x, y, g: batches.append(len(y)) or loss(self, m, x, y, g),
+    )
+    seen = {}
+    for fraction in (1.0, 0.5, 0.2):
+        s = hw1_settings(cifar_dir, tmp_path / f"{fraction}", fraction=fraction, epochs=1)
+        data = hw1.load_data(s)
+        batches.clear()
+        hw1.train(s, hw1.build_model(s), data, CPU, tmp_path / f"run{fraction}")
+        seen[fraction] = (sum(batches), len(data.train), data.all_labels)
+    everything = seen[1.0][2]
+    assert seen[1.0][1] == everything  # 100 %: one pass
+    for fraction, (images_seen, labelled, all_labels) in seen.items():
+        assert all_labels == everything
+        # as many images as 100 % of the labels, up to the rounding of the passes and the
+        # last incomplete batch (dropped)
+        assert (
+            abs(images_seen - everything) <= labelled / 2 + 30
+        )  # as many as 100 % (+- rounding, a batch)
+    assert seen[0.2][1] < seen[0.5][1] < everything
+
+
+def test_an_epoch_passes_over_the_images_repeats_times():
+    seen = []
+
+    class Counting(Classification):
+        def loss(self, model, x, y, generator):
+            seen.append(len(y))
+            return super().loss(model, x, y, generator)
+
+    images = ImageSet(torch.zeros(20, 3, 8, 8, dtype=torch.uint8), torch.arange(20) % 2, ("a", "b"))
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 2))
+    config = FitConfig(
+        epochs=2, batch_size=5, lr=0.01, repeats=3, progress=False, track_gradients=False
+    )
+    result = fit(model, images, None, Counting(2), config, CPU)
+    assert sum(seen) == 2 * 3 * 20 and len(seen) == 2 * 12 and len(result.history) == 2
+
+
+def test_repeats_must_be_a_positive_integer():
+    with pytest.raises(ParameterError, match="repeats"):
+        FitConfig(epochs=1, batch_size=2, lr=0.1, repeats=0)
+    with pytest.raises(ParameterError, match="repeats=0"):
+        resolve_hw1("cpu", **HW1_BASE, repeats=0)
+
+
+def test_the_nearest_tuned_fraction_replaces_the_preset_and_explicit_values_win(monkeypatch):
+    tuning = {1.0: {}, 0.5: {"lr": 0.07}, 0.1: {"lr": 0.03, "weight_decay": 5e-3}}
+    monkeypatch.setitem(config.HW1_FRACTION_TUNING, "cpu", tuning)
+    assert fraction_tuning("cpu", 0.12) == (0.1, {"lr": 0.03, "weight_decay": 5e-3})
+    assert fraction_tuning("cpu", 0.3)[0] == 0.5  # log scale: 0.3 is nearer 0.5 than 0.1
+    s = resolve_hw1("cpu", **{**HW1_BASE, "fraction": 0.1})
+    assert (s.tuned_for, s.lr, s.weight_decay) == (0.1, 0.03, 5e-3)
+    s = resolve_hw1("cpu", **{**HW1_BASE, "fraction": 0.1, "lr": 0.2})
+    assert s.lr == 0.2 and s.weight_decay == 5e-3
+    s = resolve_hw1("cpu", **HW1_BASE)
+    assert s.lr == config.HW1_PRESETS["cpu"]["lr"] and s.tuned_for == 1.0
+
+
+def test_pseudo_labels_keep_the_confident_most_of_each_class_only():
+    probs = torch.tensor(
+        [
+            [0.90, 0.05, 0.05],  # class 0, confident
+            [0.60, 0.20, 0.20],  # class 0, less
+            [0.95, 0.03, 0.02],  # class 0, most confident
+            [0.10, 0.80, 0.10],  # class 1
+            [0.30, 0.40, 0.30],  # class 1, below the threshold
+            [0.20, 0.20, 0.60],  # class 2
+        ]
+    )
+    # share 1: quota round(6 / 3) = 2 per class; threshold 0.5 drops row 4
+    chosen = select_pseudo_labels(probs, share=1.0, threshold=0.5)
+    assert chosen.index.tolist() == [0, 2, 3, 5]
+    assert chosen.labels.tolist() == [0, 0, 1, 2]
+    # share 0.5: quota 1 per class, the most confident of each
+    assert select_pseudo_labels(probs, share=0.5, threshold=0.0).index.tolist() == [2, 3, 5]
+    assert len(select_pseudo_labels(probs, share=1.0, threshold=0.99)) == 0
+
+
+def test_the_student_learns_true_labels_and_pseudo_labels_never_the_hidden_ones():
+    classes = ("a", "b", "c")
+    labelled = ImageSet(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), torch.tensor([0, 1]), classes)
+    hidden = torch.full((6,), 2)  # the unlabelled images' own labels: never to be read
+    unlabelled = ImageSet(torch.ones(6, 3, 4, 4, dtype=torch.uint8), hidden, classes)
+    probs = torch.eye(3).repeat(2, 1)  # two confident predictions per class
+    pseudo = select_pseudo_labels(probs, share=1.0, threshold=0.5)
+    combined = with_pseudo_labels(labelled, unlabelled, pseudo)
+    assert combined.labels.tolist() == [0, 1] + [0, 1, 2, 0, 1, 2]
+    assert combined.images[2:].eq(1).all() and combined.images[:2].eq(0).all()
+
+
+def test_self_training_needs_unlabelled_images_and_a_matching_teacher(cifar_dir, tmp_path):
+    with pytest.raises(ParameterError, match="fraction < 1"):
+        hw1_settings(cifar_dir, tmp_path, self_training=True)
+    with pytest.raises(ParameterError, match="checkpoints/best.pt"):
+        hw1_settings(cifar_dir, tmp_path, fraction=0.5, self_training=True, teacher=str(tmp_path))
+    with pytest.raises(ParameterError, match="only used with self_training"):
+        hw1_settings(cifar_dir, tmp_path, fraction=0.5, teacher=str(tmp_path))
+    with pytest.raises(ParameterError, match="pseudo_share"):
+        hw1_settings(cifar_dir, tmp_path, fraction=0.5, self_training=True, pseudo_share=0)
+
+
+def test_self_training_trains_a_student_on_labels_and_pseudo_labels(cifar_dir, tmp_path):
+    s = hw1_settings(
+        cifar_dir, tmp_path, fraction=0.5, epochs=1, self_training=True, pseudo_threshold=0.0
+    )
+    data = hw1.load_data(s)
+    teacher = hw1.build_model(s)
+    run = tmp_path / "run"
+    teacher_result = hw1.train(s, teacher, data, CPU, run)
+    student, result, record = hw1.self_train(s, teacher, data, CPU, run)
+    assert student is not teacher and len(result.history) == 1
+    quota = round(s.pseudo_share * len(data.unlabelled) / 10)  # per class, at most
+    assert 0 < record["pseudo_labels"] <= 10 * quota < len(data.unlabelled)
+    assert record["trained_images"] == len(data.train) + record["pseudo_labels"]
+    assert (run / "student" / "checkpoints" / "best.pt").exists()
+    assert (run / "student" / "history.json").exists()
+
+    # the finished run serves as the teacher of another self-training run: no retraining
+    (run / "params.json").write_text(json.dumps(s.as_dict()))
+    t = hw1_settings(
+        cifar_dir, tmp_path, fraction=0.5, epochs=1, self_training=True, teacher=str(run)
+    )
+    loaded = hw1.build_model(t)
+    again = hw1.train(t, loaded, data, CPU, tmp_path / "other")
+    assert again.history == teacher_result.history
+    for a, b in zip(loaded.state_dict().values(), teacher.state_dict().values()):
+        assert torch.equal(a, b)
+    wrong = hw1_settings(
+        cifar_dir, tmp_path, fraction=0.5, epochs=1, self_training=True, teacher=str(run), seed=1
+    )
+    with pytest.raises(ParameterError, match="seed=0"):
+        hw1.train(wrong, hw1.build_model(wrong), data, CPU, tmp_path / "third")
+
+
+def test_the_recipe_search_never_opens_the_test_batch(cifar_dir, tmp_path, monkeypatch):
+    from helpers import cifar, recipe_search
+
+    opened = []
+    read = cifar._read_batch
+    monkeypatch.setattr(cifar, "_read_batch", lambda path: opened.append(path.name) or read(path))
+    table = recipe_search.main(
+        [
+            "--data-dir",
+            str(cifar_dir),
+            "--fraction",
+            "0.5",
+            "--seeds",
+            "0",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--set",
+            "arch=resnet18",
+            "width=8",
+            "batch_size=30",
+            "--try",
+            "lr=0.05",
+            "--out",
+            str(tmp_path / "search"),
+        ]
+    )
+    assert opened and "test_batch" not in opened
+    assert [row["candidate"] for row in table] != [] and {r["candidate"] for r in table} == {
+        "base",
+        "lr=0.05",
+    }
+    assert table[0]["val_score"] >= table[1]["val_score"]
+    saved = json.loads((tmp_path / "search" / "f0.5" / "search.json").read_text())
+    assert saved["ranking"] == table
