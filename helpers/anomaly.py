@@ -156,16 +156,20 @@ def separation_warning(val_normal: np.ndarray, known_anomalies: np.ndarray | Non
     cannot separate the two (or a note that this cannot be checked); None when it can."""
     if known_anomalies is None or len(known_anomalies) < MIN_KNOWN:
         return (
-            "no known anomalies (fewer than 5 in anomalies/): whether this score separates anomalies "
-            "from normals cannot be checked before the test labels; add a few known anomalies to see it."
+            "no known anomalies (fewer than 5 in anomalies/): whether this score separates "
+            "anomalies "
+            "from normals cannot be checked before the test labels; add a few known anomalies to "
+            "see it."
         )
     auroc = separation(val_normal, known_anomalies)
     if auroc >= SEPARATION_WARNING:
         return None
     return (
         f"WARNING: the detector cannot reliably separate anomalies from normals here: the "
-        f"{len(known_anomalies)} known anomalies score like the {len(val_normal)} validation normals "
-        f"(AUROC {auroc:.2f}; 0.5 is a coin toss, 1.0 perfect). The threshold below flags images, but "
+        f"{len(known_anomalies)} known anomalies score like the {len(val_normal)} validation "
+        "normals "
+        f"(AUROC {auroc:.2f}; 0.5 is a coin toss, 1.0 perfect). The threshold below flags images, "
+        "but "
         "expect many misses and false alarms; a larger image_size or more normal training images "
         "may help."
     )

@@ -324,12 +324,15 @@ def main(argv: list[str] | None = None) -> dict:
     )
     if not args.json:
         print(
-            f"device {out['device']}, {out['arch']} width {out['width']}, batch {out['batch_size']}, "
-            f"precision {out['precision']} ({out['compute_dtype']}), median of {out['rounds']} rounds"
+            f"device {out['device']}, {out['arch']} width {out['width']}, batch "
+            f"{out['batch_size']}, "
+            f"precision {out['precision']} ({out['compute_dtype']}), median of {out['rounds']} "
+            "rounds"
         )
         print(f"  {'fit (float32)':34s} {out['fit_fp32_ips']:8.1f} images/s")
         print(
-            f"  {'fit (' + out['precision'] + ': ' + out['compute_dtype'] + ')':34s} {out['fit_ips']:8.1f} images/s"
+            f"  {'fit (' + out['precision'] + ': ' + out['compute_dtype'] + ')':34s} "
+            f"{out['fit_ips']:8.1f} images/s"
         )
         for key in ("bare", "conventional", "conventional_same_precision"):
             print(f"  {key:34s} {out[key + '_ips']:8.1f} images/s")

@@ -54,7 +54,7 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, index: np.ndarray | torch.Tensor) -> "ImageSet":
+    def subset(self, index: np.ndarray | torch.Tensor) -> ImageSet:
         index = torch.as_tensor(index, dtype=torch.long)
         return ImageSet(self.images[index], self.labels[index], self.classes)
 
@@ -139,7 +139,8 @@ def find_cifar10(data_dir: str | Path, download: bool = False) -> Path:
     if folder.is_dir() and any(folder.glob("data_batch_*")):
         raise DataError(
             f"{folder.resolve()} has training batches but no test_batch: the copy is incomplete. "
-            f"Copy test_batch there, or delete the folder and set download=True to fetch CIFAR-10 again."
+            "Copy test_batch there, or delete the folder and set download=True to fetch CIFAR-10 "
+            "again."
         )
     raise DataError(
         f"CIFAR-10 not found: expected {folder.resolve()}/ with data_batch_* and test_batch. "

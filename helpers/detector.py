@@ -56,8 +56,8 @@ cancel the other signal's alarm.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -124,7 +124,8 @@ FEATURE_QUANTILES = (0.25, 0.5, 0.75)
 def reconstruct(
     model: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 512
 ) -> torch.Tensor:
-    """Reconstructions (float [0, 1], on the CPU) of uint8 ``images``; ``model`` is moved to ``device``."""
+    """Reconstructions (float [0, 1], on the CPU) of uint8 ``images``; ``model`` is moved to
+    ``device``."""
     model.to(device).eval()
     out = [
         model(to_float(images[s : s + batch_size].to(device))).float().cpu()
@@ -270,7 +271,7 @@ class LocalModel:
 
     @classmethod
     @torch.no_grad()
-    def fit(cls, images: torch.Tensor, device: torch.device, batch_size: int = 512) -> "LocalModel":
+    def fit(cls, images: torch.Tensor, device: torch.device, batch_size: int = 512) -> LocalModel:
         total = total_sq = None
         for s in range(0, len(images), batch_size):
             r = filter_bank(to_float(images[s : s + batch_size].to(device))).double()
@@ -324,7 +325,7 @@ class Standardizer:
     scale: float = 1.0
 
     @classmethod
-    def fit(cls, normal_scores: np.ndarray) -> "Standardizer":
+    def fit(cls, normal_scores: np.ndarray) -> Standardizer:
         logs = np.log(np.maximum(np.asarray(normal_scores, dtype=np.float64), 1e-12))
         if len(logs) < 2:
             raise ParameterError(
@@ -350,7 +351,8 @@ def check_signals(signals) -> tuple[str, ...]:
 
 def computed_scores(signals: Sequence[str]) -> tuple[str, ...]:
     """The scores (in :data:`SCORES` order) of a detector whose combined score sums ``signals``:
-    the rotation network's three exist only when a signal needs that network (hw2 trains it then)."""
+    the rotation network's three exist only when a signal needs that network (hw2 trains it
+    then)."""
     with_net = bool(set(signals) & set(NEEDS_TRANSFORMATION_NET))
     return tuple(s for s in SCORES if with_net or s not in NEEDS_TRANSFORMATION_NET)
 
@@ -424,7 +426,7 @@ class Detector:
         if self.transformation_net is not None:
             check_transformations(self.transformation_net, self.transformations)
 
-    def fit(self, train_images: torch.Tensor, val_images: torch.Tensor) -> "Detector":
+    def fit(self, train_images: torch.Tensor, val_images: torch.Tensor) -> Detector:
         jitter = BatchAugment(crop_pad=0, flip=True, jitter=self.feature_jitter)
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
         self.covariances = []
@@ -456,7 +458,7 @@ class Detector:
         the images' :func:`global_features` from the training normals'."""
         distances = [
             covariance.mahalanobis(global_features(member, images, self.device))
-            for member, covariance in zip(self.members, self.covariances)
+            for member, covariance in zip(self.members, self.covariances, strict=True)
         ]
         logs = [np.log(np.maximum(d, 1e-12)) for d in distances]
         return np.exp(np.mean(logs, axis=0))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -13,12 +13,12 @@ import torch
 from .augment import BatchAugment, to_float
 from .cifar import ImageSet, load_cifar10, split_train_val, stratified_indices
 from .config import Hw1Settings
-from .device import compute_record, describe_device
-from .metrics import classification_summary
-from .models import ResNetClassifier, build_classifier, match_init_norms
 from .contrastive import ContrastiveNet, ContrastiveObjective
+from .device import compute_record, describe_device
 from .feature_quality import encoder_features, knn_accuracy
 from .masking import random_patch_mask
+from .metrics import classification_summary
+from .models import ResNetClassifier, build_classifier, match_init_norms
 from .pretrain import (
     MaskedRestoration,
     RestorationNet,
@@ -97,7 +97,8 @@ def slow_hint(s: Hw1Settings, device: torch.device) -> str:
     return (
         f'preset="{s.preset}" is sized for a GPU. On this CPU, preset="cpu" (ResNet-18, width 32, '
         "at most 5,000 training images) trains in a small fraction of that time: interrupt the "
-        "kernel and run it instead, e.g. papermill hw1_classification.ipynb out.ipynb -p preset cpu."
+        "kernel and run it instead, e.g. papermill hw1_classification.ipynb out.ipynb -p preset "
+        "cpu."
     )
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -99,8 +99,10 @@ def split(s: Hw2Settings, data: AnomalyData) -> Hw2Split:
     train_idx = drop_exact_copies(data.train.images, train_idx)
     sizes = np.bincount(groups)
     note = (
-        f"{len(groups):,} normal images in {len(sizes):,} groups of near-duplicates (RMS difference "
-        f"< {s.duplicate_rms:g}; largest {sizes.max():,} images); validation: {len(val_idx):,} images "
+        f"{len(groups):,} normal images in {len(sizes):,} groups of near-duplicates (RMS "
+        "difference "
+        f"< {s.duplicate_rms:g}; largest {sizes.max():,} images); validation: {len(val_idx):,} "
+        "images "
         f"in {len(np.unique(groups[val_idx])):,} whole groups; training: {len(train_idx):,} images"
     )
     if len(train_idx) < before:
@@ -346,7 +348,8 @@ def describe(report: dict) -> str:
 
     def line(r: dict) -> str:
         return (
-            f"TPR {r['tpr']:.3f}  TNR {r['tnr']:.3f}  balanced accuracy {r['balanced_accuracy']:.3f}  "
+            f"TPR {r['tpr']:.3f}  TNR {r['tnr']:.3f}  balanced accuracy "
+            f"{r['balanced_accuracy']:.3f}  "
             f"AUROC {r['auroc']:.4f}  AUPR {r['aupr']:.4f}"
         )
 
@@ -428,7 +431,7 @@ def save_metrics(
                 str(int(in_train[i])),
             ]
         )
-        for i, (name, label) in enumerate(zip(names, data.test.labels.tolist()))
+        for i, (name, label) in enumerate(zip(names, data.test.labels.tolist(), strict=True))
     ]
     write_text(Path(run_dir) / "scores.csv", ",".join(columns) + "\n" + "\n".join(rows) + "\n")
     path = write_json(

@@ -9,8 +9,9 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -204,7 +205,8 @@ def figure_saver(
         write_provenance(
             figures_dir,
             (
-                f"_Written on {date} by the notebook run in `{run_dir}` (its parameters: `params.json`, "
+                f"_Written on {date} by the notebook run in `{run_dir}` (its parameters: "
+                "`params.json`, "
                 f"its results: `metrics.json` there)._\n\nFigures from that run: "
                 + ", ".join(f"`{n}.png`" for n in saved)
                 + ". Any other PNG here comes from an earlier run."

@@ -118,7 +118,7 @@ class TransformationPrediction:
         logits = model(torch.cat(parts).contiguous(memory_format=torch.channels_last))
         return F.cross_entropy(logits.float(), which), _Scored(logits, which)
 
-    def meter(self, device: torch.device) -> "_TransformationMeter":
+    def meter(self, device: torch.device) -> _TransformationMeter:
         return _TransformationMeter(len(self.transformations), device)
 
 
@@ -129,7 +129,7 @@ class _Scored:
     logits: torch.Tensor
     targets: torch.Tensor
 
-    def detach(self) -> "_Scored":
+    def detach(self) -> _Scored:
         return _Scored(self.logits.detach(), self.targets)
 
 

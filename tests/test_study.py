@@ -3,10 +3,9 @@ import re
 
 import pytest
 
+from conftest import HW1_BASE
 from helpers import study
 from helpers.errors import ParameterError
-
-from conftest import HW1_BASE
 
 
 @pytest.mark.notebook
