@@ -54,7 +54,7 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, index: np.ndarray | torch.Tensor) -> ImageSet:
+    def subset(self, index: np.ndarray | torch.Tensor | list[int]) -> ImageSet:
         index = torch.as_tensor(index, dtype=torch.long)
         return ImageSet(self.images[index], self.labels[index], self.classes)
 

@@ -269,8 +269,8 @@ def plot_score_histograms(labels: np.ndarray, scores: np.ndarray, threshold: flo
         else np.linspace(scores.min(), scores.max(), 60)
     )
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    ax.hist(scores[labels == 0], bins, alpha=0.6, label=f"normal ({(labels == 0).sum()})")
-    ax.hist(scores[labels == 1], bins, alpha=0.6, label=f"anomaly ({(labels == 1).sum()})")
+    ax.hist(scores[labels == 0], bins.tolist(), alpha=0.6, label=f"normal ({(labels == 0).sum()})")
+    ax.hist(scores[labels == 1], bins.tolist(), alpha=0.6, label=f"anomaly ({(labels == 1).sum()})")
     ax.axvline(threshold, color="k", label="chosen threshold")
     ax.set(
         xscale="log" if logged else "linear",

@@ -27,7 +27,7 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def _atomic(path: str | Path, write: Callable[[str], None]) -> Path:
+def _atomic(path: str | Path, write: Callable[[str], object]) -> Path:
     """Write through a temporary file in the same folder, then rename over ``path``.
 
     An interrupted write leaves the old file (or nothing), never a truncated one.
@@ -164,7 +164,11 @@ def history_writer(
     """An ``on_epoch`` hook for ``fit`` that keeps ``history.json`` (or ``name``) in the run
     folder current."""
     path = Path(run_dir) / name
-    return lambda history, model: write_json(path, history)
+
+    def write(history: list[dict], model: Any) -> None:
+        write_json(path, history)
+
+    return write
 
 
 def publish_latest(run_dir: str | Path) -> Path:

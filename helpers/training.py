@@ -397,7 +397,7 @@ class TimeEstimate:
 
     def __init__(self, total_steps: int, timed_steps: int, slow_hint: str = ""):
         self.total_steps, self.timed_steps, self.slow_hint = total_steps, timed_steps, slow_hint
-        self.start: float | None = None
+        self.start = 0.0  # set at step 1, read from step timed_steps + 1 on
         self.seconds: float | None = None
 
     def before_step(self, step: int, losses: torch.Tensor) -> None:
@@ -418,13 +418,14 @@ class TimeEstimate:
                 log_line(self.message(per_step))
 
     def message(self, per_step: float) -> str:
+        seconds = per_step * self.total_steps
         text = (
-            f"estimated training time: {_duration(self.seconds)} "
+            f"estimated training time: {_duration(seconds)} "
             f"({per_step:.2f} s per step x {self.total_steps:,} steps, from steps "
             f"2-{self.timed_steps + 1};"
             " evaluation not included)"
         )
-        if self.slow_hint and self.seconds > 3600:
+        if self.slow_hint and seconds > 3600:
             text += f"\n{self.slow_hint}"
         return text
 

@@ -136,7 +136,8 @@ class _Scored:
 class _TransformationMeter(ConfusionMeter):
     """Loss and accuracy of naming the transformations (the batch's own labels are unused)."""
 
-    def update(self, loss: torch.Tensor, out: _Scored, targets: torch.Tensor) -> None:
+    # fit hands a meter what its own objective's loss returns: here a _Scored, not logits
+    def update(self, loss: torch.Tensor, out: _Scored, targets: torch.Tensor) -> None:  # type: ignore[override]
         super().update(loss, out.logits, out.targets)
 
 
