@@ -6,6 +6,7 @@ One module per job:
 - ``folder_data`` the anomaly task's folder layout decoded once into a tensor cache
 - ``synthetic``   small generated data sets in both formats (tests, benchmark)
 - ``augment``     batched augmentation on the device (crop, flip, cutout, colour jitter)
+- ``batches``     ``run_in_batches``: inference a batch at a time, without gradients
 - ``models``      32x32 ResNets built from torchvision blocks
 - ``autoencoder`` the anomaly autoencoder with its channel-attention mask
 - ``pretrain``    restoration pretraining of the ResNet encoder

@@ -91,13 +91,13 @@ def choose_threshold(
             "folder); use 'quantile' or 'auto'."
         )
     quantile_rule = f"{target_tnr:.1%} quantile of {len(val_normal)} validation normals"
-    if method == "balanced":
+    if method == "balanced" and known_anomalies is not None:  # not None: refused above
         return (
             balanced_threshold(val_normal, known_anomalies),
             f"max TPR+TNR on {len(val_normal)} validation normals and "
             f"{len(known_anomalies)} known anomalies",
         )
-    if method == "auto" and has_known:
+    if method == "auto" and has_known and known_anomalies is not None:
         threshold = informed_threshold(val_normal, known_anomalies, target_tnr)
         if threshold < quantile_threshold(val_normal, target_tnr):
             return (
@@ -131,18 +131,21 @@ def choose_signals(
     Returns the chosen names and a row per candidate (its AUROCs, whether kept)."""
     gaps = scene_gaps or {}
     judged = known is not None and len(next(iter(known.values()))) >= MIN_KNOWN
-    aurocs = {
-        c: separation(val[key], known[key]) if judged else None for c, key in candidates.items()
-    }
+    # each candidate's AUROC on the known anomalies; none when they are too few to judge
+    aurocs = (
+        {c: separation(val[key], known[key]) for c, key in candidates.items()}
+        if judged and known is not None
+        else {}
+    )
     kept = [
         c for c in candidates if gaps.get(c, 0.0) < SCENE_GAP and (not judged or aurocs[c] >= floor)
     ]
     if not kept:
-        kept = [max(aurocs, key=aurocs.get) if judged else next(iter(candidates))]
+        kept = [max(aurocs, key=aurocs.__getitem__) if judged else next(iter(candidates))]
     rows = [
         {
             "signal": c,
-            "known_auroc": None if aurocs[c] is None else round(aurocs[c], 4),
+            "known_auroc": round(aurocs[c], 4) if c in aurocs else None,
             "scene_gap": None if c not in gaps else round(gaps[c], 4),
             "kept": c in kept,
         }
@@ -156,16 +159,20 @@ def separation_warning(val_normal: np.ndarray, known_anomalies: np.ndarray | Non
     cannot separate the two (or a note that this cannot be checked); None when it can."""
     if known_anomalies is None or len(known_anomalies) < MIN_KNOWN:
         return (
-            "no known anomalies (fewer than 5 in anomalies/): whether this score separates anomalies "
-            "from normals cannot be checked before the test labels; add a few known anomalies to see it."
+            "no known anomalies (fewer than 5 in anomalies/): whether this score separates "
+            "anomalies "
+            "from normals cannot be checked before the test labels; add a few known anomalies to "
+            "see it."
         )
     auroc = separation(val_normal, known_anomalies)
     if auroc >= SEPARATION_WARNING:
         return None
     return (
         f"WARNING: the detector cannot reliably separate anomalies from normals here: the "
-        f"{len(known_anomalies)} known anomalies score like the {len(val_normal)} validation normals "
-        f"(AUROC {auroc:.2f}; 0.5 is a coin toss, 1.0 perfect). The threshold below flags images, but "
+        f"{len(known_anomalies)} known anomalies score like the {len(val_normal)} validation "
+        "normals "
+        f"(AUROC {auroc:.2f}; 0.5 is a coin toss, 1.0 perfect). The threshold below flags images, "
+        "but "
         "expect many misses and false alarms; a larger image_size or more normal training images "
         "may help."
     )

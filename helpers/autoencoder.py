@@ -54,7 +54,9 @@ class ConvAutoencoder(nn.Module):
                 f"autoencoder channels={channels!r}, latent={latent!r} must be positive."
             )
         self.factor = 2 ** len(channels)
-        layers, cin = [], in_channels
+        self.early_channels = channels[0]  # of early_features
+        layers: list[nn.Module] = []
+        cin = in_channels
         for c in channels:
             layers += [_conv(cin, c, stride=2), _conv(c, c)]
             cin = c
@@ -67,6 +69,11 @@ class ConvAutoencoder(nn.Module):
             cin = c
         layers += [nn.Conv2d(cin, in_channels, 3, 1, 1), nn.Sigmoid()]
         self.decoder = nn.Sequential(*layers)
+
+    def early_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The first encoder stage's feature maps, ``early_channels`` of them at half the
+        image's height and width: what the detector's global-content signal summarises."""
+        return self.encoder[:2](x)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.attention(self.bottleneck(self.encoder(x)))

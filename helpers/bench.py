@@ -137,11 +137,12 @@ class ConventionalLoop:
             ]
         )
         dataset = GeneratedCIFAR10(root, train=True, transform=transform, download=False)
-        dataset = torch.utils.data.Subset(
+        # as many images as the other loops
+        subset: torch.utils.data.Subset = torch.utils.data.Subset(
             dataset, range(steps * batch_size)
-        )  # as many images as the other loops
-        self.loader = torch.utils.data.DataLoader(
-            dataset,
+        )
+        self.loader: torch.utils.data.DataLoader = torch.utils.data.DataLoader(
+            subset,
             batch_size=batch_size,
             shuffle=True,
             num_workers=workers,
@@ -233,7 +234,7 @@ def run(
             torch.manual_seed(0)
             return build_classifier(arch, width)
 
-        loops = {
+        loops: dict[str, FitLoop | BareLoop | ConventionalLoop] = {
             "fit": FitLoop(fresh(), train, device, batch_size, precision, channels_last, compile_)
         }
         if not same_as_fp32:
@@ -324,12 +325,15 @@ def main(argv: list[str] | None = None) -> dict:
     )
     if not args.json:
         print(
-            f"device {out['device']}, {out['arch']} width {out['width']}, batch {out['batch_size']}, "
-            f"precision {out['precision']} ({out['compute_dtype']}), median of {out['rounds']} rounds"
+            f"device {out['device']}, {out['arch']} width {out['width']}, batch "
+            f"{out['batch_size']}, "
+            f"precision {out['precision']} ({out['compute_dtype']}), median of {out['rounds']} "
+            "rounds"
         )
         print(f"  {'fit (float32)':34s} {out['fit_fp32_ips']:8.1f} images/s")
         print(
-            f"  {'fit (' + out['precision'] + ': ' + out['compute_dtype'] + ')':34s} {out['fit_ips']:8.1f} images/s"
+            f"  {'fit (' + out['precision'] + ': ' + out['compute_dtype'] + ')':34s} "
+            f"{out['fit_ips']:8.1f} images/s"
         )
         for key in ("bare", "conventional", "conventional_same_precision"):
             print(f"  {key:34s} {out[key + '_ips']:8.1f} images/s")

@@ -54,7 +54,7 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, index: np.ndarray | torch.Tensor) -> "ImageSet":
+    def subset(self, index: np.ndarray | torch.Tensor | list[int]) -> ImageSet:
         index = torch.as_tensor(index, dtype=torch.long)
         return ImageSet(self.images[index], self.labels[index], self.classes)
 
@@ -139,7 +139,8 @@ def find_cifar10(data_dir: str | Path, download: bool = False) -> Path:
     if folder.is_dir() and any(folder.glob("data_batch_*")):
         raise DataError(
             f"{folder.resolve()} has training batches but no test_batch: the copy is incomplete. "
-            f"Copy test_batch there, or delete the folder and set download=True to fetch CIFAR-10 again."
+            "Copy test_batch there, or delete the folder and set download=True to fetch CIFAR-10 "
+            "again."
         )
     raise DataError(
         f"CIFAR-10 not found: expected {folder.resolve()}/ with data_batch_* and test_batch. "
@@ -149,15 +150,20 @@ def find_cifar10(data_dir: str | Path, download: bool = False) -> Path:
     )
 
 
-def load_cifar10(
-    data_dir: str | Path, download: bool = False, with_test: bool = True
-) -> tuple[ImageSet, ImageSet | None]:
+def load_cifar10(data_dir: str | Path, download: bool = False) -> tuple[ImageSet, ImageSet]:
     """Load the CIFAR-10 training and test sets as in-memory uint8 tensors.
 
     Accepts any number of ``data_batch_<k>`` files of any size, so a smaller copy
-    in the same format works like the full data set. ``with_test=False`` never opens the
-    test batch (choices made on validation data cannot read it) and returns ``None`` for it.
+    in the same format works like the full data set.
     """
+    train = load_cifar10_training(data_dir, download)
+    folder = find_cifar10(data_dir, download=False)
+    return train, _labelled_set(folder, [folder / "test_batch"], "test", train.classes)
+
+
+def load_cifar10_training(data_dir: str | Path, download: bool = False) -> ImageSet:
+    """The CIFAR-10 training images only: the test batch is never opened, so choices made
+    on them (the recipe search) cannot read the test labels."""
     folder = find_cifar10(data_dir, download)
     train_files = sorted(
         (p for p in folder.iterdir() if re.fullmatch(r"data_batch_\d+", p.name)),
@@ -168,24 +174,20 @@ def load_cifar10(
             f"{folder} has test_batch but no data_batch_* training files. "
             "Copy the complete cifar-10-batches-py folder, or download again (download=True)."
         )
-    classes = _class_names(folder)
-    parts = [_read_batch(p) for p in train_files]
-    train_x = np.concatenate([x for x, _ in parts])
-    train_y = np.concatenate([y for _, y in parts])
-    test_x, test_y = _read_batch(folder / "test_batch") if with_test else (None, None)
-    for name, y in (("training", train_y), ("test", test_y)):
-        if y is None:
-            continue
-        if len(y) and (y.min() < 0 or y.max() >= len(classes)):
-            raise DataError(
-                f"CIFAR {name} labels range over {y.min()}..{y.max()} but there are "
-                f"{len(classes)} classes; the files in {folder} are not CIFAR-10."
-            )
-    train = ImageSet(torch.from_numpy(train_x), torch.from_numpy(train_y), classes)
-    if test_x is None:
-        return train, None
-    test = ImageSet(torch.from_numpy(test_x), torch.from_numpy(test_y), classes)
-    return train, test
+    return _labelled_set(folder, train_files, "training", _class_names(folder))
+
+
+def _labelled_set(folder: Path, files: list[Path], name: str, classes: tuple[str, ...]) -> ImageSet:
+    """The batches in ``files`` as one set, after checking their labels are CIFAR-10's."""
+    parts = [_read_batch(p) for p in files]
+    x = np.concatenate([x for x, _ in parts])
+    y = np.concatenate([y for _, y in parts])
+    if len(y) and (y.min() < 0 or y.max() >= len(classes)):
+        raise DataError(
+            f"CIFAR {name} labels range over {y.min()}..{y.max()} but there are "
+            f"{len(classes)} classes; the files in {folder} are not CIFAR-10."
+        )
+    return ImageSet(torch.from_numpy(x), torch.from_numpy(y), classes)
 
 
 def stratified_indices(labels: np.ndarray | torch.Tensor, fraction: float, seed: int) -> np.ndarray:

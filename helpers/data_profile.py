@@ -83,7 +83,7 @@ def survey_folder(paths: list[Path]) -> FolderSurvey:
     grey = all(m in GREY_MODES for m in modes) or all(_is_grey(paths[i], modes[i]) for i in sample)
     median = (int(np.median(hw[:, 0])), int(np.median(hw[:, 1])))
     area = hw[:, 0] * hw[:, 1]
-    smallest, largest = (tuple(int(v) for v in hw[i]) for i in (area.argmin(), area.argmax()))
+    smallest, largest = ((int(hw[i, 0]), int(hw[i, 1])) for i in (area.argmin(), area.argmax()))
     return FolderSurvey(len(sizes), median, (smallest, largest), grey)
 
 
@@ -94,7 +94,10 @@ def working_size(
     then rounded up to a multiple of ``multiple`` (so a small image is never shrunk)."""
     h, w = median_size
     scale = min(1.0, math.sqrt(max_pixels / max(h * w, 1)))
-    return tuple(max(1, math.ceil(side * scale / multiple)) * multiple for side in (h, w))
+    return (
+        max(1, math.ceil(h * scale / multiple)) * multiple,
+        max(1, math.ceil(w * scale / multiple)) * multiple,
+    )
 
 
 def epochs_for_budget(

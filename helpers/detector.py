@@ -56,8 +56,10 @@ cancel the other signal's alarm.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -67,6 +69,8 @@ from torch.nn import functional as F
 
 from .anomaly import separation
 from .augment import BatchAugment, to_float
+from .autoencoder import ConvAutoencoder
+from .batches import run_in_batches
 from .errors import ParameterError
 from .transformations import (
     TransformationNet,
@@ -124,12 +128,10 @@ FEATURE_QUANTILES = (0.25, 0.5, 0.75)
 def reconstruct(
     model: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 512
 ) -> torch.Tensor:
-    """Reconstructions (float [0, 1], on the CPU) of uint8 ``images``; ``model`` is moved to ``device``."""
+    """Reconstructions (float [0, 1], on the CPU) of uint8 ``images``; ``model`` is moved to
+    ``device``."""
     model.to(device).eval()
-    out = [
-        model(to_float(images[s : s + batch_size].to(device))).float().cpu()
-        for s in range(0, len(images), batch_size)
-    ]
+    out = run_in_batches(lambda x: model(x).float().cpu(), images, device, batch_size)
     return torch.cat(out) if out else torch.zeros(0, *images.shape[1:])
 
 
@@ -142,7 +144,8 @@ def ensemble_error_maps(
     models: Sequence[nn.Module], images: torch.Tensor, device: torch.device
 ) -> torch.Tensor:
     """The mean over ``models`` of each one's per-pixel error maps: (N, H, W)."""
-    return sum(error_maps(images, reconstruct(m, images, device)) for m in models) / len(models)
+    maps = (error_maps(images, reconstruct(m, images, device)) for m in models)
+    return functools.reduce(torch.add, maps) / len(models)
 
 
 def pool_errors(maps: torch.Tensor, pooling: str = "median") -> np.ndarray:
@@ -162,9 +165,21 @@ def channel_quantiles(values: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return torch.quantile(values, q, dim=2).permute(1, 0, 2).flatten(1)
 
 
+def _prepare(
+    augment: BatchAugment | None, generator: torch.Generator | None
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """How a feature function readies a uint8 batch: ``augment`` drawing from ``generator``,
+    or (no ``augment``) the plain float image."""
+    if augment is None:
+        return to_float
+    if generator is None:
+        raise ParameterError("an augmented feature pass needs a generator to draw from.")
+    return lambda batch: augment(batch, generator)
+
+
 @torch.no_grad()
 def global_features(
-    model: nn.Module,
+    model: ConvAutoencoder,
     images: torch.Tensor,
     device: torch.device,
     augment: BatchAugment | None = None,
@@ -172,17 +187,20 @@ def global_features(
     batch_size: int = 512,
 ) -> np.ndarray:
     """Per image, the 25/50/75 % quantiles over positions of each channel of the
-    autoencoder's first encoder stage: (N, 3 x channels). ``model`` is moved to ``device``."""
+    autoencoder's first encoder stage (:meth:`~ConvAutoencoder.early_features`):
+    (N, 3 x channels). ``model`` is moved to ``device``."""
     model.to(device).eval()
-    first_stage = model.encoder[:2]
-    out = []
     q = torch.tensor(FEATURE_QUANTILES, device=device)
-    for s in range(0, len(images), batch_size):
-        batch = images[s : s + batch_size].to(device)
-        x = augment(batch, generator) if augment is not None else to_float(batch)
-        h = first_stage(x).float().flatten(2)  # (B, C, positions)
-        out.append(channel_quantiles(h, q).cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, 3 * first_stage[0][0].out_channels))
+    out = run_in_batches(
+        lambda x: channel_quantiles(model.early_features(x).float().flatten(2), q).cpu(),
+        images,
+        device,
+        batch_size,
+        _prepare(augment, generator),
+    )
+    if not out:
+        return np.zeros((0, len(FEATURE_QUANTILES) * model.early_channels))
+    return torch.cat(out).numpy()
 
 
 @torch.no_grad()
@@ -196,15 +214,15 @@ def texture_features(
     """Per image, the 25/50/75 % quantiles of its local contrast: the standard deviation
     of the grey image in every full 3x3 window (no padding, so the frame's border adds
     no false edges): (N, 3)."""
-    out = []
     q = torch.tensor(FEATURE_QUANTILES, device=device)
-    for s in range(0, len(images), batch_size):
-        batch = images[s : s + batch_size].to(device)
-        x = augment(batch, generator) if augment is not None else to_float(batch)
+
+    def quantiles(x: torch.Tensor) -> torch.Tensor:
         grey = x.float().mean(1, keepdim=True)
         mean = F.avg_pool2d(grey, 3, stride=1)
         contrast = (F.avg_pool2d(grey * grey, 3, stride=1) - mean * mean).clamp_min(0).sqrt()
-        out.append(torch.quantile(contrast.flatten(1), q, dim=1).T.cpu())
+        return torch.quantile(contrast.flatten(1), q, dim=1).T.cpu()
+
+    out = run_in_batches(quantiles, images, device, batch_size, _prepare(augment, generator))
     return torch.cat(out).numpy() if out else np.zeros((0, len(FEATURE_QUANTILES)))
 
 
@@ -218,12 +236,14 @@ def colour_features(
 ) -> np.ndarray:
     """Per image, the 25/50/75 % quantiles over positions of each colour channel:
     (N, 3 x channels)."""
-    out = []
     q = torch.tensor(FEATURE_QUANTILES, device=device)
-    for s in range(0, len(images), batch_size):
-        batch = images[s : s + batch_size].to(device)
-        x = augment(batch, generator) if augment is not None else to_float(batch)
-        out.append(channel_quantiles(x.float().flatten(2), q).cpu())
+    out = run_in_batches(
+        lambda x: channel_quantiles(x.float().flatten(2), q).cpu(),
+        images,
+        device,
+        batch_size,
+        _prepare(augment, generator),
+    )
     return (
         torch.cat(out).numpy() if out else np.zeros((0, len(FEATURE_QUANTILES) * images.shape[1]))
     )
@@ -270,12 +290,14 @@ class LocalModel:
 
     @classmethod
     @torch.no_grad()
-    def fit(cls, images: torch.Tensor, device: torch.device, batch_size: int = 512) -> "LocalModel":
-        total = total_sq = None
-        for s in range(0, len(images), batch_size):
-            r = filter_bank(to_float(images[s : s + batch_size].to(device))).double()
-            total = r.sum(0) if total is None else total + r.sum(0)
-            total_sq = (r * r).sum(0) if total_sq is None else total_sq + (r * r).sum(0)
+    def fit(cls, images: torch.Tensor, device: torch.device, batch_size: int = 512) -> LocalModel:
+        def sums(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            r = filter_bank(x).double()
+            return r.sum(0), (r * r).sum(0)
+
+        parts = run_in_batches(sums, images, device, batch_size)
+        total = functools.reduce(torch.add, [p[0] for p in parts])
+        total_sq = functools.reduce(torch.add, [p[1] for p in parts])
         n = max(len(images), 1)
         mean = total / n
         std = (total_sq / n - mean**2).clamp_min(0).sqrt()
@@ -287,28 +309,29 @@ class LocalModel:
         self, images: torch.Tensor, device: torch.device, batch_size: int = 512
     ) -> torch.Tensor:
         """(N, H, W): at each position the mean squared standardised deviation of the responses."""
-        out = [
-            ((filter_bank(to_float(images[s : s + batch_size].to(device))) - self.mean) / self.std)
-            .pow(2)
-            .mean(1)
-            .cpu()
-            for s in range(0, len(images), batch_size)
-        ]
+        out = run_in_batches(
+            lambda x: ((filter_bank(x) - self.mean) / self.std).pow(2).mean(1).cpu(),
+            images,
+            device,
+            batch_size,
+        )
         return torch.cat(out) if out else torch.zeros(0, *self.mean.shape[1:])
 
 
+FeatureFunction = Callable[..., np.ndarray]  # (images, device[, augment, generator]) -> (N, D)
+
+
 def fit_normal_distribution(
-    features,
+    features: FeatureFunction,
     images: torch.Tensor,
     device: torch.device,
     augment: BatchAugment,
     copies: int,
-    seed: int,
+    generator: torch.Generator,
 ) -> LedoitWolf:
     """Ledoit-Wolf Gaussian of ``features(images, device, augment, generator)`` over the
     images and ``copies`` augmented copies of them (so that lighting changes alone do
-    not look anomalous)."""
-    generator = torch.Generator(device=device).manual_seed(seed)
+    not look anomalous), the copies drawn from ``generator``."""
     parts = [features(images, device)] + [
         features(images, device, augment, generator) for _ in range(copies)
     ]
@@ -324,7 +347,7 @@ class Standardizer:
     scale: float = 1.0
 
     @classmethod
-    def fit(cls, normal_scores: np.ndarray) -> "Standardizer":
+    def fit(cls, normal_scores: np.ndarray) -> Standardizer:
         logs = np.log(np.maximum(np.asarray(normal_scores, dtype=np.float64), 1e-12))
         if len(logs) < 2:
             raise ParameterError(
@@ -350,7 +373,8 @@ def check_signals(signals) -> tuple[str, ...]:
 
 def computed_scores(signals: Sequence[str]) -> tuple[str, ...]:
     """The scores (in :data:`SCORES` order) of a detector whose combined score sums ``signals``:
-    the rotation network's three exist only when a signal needs that network (hw2 trains it then)."""
+    the rotation network's three exist only when a signal needs that network (hw2 trains it
+    then)."""
     with_net = bool(set(signals) & set(NEEDS_TRANSFORMATION_NET))
     return tuple(s for s in SCORES if with_net or s not in NEEDS_TRANSFORMATION_NET)
 
@@ -370,9 +394,26 @@ def check_score(score: str, signals: Sequence[str]) -> str:
     return score
 
 
+def score_name(signal: str, pooling: str) -> str:
+    """The score a signal of the combined score stands for: itself, or for the
+    reconstruction signal its score pooled by ``pooling`` (e.g. ``reconstruction_median``)."""
+    return f"reconstruction_{pooling}" if signal == "reconstruction" else signal
+
+
 def combine(*standardised: np.ndarray) -> np.ndarray:
     """The combined score: the sum of each standardised signal's excess above typical."""
     return sum(np.maximum(z, 0.0) for z in standardised)
+
+
+NOT_FITTED = "the detector is not fitted yet: call fit(train_images, val_images) first."
+Part = TypeVar("Part")
+
+
+def _fitted(part: Part | None) -> Part:
+    """A part of the detector that ``fit`` sets, or a clear error before ``fit`` has run."""
+    if part is None:
+        raise ParameterError(NOT_FITTED)
+    return part
 
 
 @dataclass
@@ -389,7 +430,7 @@ class Detector:
     standardisation from the validation normals (never from test images).
     """
 
-    model: nn.Module | Sequence[nn.Module]
+    model: ConvAutoencoder | Sequence[ConvAutoencoder]
     device: torch.device
     pooling: str = "median"  # of the reconstruction error in the combined score
     signals: tuple[str, ...] = ("reconstruction", "global")  # summed into the combined score
@@ -407,7 +448,7 @@ class Detector:
     standardizers: dict[str, Standardizer] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.members = list(self.model) if isinstance(self.model, (list, tuple)) else [self.model]
+        self.members = [self.model] if isinstance(self.model, nn.Module) else list(self.model)
         if not self.members:
             raise ParameterError("the detector needs at least one trained autoencoder.")
         if self.pooling not in POOLINGS:
@@ -424,23 +465,14 @@ class Detector:
         if self.transformation_net is not None:
             check_transformations(self.transformation_net, self.transformations)
 
-    def fit(self, train_images: torch.Tensor, val_images: torch.Tensor) -> "Detector":
-        jitter = BatchAugment(crop_pad=0, flip=True, jitter=self.feature_jitter)
-        generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        self.covariances = []
-        for member in self.members:
-            parts = [global_features(member, train_images, self.device)]
-            parts += [
-                global_features(member, train_images, self.device, jitter, generator)
-                for _ in range(self.jittered_copies)
-            ]
-            self.covariances.append(LedoitWolf().fit(np.concatenate(parts)))
-        self.texture_covariance = fit_normal_distribution(
-            texture_features, train_images, self.device, jitter, self.jittered_copies, self.seed
-        )
-        self.colour_covariance = fit_normal_distribution(
-            colour_features, train_images, self.device, jitter, self.jittered_copies, self.seed
-        )
+    def fit(self, train_images: torch.Tensor, val_images: torch.Tensor) -> Detector:
+        shared = self._generator()  # the members' jittered copies draw from it in turn
+        self.covariances = [
+            self._normals(functools.partial(global_features, member), train_images, shared)
+            for member in self.members
+        ]
+        self.texture_covariance = self._normals(texture_features, train_images)
+        self.colour_covariance = self._normals(colour_features, train_images)
         self.local_model = LocalModel.fit(train_images, self.device)
         if self.transformation_net is not None:
             _, self.reference_features = transformation_scores(
@@ -456,7 +488,7 @@ class Detector:
         the images' :func:`global_features` from the training normals'."""
         distances = [
             covariance.mahalanobis(global_features(member, images, self.device))
-            for member, covariance in zip(self.members, self.covariances)
+            for member, covariance in zip(self.members, self.covariances, strict=True)
         ]
         logs = [np.log(np.maximum(d, 1e-12)) for d in distances]
         return np.exp(np.mean(logs, axis=0))
@@ -464,15 +496,15 @@ class Detector:
     def raw_scores(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         """Each signal on its own scale (reconstruction error, Mahalanobis distances)."""
         if not self.covariances:
-            raise ParameterError(
-                "the detector is not fitted yet: call fit(train_images, val_images) first."
-            )
+            raise ParameterError(NOT_FITTED)
         maps = ensemble_error_maps(self.members, images, self.device)
         raw = {
             "reconstruction_mean": pool_errors(maps, "mean"),
             "reconstruction_median": pool_errors(maps, "median"),
             "global": self.global_distance(images),
-            "colour": self.colour_covariance.mahalanobis(colour_features(images, self.device)),
+            "colour": _fitted(self.colour_covariance).mahalanobis(
+                colour_features(images, self.device)
+            ),
             **self.fixed_raw_scores(images),
         }
         if self.transformation_net is not None:
@@ -480,7 +512,7 @@ class Detector:
                 self.transformation_net, images, self.device, self.transformations
             )
             raw["transformation"] = unsure
-            raw["features"] = knn_distance(features, self.reference_features)
+            raw["features"] = knn_distance(features, _fitted(self.reference_features))
             raw["mahalanobis"] = mahalanobis_distance(features, self.feature_gaussians)
         return raw
 
@@ -493,10 +525,7 @@ class Detector:
             len(train_images), generator=torch.Generator().manual_seed(self.seed)
         )
         fit_half, other_half = train_images[order[::2]], train_images[order[1::2]]
-        jitter = BatchAugment(crop_pad=0, flip=True, jitter=self.feature_jitter)
-        texture = fit_normal_distribution(
-            texture_features, fit_half, self.device, jitter, self.jittered_copies, self.seed
-        )
+        texture = self._normals(texture_features, fit_half)
         local = LocalModel.fit(fit_half, self.device)
         scorers = {
             "texture": lambda x: texture.mahalanobis(texture_features(x, self.device)),
@@ -510,9 +539,15 @@ class Detector:
     def fixed_raw_scores(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         """The :data:`FIXED_SIGNALS` on their own scale (no autoencoder is run)."""
         return {
-            "texture": self.texture_covariance.mahalanobis(texture_features(images, self.device)),
-            "local": self.local_model.maps(images, self.device).flatten(1).amax(1).numpy(),
+            "texture": _fitted(self.texture_covariance).mahalanobis(
+                texture_features(images, self.device)
+            ),
+            "local": self.local_maps(images).flatten(1).amax(1).numpy(),
         }
+
+    def local_maps(self, images: torch.Tensor) -> torch.Tensor:
+        """Where each image departs from the training normals: the local signal's map, (N, H, W)."""
+        return _fitted(self.local_model).maps(images, self.device)
 
     def scores(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         """Every signal standardised, and ``combined`` (:func:`combine`) of ``signals``
@@ -529,4 +564,23 @@ class Detector:
 
     def score_name(self, signal: str) -> str:
         """The score a signal stands for (reconstruction: with this detector's pooling)."""
-        return f"reconstruction_{self.pooling}" if signal == "reconstruction" else signal
+        return score_name(signal, self.pooling)
+
+    def _generator(self) -> torch.Generator:
+        """A generator on the device, seeded with ``seed``: the jittered copies' draws."""
+        return torch.Generator(device=self.device).manual_seed(self.seed)
+
+    def _normals(
+        self,
+        features: FeatureFunction,
+        images: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> LedoitWolf:
+        """:func:`fit_normal_distribution` of ``features`` over ``images`` and
+        ``jittered_copies`` brightness/contrast-jittered, mirrored copies, drawn from
+        ``generator`` (by default a fresh one seeded with ``seed``)."""
+        jitter = BatchAugment(crop_pad=0, flip=True, jitter=self.feature_jitter)
+        generator = self._generator() if generator is None else generator
+        return fit_normal_distribution(
+            features, images, self.device, jitter, self.jittered_copies, generator
+        )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from typing import Any
 
 import torch
 from torch import nn
@@ -124,7 +125,10 @@ def autocast(device: torch.device, precision: str = "auto"):
 
 def compute_record(device: torch.device, precision: str) -> dict:
     """What a run's ``metrics.json`` records about how it computed."""
-    record = {"precision": precision, "compute_dtype": precision_name(device, precision)}
+    record: dict[str, Any] = {
+        "precision": precision,
+        "compute_dtype": precision_name(device, precision),
+    }
     if device.type == "cpu":
         record.update(
             cpu_capability=cpu_capability(),

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from .augment import to_float
-from .device import autocast
+from .batches import run_in_batches
 from .models import CIFAR10_MEAN, CIFAR10_STD, Normalize, ResNetEncoder
 
 
@@ -29,11 +29,14 @@ def encoder_features(
     normalize = Normalize(CIFAR10_MEAN, CIFAR10_STD).to(device)
     was_training = encoder.training
     encoder.to(device).eval()
-    out = []
-    for start in range(0, len(images), batch_size):
-        x = normalize(to_float(images[start : start + batch_size].to(device)))
-        with autocast(device, precision):
-            out.append(encoder(x).float().mean((2, 3)).cpu())
+    out = run_in_batches(
+        lambda x: encoder(x).float().mean((2, 3)).cpu(),
+        images,
+        device,
+        batch_size,
+        prepare=lambda batch: normalize(to_float(batch)),
+        precision=precision,
+    )
     encoder.train(was_training)
     return torch.cat(out)
 

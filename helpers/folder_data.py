@@ -13,9 +13,9 @@ as one channel. Training never touches PIL again.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -50,7 +50,7 @@ def decode_image(path: Path, image_size: tuple[int, int], grayscale: bool = Fals
     else 3; raises on a bad file."""
     with Image.open(path) as im:
         im = im.convert("L" if grayscale else "RGB").resize(
-            (image_size[1], image_size[0]), Image.BILINEAR
+            (image_size[1], image_size[0]), Image.Resampling.BILINEAR
         )
         arr = np.asarray(im, dtype=np.uint8)
         return arr[None].copy() if grayscale else arr.transpose(2, 0, 1).copy()
@@ -106,7 +106,8 @@ def read_annotation(path: Path, image_dir: Path) -> list[tuple[str, int]]:
             f"annotation file {path} does not exist: {LAYOUT}. "
             "Fix data_dir, or set annotation_file to the file's path."
         )
-    entries, seen = [], {}
+    entries: list[tuple[str, int]] = []
+    seen: dict[str, int] = {}
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
             continue

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from .augment import BatchAugment, to_float
-from .cifar import ImageSet, load_cifar10, split_train_val, stratified_indices
-from .config import Hw1Settings
 from .checkpoints import load_checked
+from .cifar import (
+    ImageSet,
+    load_cifar10,
+    load_cifar10_training,
+    split_train_val,
+    stratified_indices,
+)
+from .config import Hw1Settings
+from .contrastive import ContrastiveNet, ContrastiveObjective
 from .device import compute_record, describe_device
 from .errors import ParameterError
-from .metrics import classification_summary
-from .models import ResNetClassifier, build_classifier, match_init_norms
-from .contrastive import ContrastiveNet, ContrastiveObjective
 from .feature_quality import encoder_features, knn_accuracy
 from .masking import random_patch_mask
+from .metrics import classification_summary
+from .models import ResNetClassifier, build_classifier, match_init_norms
 from .pretrain import (
     MaskedRestoration,
     RestorationNet,
@@ -62,7 +68,10 @@ def load_data(s: Hw1Settings, with_test: bool = True) -> Hw1Data:
     reads them without their labels). The test set is only used for the final report;
     ``with_test=False`` does not even read it (the recipe search).
     """
-    train_all, test = load_cifar10(s.data_dir, s.download, with_test)
+    if with_test:
+        train_all, test = load_cifar10(s.data_dir, s.download)
+    else:
+        train_all, test = load_cifar10_training(s.data_dir, s.download), None
     pool = train_all
     if s.max_train_images and len(train_all) > s.max_train_images:
         share = s.max_train_images / len(train_all)
@@ -108,7 +117,7 @@ def fit_config(s: Hw1Settings, **overrides) -> FitConfig:
         deterministic=s.deterministic,
         compile=s.compile_model,
         precision=s.precision,
-        layer_decay=s.layer_decay,
+        layer_decay=s.layer_decay,  # type: ignore[arg-type]  # resolve_hw1 replaced None
         bn_lr_factor=s.bn_lr_factor,
         **overrides,
     )
@@ -121,7 +130,8 @@ def slow_hint(s: Hw1Settings, device: torch.device) -> str:
     return (
         f'preset="{s.preset}" is sized for a GPU. On this CPU, preset="cpu" (ResNet-18, width 32, '
         "at most 5,000 training images) trains in a small fraction of that time: interrupt the "
-        "kernel and run it instead, e.g. papermill hw1_classification.ipynb out.ipynb -p preset cpu."
+        "kernel and run it instead, e.g. papermill hw1_classification.ipynb out.ipynb -p preset "
+        "cpu."
     )
 
 
@@ -246,7 +256,8 @@ def self_train(
     if not len(pseudo):
         print(
             f"no prediction of the teacher reaches pseudo_threshold={s.pseudo_threshold}: the "
-            "student learns from the labels alone (lower pseudo_threshold, or train the teacher longer)"
+            "student learns from the labels alone (lower pseudo_threshold, or train the teacher "
+            "longer)"
         )
     student = build_model(s)
     apply_pretraining(s, student, data, device)
@@ -362,7 +373,7 @@ def pretraining_setup(s: Hw1Settings):
     """The network, objective, training configuration and augmentation of ``s.pretrain``."""
     contrastive = s.pretrain == "contrastive"
     config = FitConfig(
-        epochs=s.pretrain_epochs,
+        epochs=s.pretrain_epochs,  # type: ignore[arg-type]  # resolve_hw1 replaced None
         batch_size=pretraining_batch_size(s),
         lr=2e-3,
         optimizer="adamw",

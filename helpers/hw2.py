@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -32,8 +32,10 @@ from .detector import (
     check_score,
     ensemble_error_maps,
     reconstruct,
+    score_name,
 )
 from .device import compute_record, describe_device
+from .errors import ParameterError
 from .folder_data import AnomalyData, load_anomaly_folder, one_class_cifar10
 from .near_duplicates import drop_exact_copies, grouped_split, near_duplicate_groups
 from .runs import environment, fingerprint, history_writer, publish_latest, write_json, write_text
@@ -72,7 +74,7 @@ def build_model(s: Hw2Settings, member: int = 0) -> ConvAutoencoder:
 
 def build_models(s: Hw2Settings) -> list[ConvAutoencoder]:
     """The ``autoencoders`` members of the ensemble, each initialised differently."""
-    return [build_model(s, k) for k in range(s.autoencoders)]
+    return [build_model(s, k) for k in range(s.autoencoders)]  # type: ignore[arg-type]  # resolve_hw2 replaced None
 
 
 @dataclass
@@ -99,8 +101,10 @@ def split(s: Hw2Settings, data: AnomalyData) -> Hw2Split:
     train_idx = drop_exact_copies(data.train.images, train_idx)
     sizes = np.bincount(groups)
     note = (
-        f"{len(groups):,} normal images in {len(sizes):,} groups of near-duplicates (RMS difference "
-        f"< {s.duplicate_rms:g}; largest {sizes.max():,} images); validation: {len(val_idx):,} images "
+        f"{len(groups):,} normal images in {len(sizes):,} groups of near-duplicates (RMS "
+        "difference "
+        f"< {s.duplicate_rms:g}; largest {sizes.max():,} images); validation: {len(val_idx):,} "
+        "images "
         f"in {len(np.unique(groups[val_idx])):,} whole groups; training: {len(train_idx):,} images"
     )
     if len(train_idx) < before:
@@ -211,7 +215,7 @@ def train_transformation_net(
     so its signals were mostly those of an untrained network. With 32 (about 1,500
     steps) those four ended at 0.56-1.12 and the mean AUROC rose from 0.758 to 0.781.
     """
-    if not set(s.signals) & set(NEEDS_TRANSFORMATION_NET):
+    if not set(s.signals) & set(NEEDS_TRANSFORMATION_NET):  # type: ignore[arg-type]  # resolve_hw2 replaced None
         return Transformation(None, [], None)
     height, width = parts.train.images.shape[-2:]
     transformations = transformation_list(height, width, shifts=False)
@@ -256,15 +260,14 @@ def score_and_threshold(
     normals (score scales); choose each score's threshold from validation normals (and
     known anomalies) only; report every score on the test labels (the ablation) and the
     chosen one (``s.score``) in full."""
-    check_score(
-        s.score, s.signals
-    )  # resolve_hw2 checked it; settings changed since would fail at the end
+    # resolve_hw2 checked it; settings changed since would fail at the end
+    check_score(s.score, s.signals)  # type: ignore[arg-type]  # resolve_hw2 replaced None
     transformation = transformation or Transformation(None, [], None)
     detector = Detector(
         list(models),
         device,
         s.error_pooling,
-        s.signals,
+        s.signals,  # type: ignore[arg-type]  # resolve_hw2 replaced None
         transformation.net,
         transformation.transformations,
         seed=s.seed,
@@ -278,7 +281,10 @@ def score_and_threshold(
     ablation, chosen = [], None
     for kind in (k for k in SCORES if k in test):
         threshold, how = choose_threshold(
-            s.threshold_method, val[kind], None if known is None else known[kind], s.target_tnr
+            s.threshold_method,
+            val[kind],
+            None if known is None else known[kind],
+            s.target_tnr,  # type: ignore[arg-type]  # resolve_hw2 replaced None
         )
         report = anomaly_report(labels, test[kind], threshold)
         report["threshold_rule"] = how
@@ -304,6 +310,8 @@ def score_and_threshold(
                 ablation,
                 detector,
             )
+    if chosen is None:  # cannot happen: check_score above found s.score among those computed
+        raise ParameterError(f"score={s.score!r} was not computed.")
     return chosen
 
 
@@ -346,7 +354,8 @@ def describe(report: dict) -> str:
 
     def line(r: dict) -> str:
         return (
-            f"TPR {r['tpr']:.3f}  TNR {r['tnr']:.3f}  balanced accuracy {r['balanced_accuracy']:.3f}  "
+            f"TPR {r['tpr']:.3f}  TNR {r['tnr']:.3f}  balanced accuracy "
+            f"{r['balanced_accuracy']:.3f}  "
             f"AUROC {r['auroc']:.4f}  AUPR {r['aupr']:.4f}"
         )
 
@@ -428,7 +437,7 @@ def save_metrics(
                 str(int(in_train[i])),
             ]
         )
-        for i, (name, label) in enumerate(zip(names, data.test.labels.tolist()))
+        for i, (name, label) in enumerate(zip(names, data.test.labels.tolist(), strict=True))
     ]
     write_text(Path(run_dir) / "scores.csv", ",".join(columns) + "\n" + "\n".join(rows) + "\n")
     path = write_json(
@@ -484,13 +493,10 @@ def extremes(
 def combined_signals(s: Hw2Settings, result: Hw2Result | None = None) -> list[str]:
     """The names of the scores the combined score sums (reconstruction with its pooling):
     of ``s.signals``, those the known anomalies kept (``result``)."""
+    signals: tuple[str, ...] = s.signals  # type: ignore[assignment]  # resolve_hw2 replaced None
     rows = [] if result is None else result.report.get("signal_choice", [])
-    kept = {r["signal"] for r in rows if r["kept"]} if rows else set(s.signals)
-    return [
-        "reconstruction_" + s.error_pooling if x == "reconstruction" else x
-        for x in s.signals
-        if x in kept
-    ]
+    kept = {r["signal"] for r in rows if r["kept"]} if rows else set(signals)
+    return [score_name(x, s.error_pooling) for x in signals if x in kept]
 
 
 SHORT = {
@@ -517,10 +523,7 @@ def mistakes(result: Hw2Result, data: AnomalyData, s: Hw2Settings, k: int = 16):
     false_alarms = np.flatnonzero((labels == 0) & flagged)
     false_alarms = false_alarms[np.argsort(-result.test_scores[false_alarms])][:k]
     pick = np.r_[missed, false_alarms].astype(int)
-    names = {
-        SHORT[x]: "reconstruction_" + s.error_pooling if x == "reconstruction" else x
-        for x in s.signals
-    }
+    names = {SHORT[x]: score_name(x, s.error_pooling) for x in s.signals}  # type: ignore[union-attr]
     titles = [
         f"{'missed' if labels[i] else 'false alarm'} {result.test_scores[i]:.1f}\n"
         + " ".join(f"{short} {result.signals[name][i]:.1f}" for short, name in names.items())
@@ -535,6 +538,10 @@ def anomaly_maps(
     """Where each image looks anomalous: the autoencoders' mean reconstruction error and the
     local signal's map (each position's deviation from the training normals there)."""
     detector = result.detector
+    if detector is None or detector.local_model is None:
+        raise ParameterError(
+            "anomaly_maps needs the fitted detector of score_and_threshold's result."
+        )
     return {
         "reconstruction error": ensemble_error_maps(detector.members, images, device),
         "local deviation": detector.local_model.maps(images, device),

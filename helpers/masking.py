@@ -37,7 +37,7 @@ def random_patch_mask(
     return (ranks < hidden).view(n, 1, gh, gw)
 
 
-def mask_to(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def mask_to(mask: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
     """The patch mask resized (nearest) to a ``size`` feature map."""
     if tuple(mask.shape[-2:]) == tuple(size):
         return mask

@@ -10,6 +10,8 @@ carries everything needed to classify a raw image.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock
@@ -30,6 +32,9 @@ def check_arch(arch: str) -> tuple[int, ...]:
 
 class Normalize(nn.Module):
     """Per-channel ``(x - mean) / std`` with the statistics stored as buffers."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()
@@ -83,14 +88,20 @@ class ResNetEncoder(nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
+def _conv_norm(conv: Any, norm: Any) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
+    if not (isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d)):
+        raise TypeError(f"expected a convolution and a batch norm, got {conv!r} and {norm!r}")
+    return conv, norm
+
+
 def conv_norm_pairs(encoder: ResNetEncoder) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
     """Every convolution of ``encoder`` with the batch norm that follows it."""
-    pairs = [(encoder.stem[0], encoder.stem[1])]
+    pairs = [_conv_norm(encoder.stem[0], encoder.stem[1])]
     for stage in (encoder.layer1, encoder.layer2, encoder.layer3, encoder.layer4):
         for block in stage:
-            pairs += [(block.conv1, block.bn1), (block.conv2, block.bn2)]
-            if block.downsample is not None:
-                pairs.append((block.downsample[0], block.downsample[1]))
+            pairs += [_conv_norm(block.conv1, block.bn1), _conv_norm(block.conv2, block.bn2)]
+            if isinstance(block.downsample, nn.Sequential):  # else None: no shortcut conv
+                pairs.append(_conv_norm(block.downsample[0], block.downsample[1]))
     return pairs
 
 
@@ -111,7 +122,7 @@ def match_init_norms(encoder: ResNetEncoder) -> list[float]:
         target = (2.0 * conv.in_channels) ** 0.5
         scale = target / max(current, 1e-12)
         conv.weight.mul_(scale)
-        if norm.running_mean is not None:
+        if norm.running_mean is not None and norm.running_var is not None:
             norm.running_mean.mul_(scale)
             norm.running_var.mul_(scale**2)
         factors.append(current / target)

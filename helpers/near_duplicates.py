@@ -44,12 +44,12 @@ def near_duplicate_groups(
         return np.zeros(0, dtype=np.int64)
     t = thumbnails(images)
     radius = max_rms * t.shape[1] ** 0.5  # the RMS bound as a Euclidean distance
-    rows, cols = [], []
+    row_parts, col_parts = [], []
     for start in range(0, n, chunk):
         close = (torch.cdist(t[start : start + chunk], t) < radius).nonzero().numpy()
-        rows.append(close[:, 0] + start)
-        cols.append(close[:, 1])
-    rows, cols = np.concatenate(rows), np.concatenate(cols)
+        row_parts.append(close[:, 0] + start)
+        col_parts.append(close[:, 1])
+    rows, cols = np.concatenate(row_parts), np.concatenate(col_parts)
     graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     return labels.astype(np.int64)

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from . import report
 from .cifar import CIFAR10_CLASSES
 from .config import parse_assignments
 from .device import PRECISIONS
 from .errors import ParameterError
 from .execute import run_notebook
-from . import report
 from .report import minutes
 from .runs import save_figure, write_json, write_text
 
@@ -85,8 +85,10 @@ def render(summary: dict) -> str:
     total = sum(r["wall_seconds"] for r in summary["rows"])
     return (
         f"_Produced by `{summary['command']}`: device {device}; {len(summary['rows'])} classes, "
-        f"{minutes(total)} of notebook time ({minutes(total / len(summary['rows']))} per class)._\n\n"
-        f"{markdown_table(summary)}\n\nMean AUROC {m['auroc']:.3f}, lowest {summary['min_auroc']:.3f}; "
+        f"{minutes(total)} of notebook time ({minutes(total / len(summary['rows']))} per "
+        "class)._\n\n"
+        f"{markdown_table(summary)}\n\nMean AUROC {m['auroc']:.3f}, lowest "
+        f"{summary['min_auroc']:.3f}; "
         f"published means with 5,000 normal training images per class: {anchors}.\n"
     )
 
@@ -165,7 +167,8 @@ def main(argv: list[str] | None = None) -> dict:
     unknown = [c for c in args.classes if c not in CIFAR10_CLASSES]
     if unknown:
         raise ParameterError(
-            f"--classes {unknown} are not CIFAR-10 classes; choose from {', '.join(CIFAR10_CLASSES)}."
+            f"--classes {unknown} are not CIFAR-10 classes; choose from "
+            f"{', '.join(CIFAR10_CLASSES)}."
         )
 
     out = Path(args.out).resolve()

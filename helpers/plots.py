@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import LogLocator, NullLocator
 import numpy as np
 import seaborn as sns
 import torch
+from matplotlib.ticker import LogLocator, NullLocator
 from torch import nn
 
 CURVES = (
@@ -30,7 +30,7 @@ def plot_history(history: list[dict], title: str = "") -> plt.Figure:
     rows = math.ceil(len(keys) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
     epochs = [h["epoch"] for h in history]
-    for ax, (key, label) in zip(axes.flat, keys):
+    for ax, (key, label) in zip(axes.flat, keys, strict=False):
         for split, style in (("train", "--"), ("val", "-")):
             values = [h.get(f"{split}_{key}") for h in history]
             if any(v is not None for v in values):
@@ -73,7 +73,7 @@ def plot_confusion(matrix: np.ndarray | list, classes: tuple[str, ...] | list[st
         vmax=1,
         cbar=False,
     )
-    for ax, title in zip(axes, ("counts", "row-normalised (recall per class)")):
+    for ax, title in zip(axes, ("counts", "row-normalised (recall per class)"), strict=True):
         ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.tight_layout()
     return fig
@@ -121,7 +121,7 @@ def image_grid(
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * 1.25 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, img, title in zip(axes.flat, images, titles):
+    for ax, img, title in zip(axes.flat, images, titles, strict=False):
         show_image(ax, img)
         ax.set_title(title, fontsize=7)
     fig.tight_layout()
@@ -180,7 +180,7 @@ def plot_layer_histograms(values: dict[str, np.ndarray], title: str, cols: int =
     fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 1.9 * rows), squeeze=False)
     for ax in axes.flat[len(names) :]:
         fig.delaxes(ax)
-    for ax, name in zip(axes.flat, names):
+    for ax, name in zip(axes.flat, names, strict=False):
         counts, edges = np.histogram(np.asarray(values[name]).ravel(), bins=60)
         ax.stairs(
             counts, edges, fill=True, color="tab:blue"
@@ -269,8 +269,8 @@ def plot_score_histograms(labels: np.ndarray, scores: np.ndarray, threshold: flo
         else np.linspace(scores.min(), scores.max(), 60)
     )
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    ax.hist(scores[labels == 0], bins, alpha=0.6, label=f"normal ({(labels == 0).sum()})")
-    ax.hist(scores[labels == 1], bins, alpha=0.6, label=f"anomaly ({(labels == 1).sum()})")
+    ax.hist(scores[labels == 0], bins.tolist(), alpha=0.6, label=f"normal ({(labels == 0).sum()})")
+    ax.hist(scores[labels == 1], bins.tolist(), alpha=0.6, label=f"anomaly ({(labels == 1).sum()})")
     ax.axvline(threshold, color="k", label="chosen threshold")
     ax.set(
         xscale="log" if logged else "linear",
@@ -295,7 +295,7 @@ def plot_signals(
     labels = np.asarray(labels)
     pairs = list(itertools.combinations(names, 2)) or [(names[0], names[0])]
     fig, axes = plt.subplots(1, len(pairs), figsize=(5.5 * len(pairs), 5), squeeze=False)
-    for ax, (x, y) in zip(axes.flat, pairs):
+    for ax, (x, y) in zip(axes.flat, pairs, strict=True):
         for value, name, style in (
             (0, "normal", dict(s=8, alpha=0.4)),
             (1, "anomaly", dict(s=22, marker="x")),

@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "epochs": args.epochs,
         **parse_assignments(args.set),
     }
-    candidates = [{}] + [parse_assignments(items) for items in args.tries]
+    candidates: list[dict[str, Any]] = [{}] + [parse_assignments(items) for items in args.tries]
     for overrides in candidates:  # every candidate is checked before any trains
         resolve_hw1(
             base["preset"],
@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )
     for row in table:
         print(
-            f"{row['val_score']:.4f}  {row['candidate']}  (seeds {row['seeds']}, {row['seconds'] / 60:.1f} min)"
+            f"{row['val_score']:.4f}  {row['candidate']}  "
+            f"(seeds {row['seeds']}, {row['seconds'] / 60:.1f} min)"
         )
     return table
 

@@ -78,10 +78,12 @@ def render_hw1(metrics: dict, command: str, date: str) -> str:
     lines = [
         provenance(command, metrics, date, extra),
         "",
-        "| test accuracy | macro precision | macro recall | macro F1 | weighted F1 | best epoch | wall time |",
+        "| test accuracy | macro precision | macro recall | macro F1 | weighted F1 | best epoch | "
+        "wall time |",
         "|---|---|---|---|---|---|---|",
         f"| **{metrics['test_accuracy']:.3f}** | {metrics['macro_precision']:.3f} | "
-        f"{metrics['macro_recall']:.3f} | {metrics['macro_f1']:.3f} | {metrics['weighted_f1']:.3f} | "
+        f"{metrics['macro_recall']:.3f} | {metrics['macro_f1']:.3f} | {metrics['weighted_f1']:.3f} "
+        "| "
         f"{metrics['best_epoch']} of {p['epochs']} | {minutes(metrics['wall_seconds'])} |",
         "",
         "| class | precision | recall | F1 | | class | precision | recall | F1 |",
@@ -92,7 +94,9 @@ def render_hw1(metrics: dict, command: str, date: str) -> str:
         for name, r in metrics["per_class"].items()
     ]
     half = (len(rows) + 1) // 2
-    for left, right in zip(rows[:half], rows[half:] + [" | | |"] * (2 * half - len(rows))):
+    for left, right in zip(
+        rows[:half], rows[half:] + [" | | |"] * (2 * half - len(rows)), strict=True
+    ):
         lines.append(f"| {left} | | {right} |")
     return "\n".join(lines)
 
@@ -120,12 +124,14 @@ def render_hw2(runs: list[dict], command: str, date: str) -> str:
     lines = [
         provenance(command, first, date, extra),
         "",
-        "| `threshold_method` | seed | threshold chosen from | TPR | TNR | balanced accuracy | AUROC | AUPR | wall time |",
+        "| `threshold_method` | seed | threshold chosen from | TPR | TNR | balanced accuracy | "
+        "AUROC | AUPR | wall time |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for m in runs:
         lines.append(
-            f"| `{m['params']['threshold_method']}` | {m['params']['seed']} | {m['threshold_rule']} | "
+            f"| `{m['params']['threshold_method']}` | {m['params']['seed']} | "
+            f"{m['threshold_rule']} | "
             f"{_anomaly_cells(m)} | {minutes(m['wall_seconds'])} |"
         )
     if "ablation" in first:

@@ -1,6 +1,7 @@
 """Reproduce every result in the README with one command.
 
-    python -m helpers.reproduce --recipe cpu --cifar-dir path/to/cifar10 --anomaly-dir path/to/anomaly-data
+    python -m helpers.reproduce --recipe cpu --cifar-dir path/to/cifar10 \\
+        --anomaly-dir path/to/anomaly-data
 
 runs, through papermill and with the documented parameters:
 
@@ -30,9 +31,9 @@ from pathlib import Path
 from . import report, study
 from .anomaly import THRESHOLD_METHODS
 from .config import parse_assignments
-from .execute import ROOT, check_parameters, run_notebook
 from .device import PRECISIONS
 from .errors import ParameterError
+from .execute import ROOT, check_parameters, run_notebook
 from .pretrain import RESTORATION_RECIPES
 from .runs import write_provenance, write_text
 
@@ -173,7 +174,8 @@ def hw2_runs(
                     "threshold_method": method,
                     "seed": seed,
                     **extra,
-                    # the first run's figures are the README's; the others' stay in their run folders
+                    # the first run's figures are the README's; the others' stay in their run
+                    # folders
                     "figures_dir": str(figures / "hw2" if i == 0 else out / "figures" / name),
                 },
             )

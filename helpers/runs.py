@@ -9,8 +9,9 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -26,7 +27,7 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def _atomic(path: str | Path, write: Callable[[str], None]) -> Path:
+def _atomic(path: str | Path, write: Callable[[str], object]) -> Path:
     """Write through a temporary file in the same folder, then rename over ``path``.
 
     An interrupted write leaves the old file (or nothing), never a truncated one.
@@ -163,7 +164,11 @@ def history_writer(
     """An ``on_epoch`` hook for ``fit`` that keeps ``history.json`` (or ``name``) in the run
     folder current."""
     path = Path(run_dir) / name
-    return lambda history, model: write_json(path, history)
+
+    def write(history: list[dict], model: Any) -> None:
+        write_json(path, history)
+
+    return write
 
 
 def publish_latest(run_dir: str | Path) -> Path:
@@ -204,7 +209,8 @@ def figure_saver(
         write_provenance(
             figures_dir,
             (
-                f"_Written on {date} by the notebook run in `{run_dir}` (its parameters: `params.json`, "
+                f"_Written on {date} by the notebook run in `{run_dir}` (its parameters: "
+                "`params.json`, "
                 f"its results: `metrics.json` there)._\n\nFigures from that run: "
                 + ", ".join(f"`{n}.png`" for n in saved)
                 + ". Any other PNG here comes from an earlier run."

@@ -56,7 +56,7 @@ def describe(pseudo: PseudoLabels, unlabelled: int, classes: tuple[str, ...]) ->
     """One line: how many pseudo-labels, their confidence, and per class."""
     counts = np.bincount(pseudo.labels.numpy(), minlength=len(classes))
     low = float(pseudo.confidence.min()) if len(pseudo) else float("nan")
-    per_class = ", ".join(f"{name} {n}" for name, n in zip(classes, counts))
+    per_class = ", ".join(f"{name} {n}" for name, n in zip(classes, counts, strict=True))
     return (
         f"pseudo-labelled {len(pseudo):,} of {unlabelled:,} unlabelled images "
         f"(confidence >= {low:.2f}; {per_class})"

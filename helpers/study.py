@@ -24,8 +24,8 @@ import numpy as np
 
 from .config import parse_assignments
 from .device import PRECISIONS
-from .execute import run_notebook
 from .errors import ParameterError
+from .execute import run_notebook
 from .runs import save_figure, write_json
 
 DEFAULT_ARMS = ("scratch", "restoration", "contrastive")
@@ -261,7 +261,8 @@ def markdown_table(summary: dict) -> str:
     """The summary as a Markdown table, a row per fraction and arm (mean ± std over seeds;
     the value alone for one seed)."""
     lines = [
-        "| labelled fraction | training images | arm | seeds | test accuracy | gain over scratch (points) "
+        "| labelled fraction | training images | arm | seeds | test accuracy | gain over scratch "
+        "(points) "
         "| macro F1 | kNN accuracy before fine-tuning |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -270,7 +271,7 @@ def markdown_table(summary: dict) -> str:
         for arm in sorted(row["arms"], key=order.index):
             a = row["arms"][arm]
 
-            def fmt(key):
+            def fmt(key, a=a):
                 if len(a["seeds"]) < 2:
                     return f"{a[key + '_mean']:.3f}"
                 return f"{a[key + '_mean']:.3f} ± {a[key + '_std']:.3f}"
@@ -305,7 +306,7 @@ def plot_fraction_curves(summary: dict, fraction: float):
         style = "--" if cell["arm"] == "scratch" else "-"
         color = arm_color(cell["arm"], order.index(cell["arm"]))
         epochs = [h["epoch"] for h in cell["history"]]
-        for ax, (key, _) in zip(axes, keys):
+        for ax, (key, _) in zip(axes, keys, strict=True):
             ax.plot(
                 epochs,
                 [h[key] for h in cell["history"]],
@@ -314,7 +315,7 @@ def plot_fraction_curves(summary: dict, fraction: float):
                 alpha=0.8,
                 label=f"{cell['arm']} (seed {cell['seed']})",
             )
-    for ax, (_, title) in zip(axes, keys):
+    for ax, (_, title) in zip(axes, keys, strict=True):
         ax.set(title=title, xlabel="epoch")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)

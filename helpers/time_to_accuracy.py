@@ -53,7 +53,7 @@ def plot_time_to_accuracy(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for i, (label, c) in enumerate(curves.items()):
+    for label, c in curves.items():
         minutes = c["minutes"] * scale
         (line,) = ax.plot(
             minutes,
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> Path:
     labels = args.labels or [Path(r).name for r in args.runs]
     if len(labels) != len(args.runs):
         parser.error(f"{len(args.runs)} runs but {len(labels)} labels: give one label per run.")
-    curves = {label: load_curve(run) for label, run in zip(labels, args.runs)}
+    curves = {label: load_curve(run) for label, run in zip(labels, args.runs, strict=True)}
     fig = plot_time_to_accuracy(curves, args.target, args.scale, args.time_label)
     return save_figure(fig, args.out)
 

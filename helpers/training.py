@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .augment import BatchAugment, to_float
 from .checkpoints import describe, load_checked
-from .device import autocast, autocast_dtype, channels_last_is_safe, check_precision
 from .cifar import ImageSet
+from .device import autocast, autocast_dtype, channels_last_is_safe, check_precision
 from .errors import CheckpointError, CourseworkError, ParameterError
 from .metrics import ConfusionMeter, LossMeter
 from .progress import in_notebook_with_widgets, log_line, progress_bar
@@ -382,7 +381,8 @@ def _check_finite(
         kept = f" The last good checkpoint is {ckpt_dir / 'last.pt'}." if ckpt_dir else ""
         raise TrainingDiverged(
             f"the training loss became {float(step_losses[first])} at epoch {epoch + 1}, "
-            f"step {first + 1} of {len(step_losses)}.{kept} Lower lr (now {config.lr}) and try again."
+            f"step {first + 1} of {len(step_losses)}.{kept} Lower lr (now {config.lr}) and try "
+            "again."
         )
 
 
@@ -398,7 +398,7 @@ class TimeEstimate:
 
     def __init__(self, total_steps: int, timed_steps: int, slow_hint: str = ""):
         self.total_steps, self.timed_steps, self.slow_hint = total_steps, timed_steps, slow_hint
-        self.start: float | None = None
+        self.start = 0.0  # set at step 1, read from step timed_steps + 1 on
         self.seconds: float | None = None
 
     def before_step(self, step: int, losses: torch.Tensor) -> None:
@@ -419,12 +419,14 @@ class TimeEstimate:
                 log_line(self.message(per_step))
 
     def message(self, per_step: float) -> str:
+        seconds = per_step * self.total_steps
         text = (
-            f"estimated training time: {_duration(self.seconds)} "
-            f"({per_step:.2f} s per step x {self.total_steps:,} steps, from steps 2-{self.timed_steps + 1};"
+            f"estimated training time: {_duration(seconds)} "
+            f"({per_step:.2f} s per step x {self.total_steps:,} steps, from steps "
+            f"2-{self.timed_steps + 1};"
             " evaluation not included)"
         )
-        if self.slow_hint and self.seconds > 3600:
+        if self.slow_hint and seconds > 3600:
             text += f"\n{self.slow_hint}"
         return text
 
@@ -565,7 +567,7 @@ def fit(
             record.update({f"val_{k}": v for k, v in scores.items()})
         if tracked:
             norms = (grad_sums / steps).tolist()
-            record["grad_norm"] = {name: g for (name, _), g in zip(tracked, norms)}
+            record["grad_norm"] = {name: g for (name, _), g in zip(tracked, norms, strict=True)}
         record["seconds"] = time.perf_counter() - t0
         result.history.append(record)
 

@@ -31,6 +31,7 @@ from sklearn.covariance import LedoitWolf
 from torch import nn
 
 from .augment import random_crop, random_flip, to_float
+from .batches import run_in_batches
 from .errors import ParameterError
 from .metrics import ConfusionMeter
 from .models import Normalize, ResNetEncoder
@@ -118,7 +119,7 @@ class TransformationPrediction:
         logits = model(torch.cat(parts).contiguous(memory_format=torch.channels_last))
         return F.cross_entropy(logits.float(), which), _Scored(logits, which)
 
-    def meter(self, device: torch.device) -> "_TransformationMeter":
+    def meter(self, device: torch.device) -> _TransformationMeter:
         return _TransformationMeter(len(self.transformations), device)
 
 
@@ -129,14 +130,15 @@ class _Scored:
     logits: torch.Tensor
     targets: torch.Tensor
 
-    def detach(self) -> "_Scored":
+    def detach(self) -> _Scored:
         return _Scored(self.logits.detach(), self.targets)
 
 
 class _TransformationMeter(ConfusionMeter):
     """Loss and accuracy of naming the transformations (the batch's own labels are unused)."""
 
-    def update(self, loss: torch.Tensor, out: _Scored, targets: torch.Tensor) -> None:
+    # fit hands a meter what its own objective's loss returns: here a _Scored, not logits
+    def update(self, loss: torch.Tensor, out: _Scored, targets: torch.Tensor) -> None:  # type: ignore[override]
         super().update(loss, out.logits, out.targets)
 
 
@@ -177,9 +179,8 @@ def transformation_scores(
     to ``device``."""
     check_transformations(model, transformations)
     model.to(device).eval()
-    scores, features = [], []
-    for s in range(0, len(images), batch_size):
-        x = to_float(images[s : s + batch_size].to(device))
+
+    def score(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         nll = torch.zeros(len(x), device=device)
         views, mirrored = [], []
         for t, (turns, dy, dx) in enumerate(transformations):
@@ -193,9 +194,10 @@ def transformation_scores(
                     memory_format=torch.channels_last
                 )
                 mirrored.append(F.normalize(model.features(mirror).float(), dim=1))
-        scores.append((nll / len(transformations)).cpu())
-        features.append(torch.stack(views + mirrored, 1).cpu())
-    return torch.cat(scores).numpy(), torch.cat(features).numpy()
+        return (nll / len(transformations)).cpu(), torch.stack(views + mirrored, 1).cpu()
+
+    parts = run_in_batches(score, images, device, batch_size)
+    return torch.cat([p[0] for p in parts]).numpy(), torch.cat([p[1] for p in parts]).numpy()
 
 
 def knn_distance(features: np.ndarray, reference: np.ndarray, k: int = 5) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Shared fixtures (generated data sets) and builders of small runs' settings, for every test file."""
+"""Shared fixtures (generated data sets) and builders of small runs' settings, for every test
+file."""
 
 import os
 from pathlib import Path
@@ -14,7 +15,8 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 CPU = torch.device("cpu")
-# The fewest hw1 parameters a preset needs beside it; nothing is read from or written to these paths.
+# The fewest hw1 parameters a preset needs beside it; nothing is read from or written to these
+# paths.
 HW1_BASE = dict(
     data_dir="d",
     download=False,

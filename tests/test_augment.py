@@ -63,7 +63,7 @@ def test_windows_are_cut_per_image_and_only_in_the_early_epochs():
     x = torch.arange(4 * 32 * 32, dtype=torch.float32).view(4, 1, 32, 32)
     w = window(x, 24, torch.Generator().manual_seed(0))
     assert w.shape == (4, 1, 24, 24)
-    for img, orig in zip(w, x):  # a contiguous block of the original image
+    for img, orig in zip(w, x, strict=True):  # a contiguous block of the original image
         top, left = divmod(int(img[0, 0, 0] - orig[0, 0, 0]), 32)
         assert torch.equal(img, orig[:, top : top + 24, left : left + 24])
     assert (
@@ -87,7 +87,8 @@ def test_windows_are_cut_per_image_and_only_in_the_early_epochs():
 
 
 def test_to_float_scales_to_unit_range_without_changing_its_input():
-    """``.float()`` returns a float32 tensor itself, so an in-place division changed the caller's images."""
+    """``.float()`` returns a float32 tensor itself, so an in-place division changed the
+    caller's images."""
     from helpers.augment import to_float
 
     images = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8)

@@ -38,13 +38,14 @@ def test_benchmark_prints_one_json_line_with_median_ratios_and_their_spread(caps
         )  # of three rounds, the middle
     assert out["fit_fp32_is_fit"] and out["fit_fp32_ips"] == out["fit_ips"]  # fp32 asked: one loop
     for key, other in (("fit_over_bare", "bare"), ("fit_over_conventional", "conventional")):
-        # each round's ratio: its two loops side by side; the speeds printed are rounded to 0.1, so each
-        # ratio lies between these bounds, and so does each of the three ratios in sorted order
-        pairs = list(zip(out["rounds_ips"]["fit"], out["rounds_ips"][other]))
+        # each round's ratio: its two loops side by side; the speeds printed are rounded to 0.1,
+        # so each ratio lies between these bounds, and so does each of the three ratios in sorted
+        # order
+        pairs = list(zip(out["rounds_ips"]["fit"], out["rounds_ips"][other], strict=True))
         lowest = sorted((f - 0.05) / (o + 0.05) for f, o in pairs)
         highest = sorted((f + 0.05) / (o - 0.05) for f, o in pairs)
         found = [out[f"{key}_range"][0], out[key], out[f"{key}_range"][1]]  # min, median, max
-        for value, low, high in zip(found, lowest, highest):
+        for value, low, high in zip(found, lowest, highest, strict=True):
             assert low - 5e-4 <= value <= high + 5e-4  # the ratio itself is rounded to 0.001
 
 

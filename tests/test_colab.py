@@ -1,11 +1,16 @@
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
-import shutil
 
 import nbformat
 import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 from helpers.colab import FILES, ROOT, point_at
 from helpers.errors import ParameterError
@@ -58,21 +63,39 @@ JUPYTER_PACKAGES = {
 }
 
 
+def requirement_name(line: str) -> str:
+    return re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
 def requirement_names(path):
     names = []
     for line in path.read_text().splitlines():
         line = line.split("#")[0].strip()
         if line:
-            names.append(re.split(r"[<>=!~\[; ]", line, maxsplit=1)[0].lower().replace("_", "-"))
+            names.append(requirement_name(line))
     return names
+
+
+def declared_names() -> set[str]:
+    """Every package pyproject.toml declares: the runtime dependencies and every optional group."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lists = [project["dependencies"], *project["optional-dependencies"].values()]
+    return {requirement_name(line) for group in lists for line in group}
+
+
+def test_requirements_txt_installs_the_package_with_every_group():
+    """The README's install, `pip install -r requirements.txt`, brings everything declared."""
+    groups = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    lines = [x.split("#")[0].strip() for x in (ROOT / "requirements.txt").read_text().splitlines()]
+    assert [x for x in lines if x] == [f"-e .[{','.join(groups)}]"]
 
 
 def test_the_colab_setup_cells_install_a_list_without_any_jupyter_package():
     colab = requirement_names(ROOT / "requirements-colab.txt")
     assert not set(colab) & JUPYTER_PACKAGES
-    assert set(colab) <= set(
-        requirement_names(ROOT / "requirements.txt")
-    )  # nothing beyond the full list
+    assert set(colab) <= declared_names()  # nothing beyond what the package declares
     for name in FILES[1:]:
         setup = nbformat.read(ROOT / name, as_version=4).cells[1].source
         assert '"requirements-colab.txt"' in setup and '"requirements.txt"' not in setup
@@ -80,7 +103,7 @@ def test_the_colab_setup_cells_install_a_list_without_any_jupyter_package():
 
 @pytest.mark.parametrize("command", [["lab", "--version"], ["nbconvert", "--version"]])
 def test_the_readme_jupyter_commands_exist_after_the_install(command):
-    assert "jupyter" in requirement_names(ROOT / "requirements.txt")
+    assert "jupyter" in declared_names()  # installed by requirements.txt (all groups)
     jupyter = Path(sys.executable).with_name("jupyter")
     done = subprocess.run(
         [str(jupyter) if jupyter.exists() else "jupyter", *command],

@@ -1,10 +1,9 @@
 import pytest
 
-from helpers.config import HW1_PRESETS, resolve_hw1
-from helpers.errors import ParameterError
-from helpers.device import select_device
-
 from conftest import HW1_BASE as BASE
+from helpers.config import HW1_PRESETS, resolve_hw1
+from helpers.device import select_device
+from helpers.errors import ParameterError
 
 
 def test_preset_fills_what_is_not_given_and_explicit_values_win():
@@ -68,7 +67,8 @@ def test_cuda_without_gpu_is_explained(monkeypatch):
 
 
 def test_layer_decay_shapes_only_the_fine_tuning_of_a_pretrained_encoder():
-    """A study's `--set layer_decay=0.7` reaches every arm: from scratch it must not slow the stem."""
+    """A study's `--set layer_decay=0.7` reaches every arm: from scratch it must not slow the
+    stem."""
     assert resolve_hw1("cpu", **BASE, layer_decay=0.7).layer_decay == 1.0
     assert resolve_hw1("cpu", **BASE, pretrain="restoration", layer_decay=0.7).layer_decay == 0.7
     assert (

@@ -1,10 +1,13 @@
-"""The detector's signals, their common scale, and what the global, colour and texture signals add."""
+"""The detector's signals, their common scale, and what the global, colour and texture signals
+add."""
 
 import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
+from conftest import CPU
+from conftest import hw2_settings as settings
 from helpers import hw2
 from helpers.anomaly import quantile_threshold
 from helpers.detector import (
@@ -17,7 +20,6 @@ from helpers.detector import (
 )
 from helpers.errors import ParameterError
 from helpers.synthetic import write_anomaly_folder
-from conftest import CPU, hw2_settings as settings
 
 
 def test_median_pooling_ignores_a_defect_on_a_small_part_of_the_image():
@@ -188,7 +190,7 @@ def test_the_detector_refuses_scoring_before_fit_and_standardising_on_fewer_than
     assert set(detector.fit(images, images[:2]).scores(images)) >= {"combined", "global", "texture"}
 
 
-def test_the_detector_needs_an_autoencoder_a_known_pooling_and_the_rotation_network_its_signals_use():
+def test_detector_needs_an_autoencoder_a_known_pooling_and_the_rotation_network_its_signals_use():
     from helpers.autoencoder import ConvAutoencoder
 
     model = ConvAutoencoder((4, 8), latent=4)

@@ -12,14 +12,13 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import CPU
 from helpers import device
 from helpers.cifar import load_cifar10
 from helpers.device import autocast_dtype, channels_last_is_safe, precision_name
 from helpers.errors import ParameterError
 from helpers.models import build_classifier
 from helpers.training import Classification, FitConfig, fit
-
-from conftest import CPU, ROOT
 
 
 def test_explicit_precisions_map_to_their_types_and_fp32_to_no_autocast(monkeypatch):
@@ -68,7 +67,6 @@ def test_compute_record_names_precision_and_the_cpu_capability_and_threads_the_r
     env = {
         **os.environ,
         "ATEN_CPU_CAPABILITY": "default",
-        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
@@ -123,7 +121,6 @@ def test_the_avx2_crash_sequence_runs_through_fit_in_a_subprocess(cifar_dir):
         **os.environ,
         "ONEDNN_MAX_CPU_ISA": "AVX2",
         "ATEN_CPU_CAPABILITY": "avx2",
-        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
     done = subprocess.run(
         [sys.executable, "-c", CRASH_SEQUENCE.format(data=str(cifar_dir))],
@@ -154,7 +151,8 @@ def test_float16_autocast_with_a_gradient_scaler_trains_on_the_cpu(cifar_dir, tm
 
 
 def test_bfloat16_autocast_trains_on_the_cpu(cifar_dir, monkeypatch):
-    """The branch of an Ampere GPU's "auto" (bfloat16, no gradient scaler), emulated where need be."""
+    """The branch of an Ampere GPU's "auto" (bfloat16, no gradient scaler), emulated where need
+    be."""
     monkeypatch.setattr(
         device, "cpu_has_native_bf16", lambda: True
     )  # no warning about the emulation

@@ -8,7 +8,8 @@ import pytest
 from helpers.errors import ParameterError
 from helpers.execute import run_notebook
 
-# A notebook with the parameters run_notebook injects; it records what it was given and each execution.
+# A notebook with the parameters run_notebook injects; it records what it was given and each
+# execution.
 PARAMETERS = (
     'results_dir = "results"\nrun_name = "run"\noverwrite = False\nresume = False\nvalue = 0\n'
 )
@@ -17,7 +18,8 @@ run = pathlib.Path(results_dir) / run_name
 run.mkdir(parents=True, exist_ok=True)
 with open(run / "executions.txt", "a") as f:
     f.write("x")
-(run / "metrics.json").write_text(json.dumps({"value": value, "overwrite": overwrite, "resume": resume}))
+metrics = {"value": value, "overwrite": overwrite, "resume": resume}
+(run / "metrics.json").write_text(json.dumps(metrics))
 """
 
 

@@ -5,8 +5,8 @@ import json
 
 import pytest
 import torch
-from conftest import CPU, HW1_BASE, hw1_settings
 
+from conftest import CPU, HW1_BASE, hw1_settings
 from helpers import config, hw1
 from helpers.cifar import ImageSet
 from helpers.config import fraction_tuning, resolve_hw1
@@ -32,7 +32,7 @@ def test_every_fraction_trains_for_the_steps_of_all_the_labels(cifar_dir, tmp_pa
         seen[fraction] = (sum(batches), len(data.train), data.all_labels)
     everything = seen[1.0][2]
     assert seen[1.0][1] == everything  # 100 %: one pass
-    for fraction, (images_seen, labelled, all_labels) in seen.items():
+    for images_seen, labelled, all_labels in seen.values():
         assert all_labels == everything
         # as many images as 100 % of the labels, up to the rounding of the passes and the
         # last incomplete batch (dropped)
@@ -146,7 +146,7 @@ def test_self_training_trains_a_student_on_labels_and_pseudo_labels(cifar_dir, t
     loaded = hw1.build_model(t)
     again = hw1.train(t, loaded, data, CPU, tmp_path / "other")
     assert again.history == teacher_result.history
-    for a, b in zip(loaded.state_dict().values(), teacher.state_dict().values()):
+    for a, b in zip(loaded.state_dict().values(), teacher.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     wrong = hw1_settings(
         cifar_dir, tmp_path, fraction=0.5, epochs=1, self_training=True, teacher=str(run), seed=1

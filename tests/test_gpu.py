@@ -59,7 +59,8 @@ def test_anomaly_scoring_moves_a_cpu_model_to_the_gpu():
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16", "fp32"])
 def test_training_on_the_gpu_lowers_the_loss(cifar_dir, tmp_path, precision):
-    """fp16 is the branch with a gradient scaler (T4-class GPUs); bf16 is "auto" on Ampere and later."""
+    """fp16 is the branch with a gradient scaler (T4-class GPUs); bf16 is "auto" on Ampere and
+    later."""
     train, _ = load_cifar10(cifar_dir)
     train, val = split_train_val(train, 0.25, seed=0)
     torch.manual_seed(0)

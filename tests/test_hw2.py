@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import CPU
+from conftest import hw2_parameters as params
+from conftest import hw2_settings as settings
 from helpers import hw2
 from helpers.config import HW2_DEFAULT_SIGNALS, resolve_hw2
 from helpers.errors import ParameterError
-
-from conftest import CPU, hw2_parameters as params, hw2_settings as settings
 
 
 @pytest.mark.parametrize(
@@ -22,13 +23,16 @@ from conftest import CPU, hw2_parameters as params, hw2_settings as settings
         (dict(device="gpu"), "device='gpu' is unknown"),
         (
             dict(score="mse"),
-            "score='mse' is unknown; choose one of reconstruction_mean, reconstruction_median, global, colour, content, texture, local, transformation, features, mahalanobis, combined",
+            "score='mse' is unknown; choose one of reconstruction_mean, reconstruction_median, "
+            "global, colour, content, texture, local, transformation, features, mahalanobis, "
+            "combined",
         ),
         (dict(duplicate_rms=-0.1), "duplicate_rms=-0.1 must lie in"),
         (dict(precision="int8"), "precision='int8' is unknown"),
         (
             dict(signals=["reconstruction", "color"]),
-            "signals=.* must be a non-empty list drawn from reconstruction, global, colour, content, texture, local, transformation, features, mahalanobis",
+            "signals=.* must be a non-empty list drawn from reconstruction, global, colour, "
+            "content, texture, local, transformation, features, mahalanobis",
         ),
         (dict(signals=[]), "must be a non-empty list"),
         (dict(transformation_batch_size=0), "transformation_batch_size=0 must be an integer >= 1"),
@@ -211,7 +215,8 @@ def test_scoring_refuses_a_score_it_does_not_compute_instead_of_returning_none(
         (10, r"normal_class=10 must be a CIFAR-10 class index \(an integer 0-9\)"),
         (
             "plane",
-            "normal_class='plane' is not a CIFAR-10 class; choose one of airplane, automobile, bird",
+            "normal_class='plane' is not a CIFAR-10 class; choose one of airplane, automobile, "
+            "bird",
         ),
     ],
 )
@@ -302,9 +307,10 @@ def test_resume_continues_each_autoencoder_from_its_own_checkpoint(
     models = hw2.build_models(s)
     resumed = hw2.train(replace(s, resume=True), models, parts, CPU, tmp_path / "run")
     assert [_losses(r) for r in resumed] == [_losses(r) for r in expected]
-    for a, b in zip(whole, models):
+    for a, b in zip(whole, models, strict=True):
         assert all(
-            torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values())
+            torch.equal(x, y)
+            for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
         )
 
 
@@ -329,7 +335,9 @@ def test_resume_continues_the_rotation_network_from_its_checkpoint(anomaly_dir, 
     assert _losses(resumed.result) == _losses(expected.result) and len(resumed.result.history) == 2
     assert all(
         torch.equal(x, y)
-        for x, y in zip(expected.net.state_dict().values(), resumed.net.state_dict().values())
+        for x, y in zip(
+            expected.net.state_dict().values(), resumed.net.state_dict().values(), strict=True
+        )
     )
 
 

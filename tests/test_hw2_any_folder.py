@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import hw2
 from conftest import hw2_settings
+from helpers import hw2
 from helpers.errors import DataError, ParameterError
 from helpers.synthetic import write_tile_folder
 
@@ -58,7 +58,8 @@ def test_small_frames_and_large_grey_tiles_get_their_own_resolution_and_colour(
 
 
 def test_defects_a_few_pixels_wide_are_detected_at_the_chosen_resolution(tile_dir, tmp_path):
-    # (the small frames' whole-frame anomalies: test_hw2.test_autoencoder_trained_on_normals_flags_anomalies)
+    # (the small frames' whole-frame anomalies:
+    # test_hw2.test_autoencoder_trained_on_normals_flags_anomalies)
     s = folder_settings(tile_dir, tmp_path / "tiles", epochs=1)
     data, result = run(s)
     assert data.train.images.shape[1:] == (1, 56, 48)

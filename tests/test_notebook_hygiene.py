@@ -20,7 +20,8 @@ def test_committed_notebook_has_no_outputs_or_local_paths(name):
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, (
-                f"{name}: strip outputs before committing (jupyter nbconvert --clear-output --inplace {name})"
+                f"{name}: strip outputs before committing (jupyter nbconvert --clear-output "
+                f"--inplace {name})"
             )
         assert not LOCAL_PATH.search(cell.source), (
             f"{name}: a local path in a cell: {cell.source[:200]}"

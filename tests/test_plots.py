@@ -14,7 +14,7 @@ def test_layer_histograms_draw_one_log_scaled_panel_per_layer_with_every_value_c
     fig = plots.plot_layer_histograms(values, "weights per layer")
     try:
         assert len(fig.axes) == 7  # the grid's 5 unused cells are removed, not left as blank panels
-        for ax, (name, v) in zip(fig.axes, values.items()):
+        for ax, (name, v) in zip(fig.axes, values.items(), strict=True):
             assert ax.get_title() == name.removesuffix(".weight") and ax.get_yscale() == "log"
             (stairs,) = ax.patches
             assert stairs.get_data().values.sum() == v.size

@@ -3,14 +3,13 @@ from dataclasses import replace
 import pytest
 import torch
 
+from conftest import CPU, hw1_settings
 from helpers import hw1
 from helpers.cifar import ImageSet
 from helpers.config import FINETUNE_LAYER_DECAY
 from helpers.errors import CheckpointError, ParameterError
 from helpers.models import build_classifier
 from helpers.pretrain import RestorationNet, load_encoder, load_restoration_net, save_encoder
-
-from conftest import CPU, hw1_settings
 
 
 def test_encoder_round_trip_and_mismatch_errors(tmp_path):
@@ -24,7 +23,9 @@ def test_encoder_round_trip_and_mismatch_errors(tmp_path):
     path = save_encoder(net, tmp_path / "enc.pt", {"epochs": 1})
     classifier = build_classifier("resnet18", 8)
     assert load_encoder(classifier, path) == {"epochs": 1}
-    for a, b in zip(classifier.encoder.state_dict().values(), net.encoder.state_dict().values()):
+    for a, b in zip(
+        classifier.encoder.state_dict().values(), net.encoder.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b)
     with pytest.raises(
         CheckpointError, match="is for resnet18, width 8, but the classifier is resnet18, width 16"

@@ -144,7 +144,8 @@ def test_one_command_runs_everything_and_rewrites_the_readme(
     assert f"| **{hw1['test_accuracy']:.3f}** | {hw1['macro_precision']:.3f} |" in text
     for run in done["hw2"]:
         assert (
-            f"| `{run['params']['threshold_method']}` | {run['params']['seed']} | {run['threshold_rule']} | "
+            f"| `{run['params']['threshold_method']}` | {run['params']['seed']} | "
+            f"{run['threshold_rule']} | "
             f"**{run['tpr']:.3f}** |"
         ) in text
     assert text.count("_Produced by `python -m helpers.reproduce --cifar-dir") == 3

@@ -3,7 +3,6 @@
 scoring and the threshold for hw2), with the notebooks' computing steps run in-process."""
 
 import json
-from pathlib import Path
 
 import nbformat
 import papermill

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import hw1_settings
 from helpers.errors import ParameterError
 from helpers.runs import (
     figure_saver,
@@ -15,8 +16,6 @@ from helpers.runs import (
     write_json,
     write_text,
 )
-
-from conftest import hw1_settings
 
 
 def test_finished_run_is_not_overwritten_unless_asked(tmp_path):

@@ -3,10 +3,9 @@ import re
 
 import pytest
 
+from conftest import HW1_BASE
 from helpers import study
 from helpers.errors import ParameterError
-
-from conftest import HW1_BASE
 
 
 @pytest.mark.notebook
@@ -202,7 +201,9 @@ def test_summary_refuses_cells_run_with_different_settings(tmp_path):
     ):
         study.summarise(other)
     _finished_cell(other, "f0.1-contrastive-s1", pretrain="contrastive", seed=1, epochs=60)
-    with pytest.raises(ParameterError, match="epochs=50 in f0.1-contrastive-s0 but 60 in f0.1-contrastive-s1"):
+    with pytest.raises(
+        ParameterError, match="epochs=50 in f0.1-contrastive-s0 but 60 in f0.1-contrastive-s1"
+    ):
         study.summarise(other)
 
 

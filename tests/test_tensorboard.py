@@ -1,8 +1,7 @@
 import matplotlib.pyplot as plt
 import pytest
-from torch import nn
-
 from tensorboard.backend.event_processing import event_accumulator
+from torch import nn
 
 from helpers.tensorboard import NoLog, open_log
 

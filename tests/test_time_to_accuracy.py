@@ -10,7 +10,7 @@ def write_run(folder, seconds, accuracies, test):
     folder.mkdir(parents=True)
     history = [
         {"epoch": i + 1, "seconds": s, "val_accuracy": a}
-        for i, (s, a) in enumerate(zip(seconds, accuracies))
+        for i, (s, a) in enumerate(zip(seconds, accuracies, strict=True))
     ]
     (folder / "metrics.json").write_text(
         json.dumps({"history": history, "test_accuracy": test, "params": {}})

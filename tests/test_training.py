@@ -3,13 +3,12 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import CPU
 from helpers.augment import BatchAugment
 from helpers.cifar import ImageSet, load_cifar10, split_train_val
 from helpers.errors import CheckpointError, ParameterError
 from helpers.models import build_classifier
 from helpers.training import Classification, FitConfig, TrainingDiverged, fit, predict_proba
-
-from conftest import CPU
 
 
 def small_run(cifar_dir, tmp_path, epochs=3, **kw):
@@ -54,7 +53,7 @@ def test_resumed_run_ends_like_an_uninterrupted_one(cifar_dir, tmp_path):
     small_run(cifar_dir, tmp_path / "b", epochs=3, stop_after_epochs=1)  # "interrupted"
     model_b, resumed = small_run(cifar_dir, tmp_path / "b", epochs=3, resume=True)
     assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
-    for a, b in zip(model_a.state_dict().values(), model_b.state_dict().values()):
+    for a, b in zip(model_a.state_dict().values(), model_b.state_dict().values(), strict=True):
         assert torch.equal(a, b)
 
 
@@ -119,9 +118,9 @@ def test_the_time_estimate_extrapolates_the_timed_steps_to_the_whole_run(monkeyp
 def test_fit_announces_its_estimate_and_a_gpu_recipe_on_the_cpu_points_to_the_cpu_preset(
     cifar_dir, capsys
 ):
+    from conftest import HW1_BASE as BASE
     from helpers import hw1
     from helpers.config import resolve_hw1
-    from conftest import HW1_BASE as BASE
 
     train, _ = load_cifar10(cifar_dir)
     config = FitConfig(epochs=1, batch_size=8, lr=0.05, estimate_after_steps=2)

@@ -92,7 +92,8 @@ def test_knn_distance_over_views_compares_each_view_with_the_same_view_and_avera
     ref = np.stack(
         [np.eye(3, dtype=np.float32), -np.eye(3, dtype=np.float32)], 1
     )  # (3 refs, 2 views, 3)
-    # view 0 matches reference 0's view 0 exactly; view 1 matches nothing in view 1 but would in view 0
+    # view 0 matches reference 0's view 0 exactly; view 1 matches nothing in view 1 but would in
+    # view 0
     query = np.array([[[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]], dtype=np.float32)
     per_view = [knn_distance(query[:, v], ref[:, v], k=1)[0] for v in range(2)]
     assert per_view == [pytest.approx(0.0), pytest.approx(1.0)]  # view 1: nearest is 0 (orthogonal)
@@ -153,8 +154,8 @@ def one_class_data(tmp_path_factory):
 
 
 def test_the_rotation_network_keeps_its_last_epoch_and_records_validation(one_class_data, tmp_path):
-    from helpers import hw2
     from conftest import hw2_settings as settings
+    from helpers import hw2
 
     s = settings(
         one_class_data,
@@ -192,8 +193,8 @@ def test_the_rotation_network_keeps_its_last_epoch_and_records_validation(one_cl
 
 
 def test_the_one_class_detector_ranks_other_classes_above_the_normal_one(one_class_data, tmp_path):
-    from helpers import hw2
     from conftest import hw2_settings as settings
+    from helpers import hw2
 
     s = settings(
         one_class_data,
