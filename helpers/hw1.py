@@ -199,6 +199,8 @@ TEACHER_MUST_MATCH = (
     "val_fraction",
     "data_dir",
     "pretrain",
+    "restoration",
+    "pretrain_epochs",
 )
 
 
