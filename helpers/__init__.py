@@ -1,29 +1,31 @@
-"""Helpers for the image-processing coursework notebooks.
+"""Helpers for the image-processing coursework notebooks: all of their logic, tested.
 
-One module per job:
+The folders say what depends on what: ``core`` is shared and knows nothing of the
+homeworks; ``data`` reads the data sets; ``hw1`` and ``hw2`` are the two homeworks (each
+``from helpers import hw1`` gives its notebook's steps); ``tools`` are the command-line
+tools (``python -m helpers.tools.<name>``), which run the notebooks and write the docs.
 
-- ``cifar``       CIFAR-10 python batches into memory, download, stratified subsets
-- ``folder_data`` the anomaly task's folder layout decoded once into a tensor cache
-- ``synthetic``   small generated data sets in both formats (tests, benchmark)
-- ``augment``     batched augmentation on the device (crop, flip, cutout, colour jitter)
-- ``batches``     ``run_in_batches``: inference a batch at a time, without gradients
-- ``models``      32x32 ResNets built from torchvision blocks
-- ``autoencoder`` the anomaly autoencoder with its channel-attention mask
-- ``pretrain``    restoration pretraining of the ResNet encoder
-- ``training``    the one ``fit`` function both homeworks share
-- ``metrics``     classification metrics; ``anomaly``: anomaly scores and thresholds
-- ``plots``       every figure the notebooks show and save
-- ``config``      presets and parameter validation with clear errors
-- ``runs``        run folders, atomic writes, the record of a run
-- ``checkpoints`` loading weights with a clear error on a mismatch
-- ``device``      device and mixed-precision choice
-- ``tensorboard`` optional TensorBoard logging
-- ``hw1``, ``hw2`` the homeworks' steps, one call per notebook cell
-- ``study``       ``python -m helpers.study``: the hw1 data-fraction study
-- ``report``      the README's results blocks, written from metrics files
-- ``reproduce``   ``python -m helpers.reproduce``: every notebook, figure and table
-- ``bench``       ``python -m helpers.bench``: training throughput
-- ``colab``       ``python -m helpers.colab URL``: point the Colab badges at a copy
+- ``core/``      ``training`` (``fit``, the loop both homeworks share), ``augment``
+  (batched augmentation on the device), ``images`` (running images through a network
+  in batches), ``metrics``, ``device`` (device and precision), ``runs`` (run folders,
+  atomic writes, the record of a run), ``checkpoints``, ``progress``, ``tensorboard``,
+  ``plots`` (figures), ``notebooks`` (running a notebook headlessly), ``errors``
+- ``data/``      ``cifar`` (CIFAR-10 into memory), ``anomaly_data`` (the anomaly task's
+  folder layout, and one-class CIFAR-10), ``folder_profile`` (what a folder of images
+  decides: working size, grey or colour, training budget), ``near_duplicates`` (groups
+  of near-identical frames, the grouped validation split), ``synthetic`` (small generated
+  data sets for tests and the benchmark)
+- ``hw1/``       ``steps`` (one call per notebook cell), ``settings`` (presets and
+  parameters), ``resnet`` (ResNet-18/34 adapted to 32x32 images), ``restoration``
+  (restoration pretraining), ``masking``, ``contrastive`` (SimCLR), ``self_training``,
+  ``feature_quality`` (kNN accuracy of an encoder's features)
+- ``hw2/``       ``steps``, ``autoencoder`` (with its channel-attention mask),
+  ``detector`` (the signals, standardised and summed), ``thresholds`` (label-free
+  thresholds and the test metrics), ``rotation`` (the rotation network)
+- ``tools/``     ``reproduce`` (every notebook, figure and table), ``study`` (hw1's
+  data-fraction study), ``recipe_search`` (hw1's settings per fraction), ``oneclass``
+  (hw2 on each CIFAR-10 class), ``bench`` (training throughput), ``time_to_accuracy``,
+  ``colab`` (point the Colab badges at a copy), ``report`` (the docs' results blocks)
 """
 
 __version__ = "0.1.0"

@@ -3,19 +3,19 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from helpers.anomaly import (
+from helpers.core.errors import ParameterError
+from helpers.hw2.autoencoder import ChannelAttention, ConvAutoencoder
+from helpers.hw2.thresholds import (
     anomaly_report,
     balanced_threshold,
     choose_threshold,
     informed_threshold,
     quantile_threshold,
 )
-from helpers.autoencoder import ChannelAttention, ConvAutoencoder
-from helpers.errors import ParameterError
 
 
 def test_autoencoder_learns_to_rebuild_its_input_in_unit_range():
-    from helpers.synthetic import class_images
+    from helpers.data.synthetic import class_images
 
     torch.manual_seed(0)
     model = ConvAutoencoder((8, 16, 32), latent=4)

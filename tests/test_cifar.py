@@ -3,9 +3,9 @@ import pickle
 import numpy as np
 import pytest
 
-from helpers.cifar import CIFAR10_FOLDER, load_cifar10, split_train_val, stratified_indices
-from helpers.errors import DataError, ParameterError
-from helpers.synthetic import write_cifar10
+from helpers.core.errors import DataError, ParameterError
+from helpers.data.cifar import CIFAR10_FOLDER, load_cifar10, split_train_val, stratified_indices
+from helpers.data.synthetic import write_cifar10
 
 
 def test_loads_a_smaller_copy_as_uint8_tensors(cifar_dir):
@@ -148,7 +148,7 @@ def test_a_damaged_meta_file_costs_only_the_class_names(tmp_path):
 
 def test_max_train_images_caps_the_pool_with_every_class_kept_in_proportion(cifar_dir, tmp_path):
     from conftest import hw1_settings
-    from helpers import hw1
+    from helpers.hw1 import steps as hw1
 
     full = hw1.load_data(hw1_settings(cifar_dir, tmp_path, max_train_images=None))
     capped = hw1.load_data(hw1_settings(cifar_dir, tmp_path, max_train_images=60))

@@ -7,12 +7,13 @@ import pytest
 import torch
 
 from conftest import CPU, HW1_BASE, hw1_settings
-from helpers import config, hw1
-from helpers.cifar import ImageSet
-from helpers.config import fraction_tuning, resolve_hw1
-from helpers.errors import ParameterError
-from helpers.self_training import select_pseudo_labels, with_pseudo_labels
-from helpers.training import Classification, FitConfig, fit
+from helpers.core.errors import ParameterError
+from helpers.core.training import Classification, FitConfig, fit
+from helpers.data.cifar import ImageSet
+from helpers.hw1 import settings as config
+from helpers.hw1 import steps as hw1
+from helpers.hw1.self_training import select_pseudo_labels, with_pseudo_labels
+from helpers.hw1.settings import fraction_tuning, resolve_hw1
 
 
 def test_every_fraction_trains_for_the_steps_of_all_the_labels(cifar_dir, tmp_path, monkeypatch):
@@ -156,7 +157,8 @@ def test_self_training_trains_a_student_on_labels_and_pseudo_labels(cifar_dir, t
 
 
 def test_the_recipe_search_never_opens_the_test_batch(cifar_dir, tmp_path, monkeypatch):
-    from helpers import cifar, recipe_search
+    from helpers.data import cifar
+    from helpers.tools import recipe_search
 
     opened = []
     read = cifar._read_batch

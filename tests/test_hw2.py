@@ -7,9 +7,9 @@ import torch
 from conftest import CPU
 from conftest import hw2_parameters as params
 from conftest import hw2_settings as settings
-from helpers import hw2
-from helpers.config import HW2_DEFAULT_SIGNALS, resolve_hw2
-from helpers.errors import ParameterError
+from helpers.core.errors import ParameterError
+from helpers.hw1.settings import HW2_DEFAULT_SIGNALS, resolve_hw2
+from helpers.hw2 import steps as hw2
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,7 @@ def test_autoencoder_trained_on_normals_flags_anomalies(anomaly_dir, tmp_path):
 
 
 def test_metrics_are_also_reported_without_test_images_seen_in_training(anomaly_dir, tmp_path):
-    from helpers.anomaly import anomaly_report
+    from helpers.hw2.thresholds import anomaly_report
 
     s = settings(anomaly_dir, tmp_path, epochs=1)
     data = hw2.load_data(s)
@@ -107,7 +107,7 @@ def test_metrics_are_also_reported_without_test_images_seen_in_training(anomaly_
 def test_the_split_trains_on_each_distinct_image_once_and_keeps_validation_whole(
     anomaly_dir, tmp_path
 ):
-    from helpers.cifar import ImageSet
+    from helpers.data.cifar import ImageSet
 
     s = settings(anomaly_dir, tmp_path)
     data = hw2.load_data(s)
@@ -127,7 +127,7 @@ def test_the_split_trains_on_each_distinct_image_once_and_keeps_validation_whole
 def test_an_ensemble_trains_each_autoencoder_from_its_own_seed_and_averages_their_error_maps(
     anomaly_dir, tmp_path
 ):
-    from helpers.detector import Detector, ensemble_error_maps, error_maps, reconstruct
+    from helpers.hw2.detector import Detector, ensemble_error_maps, error_maps, reconstruct
 
     s = settings(anomaly_dir, tmp_path, epochs=1, autoencoders=2)
     data = hw2.load_data(s)
@@ -227,8 +227,8 @@ def test_normal_class_must_be_a_class_index_or_name(anomaly_dir, tmp_path, value
 
 
 def test_one_class_cifar10_takes_a_class_index_or_name_and_refuses_anything_else(cifar_dir):
-    from helpers.cifar import load_cifar10
-    from helpers.folder_data import one_class_cifar10
+    from helpers.data.anomaly_data import one_class_cifar10
+    from helpers.data.cifar import load_cifar10
 
     train, test = load_cifar10(cifar_dir)
     by_index, by_name = one_class_cifar10(train, test, 3), one_class_cifar10(train, test, "cat")
@@ -344,8 +344,8 @@ def test_resume_continues_the_rotation_network_from_its_checkpoint(anomaly_dir, 
 def test_the_mistakes_are_the_missed_anomalies_lowest_first_and_the_false_alarms_highest_first(
     anomaly_dir, tmp_path
 ):
-    from helpers.cifar import ImageSet
-    from helpers.folder_data import ANOMALY_CLASSES, AnomalyData
+    from helpers.data.anomaly_data import ANOMALY_CLASSES, AnomalyData
+    from helpers.data.cifar import ImageSet
 
     s = settings(anomaly_dir, tmp_path, signals=["reconstruction", "content", "texture"])
     labels = torch.tensor([0, 1, 0, 1, 1, 0, 0, 1])

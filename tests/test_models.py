@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from helpers.errors import ParameterError
-from helpers.models import build_classifier, conv_norm_pairs, count_parameters, match_init_norms
+from helpers.core.errors import ParameterError
+from helpers.hw1.resnet import build_classifier, conv_norm_pairs, count_parameters, match_init_norms
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "resnet34"])

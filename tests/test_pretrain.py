@@ -4,12 +4,12 @@ import pytest
 import torch
 
 from conftest import CPU, hw1_settings
-from helpers import hw1
-from helpers.cifar import ImageSet
-from helpers.config import FINETUNE_LAYER_DECAY
-from helpers.errors import CheckpointError, ParameterError
-from helpers.models import build_classifier
-from helpers.pretrain import RestorationNet, load_encoder, load_restoration_net, save_encoder
+from helpers.core.errors import CheckpointError, ParameterError
+from helpers.data.cifar import ImageSet
+from helpers.hw1 import steps as hw1
+from helpers.hw1.resnet import build_classifier
+from helpers.hw1.restoration import RestorationNet, load_encoder, load_restoration_net, save_encoder
+from helpers.hw1.settings import FINETUNE_LAYER_DECAY
 
 
 def test_encoder_round_trip_and_mismatch_errors(tmp_path):
@@ -70,7 +70,7 @@ def test_pretrain_then_finetune_and_reuse(cifar_dir, tmp_path):
 
 
 def net_recipe(name):
-    from helpers.pretrain import RESTORATION_RECIPES
+    from helpers.hw1.restoration import RESTORATION_RECIPES
 
     return RESTORATION_RECIPES[name]
 

@@ -4,8 +4,8 @@ import re
 import pytest
 
 from conftest import HW1_BASE
-from helpers import study
-from helpers.errors import ParameterError
+from helpers.core.errors import ParameterError
+from helpers.tools import study
 
 
 @pytest.mark.notebook
@@ -93,8 +93,8 @@ def test_study_runs_the_grid_and_summarises_it(cifar_dir, tmp_path, capsys):
     }
     saved = json.loads((tmp_path / "study" / "study.json").read_text())
     arms = saved["table"][0]["arms"]
-    from helpers import hw1
-    from helpers.config import resolve_hw1
+    from helpers.hw1 import steps as hw1
+    from helpers.hw1.settings import resolve_hw1
 
     full = len(hw1.load_data(resolve_hw1("cpu", **{**HW1_BASE, "data_dir": str(cifar_dir)})).train)
     assert (

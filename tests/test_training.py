@@ -4,11 +4,11 @@ import torch
 from torch import nn
 
 from conftest import CPU
-from helpers.augment import BatchAugment
-from helpers.cifar import ImageSet, load_cifar10, split_train_val
-from helpers.errors import CheckpointError, ParameterError
-from helpers.models import build_classifier
-from helpers.training import Classification, FitConfig, TrainingDiverged, fit, predict_proba
+from helpers.core.augment import BatchAugment
+from helpers.core.errors import CheckpointError, ParameterError
+from helpers.core.training import Classification, FitConfig, TrainingDiverged, fit, predict_proba
+from helpers.data.cifar import ImageSet, load_cifar10, split_train_val
+from helpers.hw1.resnet import build_classifier
 
 
 def small_run(cifar_dir, tmp_path, epochs=3, **kw):
@@ -99,7 +99,7 @@ def test_resume_into_another_architecture_is_a_clear_error(cifar_dir, tmp_path):
 
 
 def test_the_time_estimate_extrapolates_the_timed_steps_to_the_whole_run(monkeypatch, capsys):
-    from helpers import training
+    from helpers.core import training
 
     clock = iter([100.0, 106.0])  # step 1 starts at 100 s; 3 timed steps later it is 106 s
     monkeypatch.setattr(training.time, "perf_counter", lambda: next(clock))
@@ -119,8 +119,8 @@ def test_fit_announces_its_estimate_and_a_gpu_recipe_on_the_cpu_points_to_the_cp
     cifar_dir, capsys
 ):
     from conftest import HW1_BASE as BASE
-    from helpers import hw1
-    from helpers.config import resolve_hw1
+    from helpers.hw1 import steps as hw1
+    from helpers.hw1.settings import resolve_hw1
 
     train, _ = load_cifar10(cifar_dir)
     config = FitConfig(epochs=1, batch_size=8, lr=0.05, estimate_after_steps=2)
@@ -132,7 +132,7 @@ def test_fit_announces_its_estimate_and_a_gpu_recipe_on_the_cpu_points_to_the_cp
 
 
 def test_a_schedule_whose_warm_up_is_one_step_runs_and_ends_low():
-    from helpers.training import _make_trainer
+    from helpers.core.training import _make_trainer
 
     model = build_classifier(
         "resnet18", 4
@@ -149,7 +149,7 @@ def test_a_schedule_whose_warm_up_is_one_step_runs_and_ends_low():
 
 
 def test_batch_norm_parameters_and_biases_get_their_own_lr_factor_and_no_weight_decay():
-    from helpers.training import _make_trainer
+    from helpers.core.training import _make_trainer
 
     model = build_classifier("resnet18", 4)
     config = FitConfig(epochs=2, batch_size=8, lr=0.1, weight_decay=1e-4, bn_lr_factor=4.0)
@@ -170,7 +170,7 @@ def test_batch_norm_parameters_and_biases_get_their_own_lr_factor_and_no_weight_
 
 
 def test_layer_wise_lr_decay_gives_each_stage_its_own_lr_through_the_schedule():
-    from helpers.training import _make_trainer, layer_depth
+    from helpers.core.training import _make_trainer, layer_depth
 
     model = build_classifier("resnet18", 4)
     assert [
@@ -210,7 +210,7 @@ def test_layer_wise_lr_decay_gives_each_stage_its_own_lr_through_the_schedule():
 
 
 def test_shift_tta_averages_shifted_and_mirrored_views():
-    from helpers.training import predict_proba
+    from helpers.core.training import predict_proba
 
     class FirstRow(torch.nn.Module):  # logits read straight off the pixels: every view differs
         def forward(self, x):
@@ -253,7 +253,7 @@ class Drift:
         return (-out.mean() if model.training else ((out - 1) ** 2).mean()), out
 
     def meter(self, device):
-        from helpers.metrics import LossMeter
+        from helpers.core.metrics import LossMeter
 
         return LossMeter(device)
 
@@ -305,7 +305,7 @@ def test_an_empty_training_set_is_refused():
 
 
 def test_a_gradient_snapshot_is_one_batch_of_per_layer_gradients_and_leaves_the_model_as_it_was():
-    from helpers.training import gradient_snapshot
+    from helpers.core.training import gradient_snapshot
 
     torch.manual_seed(0)
     model = build_classifier("resnet18", width=4).train()
