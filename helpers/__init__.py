@@ -2,30 +2,57 @@
 
 The folders say what depends on what: ``core`` is shared and knows nothing of the
 homeworks; ``data`` reads the data sets; ``hw1`` and ``hw2`` are the two homeworks (each
-``from helpers import hw1`` gives its notebook's steps); ``tools`` are the command-line
-tools (``python -m helpers.tools.<name>``), which run the notebooks and write the docs.
+``from helpers import hw1`` gives what its notebook calls); ``tools`` are the command-line
+tools (``python -m helpers.tools.<name>``), which run the notebooks and write the docs::
 
-- ``core/``      ``training`` (``fit``, the loop both homeworks share), ``augment``
-  (batched augmentation on the device), ``images`` (running images through a network
-  in batches), ``metrics``, ``device`` (device and precision), ``runs`` (run folders,
-  atomic writes, the record of a run), ``checkpoints``, ``progress``, ``tensorboard``,
-  ``plots`` (figures), ``notebooks`` (running a notebook headlessly), ``errors``
-- ``data/``      ``cifar`` (CIFAR-10 into memory), ``anomaly_data`` (the anomaly task's
-  folder layout, and one-class CIFAR-10), ``folder_profile`` (what a folder of images
-  decides: working size, grey or colour, training budget), ``near_duplicates`` (groups
-  of near-identical frames, the grouped validation split), ``synthetic`` (small generated
-  data sets for tests and the benchmark)
-- ``hw1/``       ``steps`` (one call per notebook cell), ``settings`` (presets and
-  parameters), ``resnet`` (ResNet-18/34 adapted to 32x32 images), ``restoration``
-  (restoration pretraining), ``masking``, ``contrastive`` (SimCLR), ``self_training``,
-  ``feature_quality`` (kNN accuracy of an encoder's features)
-- ``hw2/``       ``steps``, ``autoencoder`` (with its channel-attention mask),
-  ``detector`` (the signals, standardised and summed), ``thresholds`` (label-free
-  thresholds and the test metrics), ``rotation`` (the rotation network)
-- ``tools/``     ``reproduce`` (every notebook, figure and table), ``study`` (hw1's
-  data-fraction study), ``recipe_search`` (hw1's settings per fraction), ``oneclass``
-  (hw2 on each CIFAR-10 class), ``bench`` (training throughput), ``time_to_accuracy``,
-  ``colab`` (point the Colab badges at a copy), ``report`` (the docs' results blocks)
+    core/              shared by both homeworks
+      training         fit: the one training loop; evaluation and prediction
+      augment          batched crop, flip, cutout, colour jitter on the device
+      images           run_in_batches: images through a network a batch at a time
+      metrics          device-side confusion matrix; the test report
+      device           device and precision choice; the AVX2 channels-last guard
+      params           settings declared once (default, type, bounds, help), checked
+      runs             run folders, atomic writes, the record of a run
+      checkpoints      loading weights with a clear error on a mismatch
+      progress         progress bars and log lines, in Jupyter and in a terminal
+      tensorboard      optional TensorBoard logging
+      plots            the figures
+      notebooks        running a notebook headlessly into a run folder
+      errors           the error types
+    data/              the data sets
+      cifar            CIFAR-10 into memory; download; stratified subsets
+      anomaly_data     the anomaly task's folder layout; one-class CIFAR-10
+      folder_profile   what a folder's images decide: size, grey or colour, budget
+      near_duplicates  groups of near-identical frames; the grouped validation split
+      synthetic        small generated data sets (tests, benchmark)
+    hw1/               homework 1: CIFAR-10 with a 32x32 ResNet, pretraining, few labels
+      steps            the notebook's steps, one call per cell
+      settings         every parameter, declared once; resolve_hw1
+      presets          the recipes, the settings tuned per labelled fraction
+      resnet           ResNet-18/34 adapted to 32x32 images
+      restoration      restoration pretraining: recipes, masked encoder-decoder
+      masking          patch masks and the masked-patch loss (SparK/MAE pieces)
+      contrastive      SimCLR: views on the device, projection head, NT-Xent
+      self_training    class-balanced pseudo-labels
+      feature_quality  kNN accuracy of an encoder's features
+    hw2/               homework 2: anomaly detection, label-free thresholds
+      steps            the notebook's steps, one call per cell
+      settings         every parameter, declared once; the data sets' defaults
+      autoencoder      the convolutional autoencoder and its channel-attention mask
+      detector         the signals, standardised and summed
+      thresholds       label-free thresholds; TPR, TNR, AUROC, AUPR
+      rotation         the rotation network and its signals
+    tools/             python -m helpers.tools.<name>
+      reproduce        every notebook, figure and results block
+      study            hw1's data-fraction study
+      recipe_search    hw1's settings per labelled fraction, on the validation split
+      oneclass         hw2 on each of the ten CIFAR-10 classes
+      bench            training throughput
+      time_to_accuracy validation accuracy against training minutes
+      colab            point the Colab badges at a copy
+      parameters       the parameters cells and docs tables, from the declarations
+      report           the docs' results blocks, from metrics files
+      cli              what the tools share: their parser, --set NAME=VALUE
 """
 
 __version__ = "0.1.0"

@@ -81,7 +81,7 @@ def hw2_parameters(data_dir, tmp_path, **change) -> dict:
 
 def hw2_settings(data_dir, tmp_path, **change):
     """:func:`hw2_parameters`, checked by ``resolve_hw2``."""
-    from helpers.hw1.settings import resolve_hw2
+    from helpers.hw2.settings import resolve_hw2
 
     return resolve_hw2(**hw2_parameters(data_dir, tmp_path, **change))
 

@@ -8,8 +8,8 @@ from conftest import CPU
 from conftest import hw2_parameters as params
 from conftest import hw2_settings as settings
 from helpers.core.errors import ParameterError
-from helpers.hw1.settings import HW2_DEFAULT_SIGNALS, resolve_hw2
 from helpers.hw2 import steps as hw2
+from helpers.hw2.settings import HW2_DEFAULT_SIGNALS, resolve_hw2
 
 
 @pytest.mark.parametrize(
@@ -258,13 +258,17 @@ def test_seed_val_fraction_and_target_tnr_are_checked_with_the_parameters(
         settings(anomaly_dir, tmp_path, **change)
 
 
-def test_a_missing_hw2_parameter_is_named(anomaly_dir, tmp_path):
+def test_a_parameter_left_out_takes_its_declared_default_and_a_typo_is_named(anomaly_dir, tmp_path):
+    """A missing key was a bare KeyError; now every parameter has its declared default (the
+    notebook's), and a name the declaration does not know is refused with the closest one."""
     given = params(anomaly_dir, tmp_path)
     del given["patience"], given["seed"]
+    s = resolve_hw2(**given)
+    assert (s.patience, s.seed) == (4, 0)
     with pytest.raises(
-        ParameterError, match=r"parameter\(s\) \['patience', 'seed'\] must be given"
+        ParameterError, match=r"unknown parameter\(s\) \['pateince'\]. Did you mean"
     ):
-        resolve_hw2(**given)
+        resolve_hw2(**given, pateince=3)
 
 
 class Interrupted(Exception):

@@ -7,9 +7,9 @@ from conftest import CPU, hw1_settings
 from helpers.core.errors import CheckpointError, ParameterError
 from helpers.data.cifar import ImageSet
 from helpers.hw1 import steps as hw1
+from helpers.hw1.presets import FINETUNE_LAYER_DECAY
 from helpers.hw1.resnet import build_classifier
 from helpers.hw1.restoration import RestorationNet, load_encoder, load_restoration_net, save_encoder
-from helpers.hw1.settings import FINETUNE_LAYER_DECAY
 
 
 def test_encoder_round_trip_and_mismatch_errors(tmp_path):

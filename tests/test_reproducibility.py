@@ -77,8 +77,8 @@ def run_hw2_steps(anomaly_dir, out):
     import torch
 
     from helpers.core.runs import start_run
-    from helpers.hw1.settings import resolve_hw2
     from helpers.hw2 import steps as hw2
+    from helpers.hw2.settings import resolve_hw2
 
     params = notebook_defaults("hw2_anomaly.ipynb") | dict(
         dataset="folder",

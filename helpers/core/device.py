@@ -23,10 +23,18 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def check_device(parameter: str, name: Any) -> None:
+    """A clear error unless ``name`` is one of :data:`DEVICES`, optionally with an index
+    (``"cuda:1"``); whether that device exists is :func:`select_device`'s to say."""
+    if not isinstance(name, str) or name.split(":")[0] not in DEVICES:
+        raise ParameterError(
+            f"{parameter}={name!r} is unknown; choose one of {', '.join(DEVICES)}."
+        )
+
+
 def select_device(name: str = "auto") -> torch.device:
     """Return the device for ``name``; "auto" prefers cuda, then mps, then cpu."""
-    if not isinstance(name, str) or name.split(":")[0] not in DEVICES:
-        raise ParameterError(f"device={name!r} is unknown; choose one of {', '.join(DEVICES)}.")
+    check_device("device", name)
     kind = name.split(":")[0]
     if kind == "auto":
         if torch.cuda.is_available():

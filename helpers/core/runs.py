@@ -100,6 +100,22 @@ def run_name(label: str, params: dict[str, Any]) -> str:
     return f"{label}-{digest[:6]}"
 
 
+def check_run_name(name: str, value: Any) -> None:
+    """A run folder's name must be a plain folder name: no slashes, not ``.`` or ``..``."""
+    if not value.strip() or value in (".", "..") or any(c in value for c in "/\\"):
+        raise ParameterError(
+            f"{name}={value!r} must be a plain folder name (no slashes), "
+            "or None to name the run from its parameters."
+        )
+
+
+def name_run(settings: Any) -> Any:
+    """``settings``, its ``run_name`` (when None) named from its parameters (:func:`run_name`)."""
+    if settings.run_name is None:
+        settings.run_name = run_name(settings.run_label(), settings.as_dict())
+    return settings
+
+
 def prepare_run_dir(run_dir: str | Path, overwrite: bool = False, resume: bool = False) -> Path:
     """Create the folder of one run, refusing to replace a finished run's results.
 

@@ -22,9 +22,10 @@ from torch import nn
 from ..data.cifar import ImageSet
 from .augment import BatchAugment, to_float
 from .checkpoints import describe, load_checked
-from .device import autocast, autocast_dtype, channels_last_is_safe, check_precision
+from .device import PRECISIONS, autocast, autocast_dtype, channels_last_is_safe
 from .errors import CheckpointError, CourseworkError, ParameterError
 from .metrics import ConfusionMeter, LossMeter
+from .params import check_values, setting
 from .progress import in_notebook_with_widgets, log_line, progress_bar
 from .runs import save_torch
 
@@ -39,62 +40,54 @@ class TrainingDiverged(CourseworkError):
 class FitConfig:
     """How to train: optimiser, schedule and the device-side tricks."""
 
-    epochs: int
-    batch_size: int
-    lr: float
-    repeats: int = 1  # passes over the training images per epoch (few labels: more passes)
-    optimizer: str = "sgd"
-    weight_decay: float = 5e-4
-    momentum: float = 0.9
-    warmup: float = 0.15  # fraction of all steps spent ramping the learning rate up
-    precision: str = "auto"  # "auto", "fp32", "bf16" or "fp16": see device.autocast_dtype
-    channels_last: bool = (
-        True  # unless the model hits a known oneDNN bug (device.channels_last_is_safe)
+    epochs: int = setting(help="training epochs", bounds=">= 1")
+    batch_size: int = setting(help="images per step", bounds=">= 1")
+    lr: float = setting(
+        help="peak learning rate of the one-cycle schedule", bounds="> 0", hint="e.g. 0.1 for SGD"
     )
-    compile: bool = False
-    deterministic: bool = False
-    seed: int = 0
-    patience: int | None = None  # early stopping: epochs without improvement
-    eval_batch_size: int = 1024
-    track_gradients: bool = True
-    progress: bool = True
-    layer_decay: float = 1.0  # < 1: layer-wise LR decay for fine-tuning a pretrained encoder
-    bn_lr_factor: float = (
-        1.0  # LR of the 1-D parameters (batch-norm scales and shifts, biases) / the weights'
+    repeats: int = setting(
+        1, "passes over the training images per epoch (few labels: more passes)", bounds=">= 1"
     )
-    estimate_after_steps: int = 5  # announce the expected training time after this many timed steps
-    slow_hint: str = ""  # appended to that announcement when training will take over an hour
+    optimizer: str = setting("sgd", "SGD with Nesterov momentum, or AdamW", choices=OPTIMIZERS)
+    weight_decay: float = setting(5e-4, "L2 penalty on conv and linear weights", bounds=">= 0")
+    momentum: float = setting(0.9, "SGD's momentum", bounds="[0, 1)")
+    warmup: float = setting(
+        0.15, "share of all steps spent ramping the learning rate up", bounds="[0, 1)"
+    )
+    precision: str = setting("auto", "autocast: see device.autocast_dtype", choices=PRECISIONS)
+    channels_last: bool = setting(
+        True, "unless the model hits a known oneDNN bug (device.channels_last_is_safe)"
+    )
+    compile: bool = setting(False, "torch.compile the model")
+    deterministic: bool = setting(False, "PyTorch's deterministic algorithms")
+    seed: int = setting(0, "batch order, augmentation and any corruption")
+    patience: int | None = setting(
+        None, "early stopping: epochs without improvement", bounds=">= 1"
+    )
+    eval_batch_size: int = setting(1024, "images per evaluation step", bounds=">= 1")
+    track_gradients: bool = setting(True, "record each layer's mean gradient norm per epoch")
+    progress: bool = setting(True, "progress bars, log lines and the time estimate")
+    layer_decay: float = setting(
+        1.0,
+        "< 1: layer-wise LR decay for fine-tuning a pretrained encoder",
+        bounds="(0, 1]",
+        hint="1 = one LR for all layers",
+    )
+    bn_lr_factor: float = setting(
+        1.0,
+        "LR of the 1-D parameters (batch-norm scales and shifts, biases) / the weights'",
+        bounds="> 0",
+        hint="1: the weights' LR",
+    )
+    estimate_after_steps: int = setting(
+        5, "announce the expected training time after this many timed steps", bounds=">= 0"
+    )
+    slow_hint: str = setting(
+        "", "appended to that announcement when training will take over an hour"
+    )
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "repeats"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ParameterError(f"{name}={value!r} must be an integer >= 1.")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
-            raise ParameterError(f"lr={self.lr!r} must be a positive number, e.g. 0.1 for SGD.")
-        if self.optimizer not in OPTIMIZERS:
-            raise ParameterError(
-                f"optimizer={self.optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}."
-            )
-        check_precision(self.precision)
-        if not 0 < self.layer_decay <= 1:
-            raise ParameterError(
-                f"layer_decay={self.layer_decay!r} must lie in (0, 1]; 1 = one LR for all layers."
-            )
-        check_bn_lr_factor(self.bn_lr_factor)
-
-
-def check_bn_lr_factor(factor) -> float:
-    """``factor`` itself, or a clear error: the LR multiple of batch-norm parameters and biases."""
-    if (
-        isinstance(factor, bool)
-        or not isinstance(factor, (int, float))
-        or not 0 < factor < math.inf
-    ):
-        raise ParameterError(
-            f"bn_lr_factor={factor!r} must be a positive number (1: the weights' LR)."
-        )
-    return factor
+        check_values(FitConfig, asdict(self))
 
 
 class Classification:

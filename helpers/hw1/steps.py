@@ -117,7 +117,7 @@ def fit_config(s: Hw1Settings, **overrides) -> FitConfig:
         deterministic=s.deterministic,
         compile=s.compile_model,
         precision=s.precision,
-        layer_decay=s.layer_decay,  # type: ignore[arg-type]  # resolve_hw1 replaced None
+        layer_decay=s.layer_decay,
         bn_lr_factor=s.bn_lr_factor,
         **overrides,
     )
@@ -373,7 +373,7 @@ def pretraining_setup(s: Hw1Settings):
     """The network, objective, training configuration and augmentation of ``s.pretrain``."""
     contrastive = s.pretrain == "contrastive"
     config = FitConfig(
-        epochs=s.pretrain_epochs,  # type: ignore[arg-type]  # resolve_hw1 replaced None
+        epochs=s.pretrain_epochs,
         batch_size=pretraining_batch_size(s),
         lr=2e-3,
         optimizer="adamw",

@@ -27,7 +27,6 @@ from ..data.anomaly_data import AnomalyData, load_anomaly_folder, one_class_cifa
 from ..data.cifar import ImageSet, load_cifar10
 from ..data.folder_profile import IMAGE_PASSES, epochs_for_budget, steps_per_epoch
 from ..data.near_duplicates import drop_exact_copies, grouped_split, near_duplicate_groups
-from ..hw1.settings import Hw2Settings
 from .autoencoder import ConvAutoencoder
 from .detector import (
     FIXED_SIGNALS,
@@ -46,6 +45,7 @@ from .rotation import (
     augment_normals,
     transformation_list,
 )
+from .settings import Hw2Settings
 from .thresholds import (
     anomaly_report,
     choose_signals,
@@ -81,7 +81,7 @@ def build_model(s: Hw2Settings, member: int = 0) -> ConvAutoencoder:
 
 def build_models(s: Hw2Settings) -> list[ConvAutoencoder]:
     """The ``autoencoders`` members of the ensemble, each initialised differently."""
-    return [build_model(s, k) for k in range(s.autoencoders)]  # type: ignore[arg-type]  # resolve_hw2 replaced None
+    return [build_model(s, k) for k in range(s.autoencoders)]
 
 
 @dataclass
@@ -222,7 +222,7 @@ def train_transformation_net(
     so its signals were mostly those of an untrained network. With 32 (about 1,500
     steps) those four ended at 0.56-1.12 and the mean AUROC rose from 0.758 to 0.781.
     """
-    if not set(s.signals) & set(NEEDS_TRANSFORMATION_NET):  # type: ignore[arg-type]  # resolve_hw2 replaced None
+    if not set(s.signals) & set(NEEDS_TRANSFORMATION_NET):
         return Transformation(None, [], None)
     height, width = parts.train.images.shape[-2:]
     transformations = transformation_list(height, width, shifts=False)
@@ -268,13 +268,13 @@ def score_and_threshold(
     known anomalies) only; report every score on the test labels (the ablation) and the
     chosen one (``s.score``) in full."""
     # resolve_hw2 checked it; settings changed since would fail at the end
-    check_score(s.score, s.signals)  # type: ignore[arg-type]  # resolve_hw2 replaced None
+    check_score(s.score, s.signals)
     transformation = transformation or Transformation(None, [], None)
     detector = Detector(
         list(models),
         device,
         s.error_pooling,
-        s.signals,  # type: ignore[arg-type]  # resolve_hw2 replaced None
+        s.signals,
         transformation.net,
         transformation.transformations,
         seed=s.seed,
@@ -291,7 +291,7 @@ def score_and_threshold(
             s.threshold_method,
             val[kind],
             None if known is None else known[kind],
-            s.target_tnr,  # type: ignore[arg-type]  # resolve_hw2 replaced None
+            s.target_tnr,
         )
         report = anomaly_report(labels, test[kind], threshold)
         report["threshold_rule"] = how
@@ -500,7 +500,7 @@ def extremes(
 def combined_signals(s: Hw2Settings, result: Hw2Result | None = None) -> list[str]:
     """The names of the scores the combined score sums (reconstruction with its pooling):
     of ``s.signals``, those the known anomalies kept (``result``)."""
-    signals: tuple[str, ...] = s.signals  # type: ignore[assignment]  # resolve_hw2 replaced None
+    signals: tuple[str, ...] = s.signals
     rows = [] if result is None else result.report.get("signal_choice", [])
     kept = {r["signal"] for r in rows if r["kept"]} if rows else set(signals)
     return [score_name(x, s.error_pooling) for x in signals if x in kept]
@@ -530,7 +530,7 @@ def mistakes(result: Hw2Result, data: AnomalyData, s: Hw2Settings, k: int = 16):
     false_alarms = np.flatnonzero((labels == 0) & flagged)
     false_alarms = false_alarms[np.argsort(-result.test_scores[false_alarms])][:k]
     pick = np.r_[missed, false_alarms].astype(int)
-    names = {SHORT[x]: score_name(x, s.error_pooling) for x in s.signals}  # type: ignore[union-attr]
+    names = {SHORT[x]: score_name(x, s.error_pooling) for x in s.signals}
     titles = [
         f"{'missed' if labels[i] else 'false alarm'} {result.test_scores[i]:.1f}\n"
         + " ".join(f"{short} {result.signals[name][i]:.1f}" for short, name in names.items())

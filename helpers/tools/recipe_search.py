@@ -24,7 +24,8 @@ import numpy as np
 from ..core.device import select_device
 from ..core.runs import write_json
 from ..hw1 import steps as hw1
-from ..hw1.settings import parse_assignments, resolve_hw1
+from ..hw1.settings import resolve_hw1
+from .cli import parse_assignments
 
 
 def candidate_name(overrides: dict[str, Any]) -> str:

@@ -7,6 +7,8 @@ The README and the pages under ``docs/`` mark each generated block with HTML com
     <!-- /results:hw1 -->
 
 and :func:`replace_block` swaps a block's content; the ``render_*`` functions write it.
+The parameters tables are blocks too (``<!-- parameters:hw1 -->``), written from the
+settings' declarations by ``python -m helpers.tools.parameters``.
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ from pathlib import Path
 from ..core.errors import CourseworkError
 
 
-def replace_block(text: str, name: str, content: str) -> str:
-    """``text`` with the block ``name`` holding ``content``; a missing block is an error."""
+def replace_block(text: str, name: str, content: str, kind: str = "results") -> str:
+    """``text`` with the block ``<!-- kind:name -->`` holding ``content``; a missing block is
+    an error."""
     pattern = re.compile(
-        rf"(<!-- results:{re.escape(name)} -->\n).*?(<!-- /results:{re.escape(name)} -->)", re.S
+        rf"(<!-- {kind}:{re.escape(name)} -->\n).*?(<!-- /{kind}:{re.escape(name)} -->)", re.S
     )
     if not pattern.search(text):
         raise CourseworkError(
-            f"the README has no block '<!-- results:{name} -->' ... '<!-- /results:{name} -->'; "
-            "put the two markers back where the results should go."
+            f"the README has no block '<!-- {kind}:{name} -->' ... '<!-- /{kind}:{name} -->'; "
+            "put the two markers back where the block should go."
         )
     return pattern.sub(
         lambda m: m.group(1) + content.rstrip("\n") + "\n" + m.group(2), text, count=1
@@ -37,14 +40,14 @@ def documentation_files(root: Path) -> list[Path]:
     return [Path(root) / "README.md", *sorted((Path(root) / "docs").glob("*.md"))]
 
 
-def block_file(files: list[Path], name: str) -> Path:
+def block_file(files: list[Path], name: str, kind: str = "results") -> Path:
     """The file among ``files`` that holds the block ``name``; a missing block is an error."""
     for path in files:
-        if path.exists() and f"<!-- results:{name} -->\n" in path.read_text():
+        if path.exists() and f"<!-- {kind}:{name} -->\n" in path.read_text():
             return path
     raise CourseworkError(
-        f"no block '<!-- results:{name} -->' ... '<!-- /results:{name} -->' in "
-        f"{', '.join(str(p) for p in files)}; put the two markers back where the results go."
+        f"no block '<!-- {kind}:{name} -->' ... '<!-- /{kind}:{name} -->' in "
+        f"{', '.join(str(p) for p in files)}; put the two markers back where the block goes."
     )
 
 

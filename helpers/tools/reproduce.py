@@ -33,9 +33,9 @@ from ..core.errors import ParameterError
 from ..core.notebooks import ROOT, check_parameters, run_notebook
 from ..core.runs import write_provenance, write_text
 from ..hw1.restoration import RESTORATION_RECIPES
-from ..hw1.settings import parse_assignments
 from ..hw2.thresholds import THRESHOLD_METHODS
 from . import report, study
+from .cli import parse_assignments
 
 # The ablation: scratch, each restoration recipe on the way to the default ("spark", the
 # arm "restoration") and the contrastive baseline. It was measured with the layer-wise LR

@@ -26,7 +26,7 @@ from ..core.device import PRECISIONS
 from ..core.errors import ParameterError
 from ..core.notebooks import run_notebook
 from ..core.runs import save_figure, write_json
-from ..hw1.settings import parse_assignments
+from .cli import parse_assignments
 
 DEFAULT_ARMS = ("scratch", "restoration", "contrastive")
 ARM_COLORS = {
@@ -147,7 +147,7 @@ PER_ARM = (
     "pseudo_share",
     "pseudo_threshold",
 )
-# What the tuning per labelled fraction may change (config.HW1_FRACTION_TUNING): equal
+# What the tuning per labelled fraction may change (presets.HW1_FRACTION_TUNING): equal
 # within a fraction, free between fractions.
 PER_FRACTION = (
     "tuned_for",
