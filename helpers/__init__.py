@@ -6,15 +6,18 @@ homeworks; ``data`` reads the data sets; ``hw1`` and ``hw2`` are the two homewor
 tools (``python -m helpers.tools.<name>``), which run the notebooks and write the docs::
 
     core/              shared by both homeworks
-      training         fit: the one training loop; evaluation and prediction
+      training         fit: the one training loop, in steps
+      trainer          FitConfig, FitResult; optimiser, schedule, checkpoint state
+      objectives       the Objective protocol; classification, reconstruction
+      inference        evaluation, prediction with test-time views, one batch's gradients
       augment          batched crop, flip, cutout, colour jitter on the device
-      images           run_in_batches: images through a network a batch at a time
+      images           ImageSet (images in memory); run_in_batches
       metrics          device-side confusion matrix; the test report
       device           device and precision choice; the AVX2 channels-last guard
       params           settings declared once (default, type, bounds, help), checked
       runs             run folders, atomic writes, the record of a run
       checkpoints      loading weights with a clear error on a mismatch
-      progress         progress bars and log lines, in Jupyter and in a terminal
+      progress         progress bars, log lines, the training-time estimate
       tensorboard      optional TensorBoard logging
       plots            the figures
       notebooks        running a notebook headlessly into a run folder

@@ -16,7 +16,9 @@ from conftest import CPU
 from helpers.core import device
 from helpers.core.device import autocast_dtype, channels_last_is_safe, precision_name
 from helpers.core.errors import ParameterError
-from helpers.core.training import Classification, FitConfig, fit
+from helpers.core.objectives import Classification
+from helpers.core.trainer import FitConfig
+from helpers.core.training import fit
 from helpers.data.cifar import load_cifar10
 from helpers.hw1.resnet import build_classifier
 
@@ -101,7 +103,9 @@ CRASH_SEQUENCE = textwrap.dedent("""
     import torch
     from helpers.data.cifar import load_cifar10
     from helpers.hw1.resnet import build_classifier
-    from helpers.core.training import Classification, FitConfig, fit
+    from helpers.core.objectives import Classification
+    from helpers.core.trainer import FitConfig
+    from helpers.core.training import fit
     torch.set_num_threads(1)
     train, _ = load_cifar10({data!r})
     for channels_last in (False, True):  # the reduced sequence: default format, then channels_last

@@ -8,8 +8,10 @@ import torch
 
 from conftest import CPU, HW1_BASE, hw1_settings
 from helpers.core.errors import ParameterError
-from helpers.core.training import Classification, FitConfig, fit
-from helpers.data.cifar import ImageSet
+from helpers.core.images import ImageSet
+from helpers.core.objectives import Classification
+from helpers.core.trainer import FitConfig
+from helpers.core.training import fit
 from helpers.hw1 import presets
 from helpers.hw1 import steps as hw1
 from helpers.hw1.presets import fraction_tuning

@@ -9,7 +9,10 @@ import pytest
 import torch
 
 from helpers.core.augment import BatchAugment
-from helpers.core.training import Classification, FitConfig, fit, gradient_snapshot, predict_proba
+from helpers.core.inference import gradient_snapshot, predict_proba
+from helpers.core.objectives import Classification
+from helpers.core.trainer import FitConfig
+from helpers.core.training import fit
 from helpers.data.cifar import load_cifar10, split_train_val
 from helpers.hw1.feature_quality import encoder_features
 from helpers.hw1.resnet import build_classifier

@@ -107,7 +107,7 @@ def test_metrics_are_also_reported_without_test_images_seen_in_training(anomaly_
 def test_the_split_trains_on_each_distinct_image_once_and_keeps_validation_whole(
     anomaly_dir, tmp_path
 ):
-    from helpers.data.cifar import ImageSet
+    from helpers.core.images import ImageSet
 
     s = settings(anomaly_dir, tmp_path)
     data = hw2.load_data(s)
@@ -348,8 +348,8 @@ def test_resume_continues_the_rotation_network_from_its_checkpoint(anomaly_dir, 
 def test_the_mistakes_are_the_missed_anomalies_lowest_first_and_the_false_alarms_highest_first(
     anomaly_dir, tmp_path
 ):
+    from helpers.core.images import ImageSet
     from helpers.data.anomaly_data import ANOMALY_CLASSES, AnomalyData
-    from helpers.data.cifar import ImageSet
 
     s = settings(anomaly_dir, tmp_path, signals=["reconstruction", "content", "texture"])
     labels = torch.tensor([0, 1, 0, 1, 1, 0, 0, 1])

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT
 from helpers.core.errors import ParameterError
 from helpers.core.params import declared, notebook_fields, notebook_type, setting, spec_of
-from helpers.core.training import FitConfig
+from helpers.core.trainer import FitConfig
 from helpers.hw1.presets import HW1_FRACTION_TUNING, HW1_PRESETS
 from helpers.hw1.settings import Hw1Settings, parameters_of, resolve_hw1
 from helpers.hw2.settings import Hw2Settings

@@ -5,7 +5,7 @@ import torch
 
 from conftest import CPU, hw1_settings
 from helpers.core.errors import CheckpointError, ParameterError
-from helpers.data.cifar import ImageSet
+from helpers.core.images import ImageSet
 from helpers.hw1 import steps as hw1
 from helpers.hw1.presets import FINETUNE_LAYER_DECAY
 from helpers.hw1.resnet import build_classifier

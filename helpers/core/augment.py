@@ -6,10 +6,34 @@ same device, so augmentation costs a few tensor ops per batch and is reproducibl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
+
+
+class Augment(Protocol):
+    """What :func:`helpers.core.training.fit` does to each uint8 batch on the device, told
+    the epoch first (a schedule may change with it)."""
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor: ...
+
+    def set_epoch(self, epoch: int) -> None: ...
+
+
+class SameEveryEpoch:
+    """An :class:`Augment` that does not change with the epoch: ``fn(images, generator)``."""
+
+    def __init__(self, fn: Callable[[torch.Tensor, torch.Generator], torch.Tensor]) -> None:
+        self.fn = fn
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return self.fn(images, generator)
+
+    def set_epoch(self, epoch: int) -> None:
+        pass
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:

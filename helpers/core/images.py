@@ -1,16 +1,43 @@
-"""Inference in batches: images through a network (or any function), a batch at a time."""
+"""Images in memory (:class:`ImageSet`: a uint8 tensor with labels), and running them through a
+network (or any function) a batch at a time."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
+import numpy as np
 import torch
 
 from .augment import to_float
 from .device import autocast
+from .errors import DataError
 
 T = TypeVar("T")
+
+
+@dataclass
+class ImageSet:
+    """Images as a uint8 ``(N, C, H, W)`` tensor with int64 labels and class names."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.images) != len(self.labels):
+            raise DataError(
+                f"images and labels have different lengths ({len(self.images)} images, "
+                f"{len(self.labels)} labels): each image needs exactly one label."
+            )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: np.ndarray | torch.Tensor | list[int]) -> ImageSet:
+        index = torch.as_tensor(index, dtype=torch.long)
+        return ImageSet(self.images[index], self.labels[index], self.classes)
 
 
 @torch.no_grad()

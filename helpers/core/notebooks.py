@@ -47,7 +47,7 @@ def run_notebook(
     """
     import papermill
 
-    from ..tools.report import minutes
+    from .progress import minutes
 
     check_parameters(notebook, params)
     out = Path(out)

@@ -22,7 +22,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..core.errors import DataError, ParameterError
-from .cifar import CIFAR10_CLASSES, ImageSet
+from ..core.images import ImageSet
+from .cifar import CIFAR10_CLASSES
 from .near_duplicates import pixel_digest
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}

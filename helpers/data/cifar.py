@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import pickle
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..core.errors import DataError, ParameterError
+from ..core.images import ImageSet
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
@@ -34,29 +34,6 @@ CIFAR10_CLASSES = (
     "ship",
     "truck",
 )
-
-
-@dataclass
-class ImageSet:
-    """Images as a uint8 ``(N, C, H, W)`` tensor with int64 labels and class names."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    classes: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        if len(self.images) != len(self.labels):
-            raise DataError(
-                f"images and labels have different lengths ({len(self.images)} images, "
-                f"{len(self.labels)} labels): each image needs exactly one label."
-            )
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def subset(self, index: np.ndarray | torch.Tensor | list[int]) -> ImageSet:
-        index = torch.as_tensor(index, dtype=torch.long)
-        return ImageSet(self.images[index], self.labels[index], self.classes)
 
 
 def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..data.cifar import ImageSet
+from ..core.images import ImageSet
 
 
 @dataclass

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..core.augment import BatchAugment, to_float
+from ..core.augment import BatchAugment, SameEveryEpoch, to_float
 from ..core.checkpoints import load_checked
 from ..core.device import compute_record, describe_device
 from ..core.errors import ParameterError
+from ..core.inference import gradient_snapshot as _snapshot
+from ..core.inference import predict_proba
 from ..core.metrics import classification_summary
+from ..core.objectives import Classification
+from ..core.progress import log_line
 from ..core.runs import environment, fingerprint, history_writer, publish_latest, write_json
-from ..core.training import Classification, EpochHook, FitConfig, FitResult, fit, predict_proba
-from ..core.training import gradient_snapshot as _snapshot
+from ..core.trainer import FitConfig, FitResult
+from ..core.training import EpochHook, fit
 from ..data.cifar import (
     ImageSet,
     load_cifar10,
@@ -123,16 +127,21 @@ def fit_config(s: Hw1Settings, **overrides) -> FitConfig:
     )
 
 
-def slow_hint(s: Hw1Settings, device: torch.device) -> str:
-    """What to say when a GPU-sized recipe would run for hours on the CPU."""
+def slow_hint(s: Hw1Settings, device: torch.device) -> Callable[[float], None] | None:
+    """What ``fit`` calls (``on_slow``) when its estimate is over an hour: on the CPU with a
+    GPU-sized recipe, the advice to run the cpu preset instead; None elsewhere."""
     if device.type != "cpu" or s.preset == "cpu":
-        return ""
-    return (
-        f'preset="{s.preset}" is sized for a GPU. On this CPU, preset="cpu" (ResNet-18, width 32, '
-        "at most 5,000 training images) trains in a small fraction of that time: interrupt the "
-        "kernel and run it instead, e.g. papermill hw1_classification.ipynb out.ipynb -p preset "
-        "cpu."
-    )
+        return None
+
+    def advise(seconds: float) -> None:
+        log_line(
+            f'preset="{s.preset}" is sized for a GPU. On this CPU, preset="cpu" (ResNet-18, '
+            "width 32, at most 5,000 training images) trains in a small fraction of that time: "
+            "interrupt the kernel and run it instead, e.g. papermill hw1_classification.ipynb "
+            "out.ipynb -p preset cpu."
+        )
+
+    return advise
 
 
 def train(
@@ -164,9 +173,7 @@ def _fit_labelled(
 ) -> FitResult:
     """``fit`` on ``images`` with the recipe, the budget of 100 % of the labels, checkpoints
     in ``folder/checkpoints`` and the history in ``folder/history.json``."""
-    config = fit_config(
-        s, repeats=repeats(s, len(images), data.all_labels), slow_hint=slow_hint(s, device)
-    )
+    config = fit_config(s, repeats=repeats(s, len(images), data.all_labels))
     augment = BatchAugment(
         crop_pad=4,
         flip=True,
@@ -186,6 +193,7 @@ def _fit_labelled(
         checkpoint_dir=folder / "checkpoints",
         resume=resume,
         on_epoch=[history_writer(folder), *on_epoch],
+        on_slow=slow_hint(s, device),
     )
 
 
@@ -387,7 +395,7 @@ def pretraining_setup(s: Hw1Settings):
             ContrastiveNet(s.arch, s.width),
             ContrastiveObjective(temperature=0.2),
             config,
-            (lambda x, g: x),
+            SameEveryEpoch(lambda x, g: x),
         )
     recipe = restoration_recipe(s.restoration)
     return (

@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.augment import BatchAugment
+from ..core.augment import BatchAugment, SameEveryEpoch
 from ..core.device import compute_record, describe_device
 from ..core.errors import ParameterError
+from ..core.images import ImageSet
+from ..core.objectives import Reconstruction
 from ..core.runs import (
     environment,
     fingerprint,
@@ -22,9 +24,10 @@ from ..core.runs import (
     write_json,
     write_text,
 )
-from ..core.training import EpochHook, FitConfig, FitResult, Reconstruction, fit
+from ..core.trainer import FitConfig, FitResult
+from ..core.training import EpochHook, fit
 from ..data.anomaly_data import AnomalyData, load_anomaly_folder, one_class_cifar10
-from ..data.cifar import ImageSet, load_cifar10
+from ..data.cifar import load_cifar10
 from ..data.folder_profile import IMAGE_PASSES, epochs_for_budget, steps_per_epoch
 from ..data.near_duplicates import drop_exact_copies, grouped_split, near_duplicate_groups
 from .autoencoder import ConvAutoencoder
@@ -247,7 +250,7 @@ def train_transformation_net(
         TransformationPrediction(transformations),
         config,
         device,
-        augment=augment_normals,
+        augment=SameEveryEpoch(augment_normals),
         checkpoint_dir=Path(run_dir) / "checkpoints-transformation",
         resume=s.resume and (Path(run_dir) / "checkpoints-transformation" / "last.pt").exists(),
         on_epoch=on_epoch,

@@ -44,7 +44,9 @@ from ..core.device import (
     select_device,
 )
 from ..core.errors import ParameterError
-from ..core.training import Classification, FitConfig, fit
+from ..core.objectives import Classification
+from ..core.trainer import FitConfig
+from ..core.training import fit
 from ..data.cifar import load_cifar10
 from ..data.synthetic import write_cifar10
 from ..hw1.resnet import build_classifier

@@ -22,11 +22,11 @@ import numpy as np
 from ..core.device import PRECISIONS
 from ..core.errors import ParameterError
 from ..core.notebooks import run_notebook
+from ..core.progress import minutes
 from ..core.runs import save_figure, write_json, write_text
 from ..data.cifar import CIFAR10_CLASSES
 from . import report
 from .cli import parse_assignments
-from .report import minutes
 
 # Published mean AUROC over the ten classes of one-class CIFAR-10 (5,000 normal training
 # images per class, all 10,000 test images).

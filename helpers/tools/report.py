@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 from ..core.errors import CourseworkError
+from ..core.progress import minutes
 
 
 def replace_block(text: str, name: str, content: str, kind: str = "results") -> str:
@@ -49,12 +50,6 @@ def block_file(files: list[Path], name: str, kind: str = "results") -> Path:
         f"no block '<!-- {kind}:{name} -->' ... '<!-- /{kind}:{name} -->' in "
         f"{', '.join(str(p) for p in files)}; put the two markers back where the block goes."
     )
-
-
-def minutes(seconds: float) -> str:
-    """``874.2`` -> ``"14 min 34 s"``."""
-    seconds = int(round(seconds))
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
 def provenance(command: str, metrics: dict, date: str, extra: str = "") -> str:
