@@ -15,11 +15,12 @@ tools (``python -m helpers.tools.<name>``), which run the notebooks and write th
       metrics          device-side confusion matrix; the test report
       device           device and precision choice; the AVX2 channels-last guard
       params           settings declared once (default, type, bounds, help), checked
+      notebook_params  the notebook parameters both homeworks declare alike
       runs             run folders, atomic writes, the record of a run
       checkpoints      loading weights with a clear error on a mismatch
       progress         progress bars, log lines, the training-time estimate
       tensorboard      optional TensorBoard logging
-      plots            the figures
+      plots            the figures both homeworks draw
       notebooks        running a notebook headlessly into a run folder
       errors           the error types
     data/              the data sets
@@ -30,27 +31,34 @@ tools (``python -m helpers.tools.<name>``), which run the notebooks and write th
       synthetic        small generated data sets (tests, benchmark)
     hw1/               homework 1: CIFAR-10 with a 32x32 ResNet, pretraining, few labels
       steps            the notebook's steps, one call per cell
+      pretraining      pretraining the encoder without labels, and reusing it
+      self_training    the teacher's class-balanced pseudo-labels; the student
       settings         every parameter, declared once; resolve_hw1
       presets          the recipes, the settings tuned per labelled fraction
       resnet           ResNet-18/34 adapted to 32x32 images
       restoration      restoration pretraining: recipes, masked encoder-decoder
       masking          patch masks and the masked-patch loss (SparK/MAE pieces)
       contrastive      SimCLR: views on the device, projection head, NT-Xent
-      self_training    class-balanced pseudo-labels
       feature_quality  kNN accuracy of an encoder's features
+      plots            hw1's figures (and the shared ones)
     hw2/               homework 2: anomaly detection, label-free thresholds
       steps            the notebook's steps, one call per cell
+      results          what the notebook shows and saves of the result
       settings         every parameter, declared once; the data sets' defaults
       autoencoder      the convolutional autoencoder and its channel-attention mask
-      detector         the signals, standardised and summed
+      signals          what each signal measures, and the normals' statistics
+      detector         the signals fitted, standardised and summed
       thresholds       label-free thresholds; TPR, TNR, AUROC, AUPR
       rotation         the rotation network and its signals
+      plots            hw2's figures (and the shared ones)
     tools/             python -m helpers.tools.<name>
       reproduce        every notebook, figure and results block
       study            hw1's data-fraction study
+      study_report     its table and figures
       recipe_search    hw1's settings per labelled fraction, on the validation split
       oneclass         hw2 on each of the ten CIFAR-10 classes
       bench            training throughput
+      bench_loops      the loops it times
       time_to_accuracy validation accuracy against training minutes
       colab            point the Colab badges at a copy
       parameters       the parameters cells and docs tables, from the declarations

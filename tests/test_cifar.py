@@ -148,7 +148,7 @@ def test_a_damaged_meta_file_costs_only_the_class_names(tmp_path):
 
 def test_max_train_images_caps_the_pool_with_every_class_kept_in_proportion(cifar_dir, tmp_path):
     from conftest import hw1_settings
-    from helpers.hw1 import steps as hw1
+    from helpers import hw1
 
     full = hw1.load_data(hw1_settings(cifar_dir, tmp_path, max_train_images=None))
     capped = hw1.load_data(hw1_settings(cifar_dir, tmp_path, max_train_images=60))

@@ -8,17 +8,12 @@ from sklearn.metrics import roc_auc_score
 
 from conftest import CPU
 from conftest import hw2_settings as settings
+from helpers import hw2
 from helpers.core.errors import ParameterError
 from helpers.data.synthetic import write_anomaly_folder
-from helpers.hw2 import steps as hw2
-from helpers.hw2.detector import (
-    Detector,
-    Standardizer,
-    colour_features,
-    global_features,
-    pool_errors,
-    texture_features,
-)
+from helpers.hw2 import steps as steps2
+from helpers.hw2.detector import Detector, Standardizer
+from helpers.hw2.signals import colour_features, global_features, pool_errors, texture_features
 from helpers.hw2.thresholds import quantile_threshold
 
 
@@ -104,7 +99,7 @@ def test_the_combined_score_catches_whole_image_anomalies_that_reconstruction_mi
     s = settings(two_kinds, tmp_path, epochs=12, patience=12, val_fraction=0.15)
     data = hw2.load_data(s)
     parts = hw2.split(s, data)
-    model = hw2.build_model(s)
+    model = steps2.build_model(s)
     hw2.train(s, [model], parts, CPU, tmp_path / "run")
     kinds = np.array(
         [line.split()[1] for line in (two_kinds / "test" / "kinds.txt").read_text().splitlines()]

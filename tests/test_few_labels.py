@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from conftest import CPU, HW1_BASE, hw1_settings
+from helpers import hw1
 from helpers.core.errors import ParameterError
 from helpers.core.images import ImageSet
 from helpers.core.objectives import Classification
 from helpers.core.trainer import FitConfig
 from helpers.core.training import fit
 from helpers.hw1 import presets
-from helpers.hw1 import steps as hw1
 from helpers.hw1.presets import fraction_tuning
 from helpers.hw1.self_training import select_pseudo_labels, with_pseudo_labels
 from helpers.hw1.settings import resolve_hw1

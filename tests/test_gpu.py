@@ -17,8 +17,8 @@ from helpers.data.cifar import load_cifar10, split_train_val
 from helpers.hw1.feature_quality import encoder_features
 from helpers.hw1.resnet import build_classifier
 from helpers.hw2.autoencoder import ConvAutoencoder
-from helpers.hw2.detector import global_features, reconstruct
 from helpers.hw2.rotation import TransformationNet, transformation_list, transformation_scores
+from helpers.hw2.signals import global_features, reconstruct
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 CUDA = torch.device("cuda")

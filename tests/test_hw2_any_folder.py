@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from conftest import hw2_settings
+from helpers import hw2
 from helpers.core.errors import DataError, ParameterError
 from helpers.data.synthetic import write_tile_folder
-from helpers.hw2 import steps as hw2
 
 CPU = torch.device("cpu")
 

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from helpers.hw2.detector import LocalModel, filter_bank
+from helpers.hw2.signals import LocalModel, filter_bank
 from helpers.hw2.thresholds import choose_signals, separation, separation_warning
 
 CPU = torch.device("cpu")

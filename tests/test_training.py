@@ -122,19 +122,19 @@ def test_fit_announces_its_estimate_and_a_gpu_recipe_on_the_cpu_points_to_the_cp
     cifar_dir, capsys
 ):
     from conftest import HW1_BASE as BASE
-    from helpers.hw1 import steps as hw1
     from helpers.hw1.settings import resolve_hw1
+    from helpers.hw1.steps import slow_hint
 
     train, _ = load_cifar10(cifar_dir)
     config = FitConfig(epochs=1, batch_size=8, lr=0.05, estimate_after_steps=2)
     fit(build_classifier("resnet18", width=4), train, None, Classification(10), config, CPU)
     assert "estimated training time:" in capsys.readouterr().out
-    advise = hw1.slow_hint(resolve_hw1("full", **BASE), CPU)
+    advise = slow_hint(resolve_hw1("full", **BASE), CPU)
     assert advise is not None
     advise(7200.0)
     assert 'preset="cpu"' in capsys.readouterr().out
-    assert hw1.slow_hint(resolve_hw1("cpu", **BASE), CPU) is None
-    assert hw1.slow_hint(resolve_hw1("full", **BASE), torch.device("cuda")) is None
+    assert slow_hint(resolve_hw1("cpu", **BASE), CPU) is None
+    assert slow_hint(resolve_hw1("full", **BASE), torch.device("cuda")) is None
 
 
 def test_a_schedule_whose_warm_up_is_one_step_runs_and_ends_low():

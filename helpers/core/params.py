@@ -31,6 +31,7 @@ from typing import Any
 from .errors import ParameterError
 
 Check = Callable[[str, Any], None]  # (name, value) -> None, or a ParameterError
+FOLDER = "a folder path"  # what a path parameter must be, in its error message
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
-"""Figures for both homeworks. Each function returns a matplotlib Figure; the
-notebooks show it and save it with :func:`helpers.core.runs.save_figure`."""
+"""The figures both homeworks draw: training curves, confusion matrices, image grids, and
+what happens inside a network (gradient norms, weight histograms). Each function returns a
+matplotlib Figure; the notebooks show it and save it with
+:func:`helpers.core.runs.save_figure`. Each homework's own figures are in its ``plots``."""
 
 from __future__ import annotations
 
@@ -51,47 +53,11 @@ def plot_confusion(matrix: np.ndarray | list, classes: tuple[str, ...] | list[st
     cm = np.asarray(matrix)
     normed = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     fig, axes = plt.subplots(1, 2, figsize=(15, 6))
-    sns.heatmap(
-        cm,
-        annot=True,
-        fmt="d",
-        cmap="Blues",
-        xticklabels=classes,
-        yticklabels=classes,
-        ax=axes[0],
-        cbar=False,
-    )
-    sns.heatmap(
-        normed,
-        annot=True,
-        fmt=".2f",
-        cmap="Blues",
-        xticklabels=classes,
-        yticklabels=classes,
-        ax=axes[1],
-        vmin=0,
-        vmax=1,
-        cbar=False,
-    )
+    shared = dict(annot=True, cmap="Blues", xticklabels=classes, yticklabels=classes, cbar=False)
+    sns.heatmap(cm, fmt="d", ax=axes[0], **shared)
+    sns.heatmap(normed, fmt=".2f", ax=axes[1], vmin=0, vmax=1, **shared)
     for ax, title in zip(axes, ("counts", "row-normalised (recall per class)"), strict=True):
         ax.set(xlabel="predicted", ylabel="true", title=title)
-    fig.tight_layout()
-    return fig
-
-
-def plot_per_class(per_class: dict[str, dict]) -> plt.Figure:
-    """Grouped bar chart of precision, recall and F1 for each class."""
-    names = list(per_class)
-    x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(12, 4))
-    for i, (key, label) in enumerate(
-        (("precision", "precision"), ("recall", "recall"), ("f1-score", "F1"))
-    ):
-        ax.bar(x + (i - 1) * 0.27, [per_class[n][key] for n in names], 0.27, label=label)
-    ax.set_xticks(x, names, rotation=30)
-    ax.set(ylim=(0, 1), ylabel="score", title="per-class test metrics")
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(ncols=3, loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -125,23 +91,6 @@ def image_grid(
         show_image(ax, img)
         ax.set_title(title, fontsize=7)
     fig.tight_layout()
-    return fig
-
-
-def plot_misclassified(
-    images: torch.Tensor,
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    confidence: np.ndarray,
-    classes: tuple[str, ...] | list[str],
-    n: int = 32,
-) -> plt.Figure:
-    """The most confidently wrong test images, titled true -> predicted (confidence)."""
-    wrong = np.flatnonzero(np.asarray(y_true) != np.asarray(y_pred))
-    wrong = wrong[np.argsort(-np.asarray(confidence)[wrong])][:n]
-    titles = [f"{classes[y_true[i]]} -> {classes[y_pred[i]]}\n{confidence[i]:.0%}" for i in wrong]
-    fig = image_grid(images[torch.as_tensor(wrong, dtype=torch.long)], titles)
-    fig.suptitle("misclassified test images (true -> predicted, confidence)", y=1.0)
     return fig
 
 
@@ -206,126 +155,7 @@ def layer_weights(model: nn.Module) -> dict[str, np.ndarray]:
     }
 
 
-# --- anomaly detection (hw2) ---------------------------------------------------------
-
-
-def plot_threshold(
-    labels: np.ndarray, scores: np.ndarray, chosen: float, test_optimum: float, how: str = ""
-) -> plt.Figure:
-    """TPR and TNR on the test set as the threshold sweeps; the chosen threshold and the
-    test-label optimum (shown for reference, never used) are marked."""
-    labels, scores = np.asarray(labels), np.asarray(scores)
-    grid = np.quantile(scores, np.linspace(0, 1, 400))
-    tpr = [(scores[labels == 1] >= t).mean() for t in grid]
-    tnr = [(scores[labels == 0] < t).mean() for t in grid]
-    fig, ax = plt.subplots(figsize=(9, 5))
-    ax.plot(grid, tpr, label="TPR (anomalies caught)")
-    ax.plot(grid, tnr, label="TNR (normals passed)")
-    ax.axvline(chosen, color="k", label=f"chosen: {chosen:.3g}" + (f"\n({how})" if how else ""))
-    ax.axvline(
-        test_optimum,
-        color="tab:red",
-        ls=":",
-        label=f"test-label optimum: {test_optimum:.3g}\n(reference only, not used)",
-    )
-    if scores.min() > 0 and scores.max() / scores.min() > 100:  # raw errors span decades
-        ax.set_xscale("log")
-    ax.set(
-        xlabel="threshold on the anomaly score",
-        ylabel="rate",
-        ylim=(0, 1.02),
-        title="TPR and TNR on the test set against the threshold",
-    )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
-    fig.tight_layout()
-    return fig
-
-
-def plot_roc(labels: np.ndarray, scores: np.ndarray | dict[str, np.ndarray]) -> plt.Figure:
-    """ROC curves with their AUROC: one score, or several (a dict name -> scores)."""
-    from sklearn.metrics import RocCurveDisplay
-
-    curves = scores if isinstance(scores, dict) else {"anomaly score": scores}
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    for i, (name, values) in enumerate(curves.items()):
-        RocCurveDisplay.from_predictions(
-            labels, values, ax=ax, name=name, plot_chance_level=i == len(curves) - 1
-        )
-    ax.set(title="ROC on the test set")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
-def plot_score_histograms(labels: np.ndarray, scores: np.ndarray, threshold: float) -> plt.Figure:
-    """Histograms of normal and anomalous test scores, threshold marked (log-spaced bins
-    for positive scores spanning decades, such as raw errors; else even bins)."""
-    labels, scores = np.asarray(labels), np.asarray(scores)
-    logged = scores.min() > 0 and scores.max() / scores.min() > 100
-    bins = (
-        np.geomspace(scores.min(), scores.max(), 60)
-        if logged
-        else np.linspace(scores.min(), scores.max(), 60)
-    )
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    ax.hist(scores[labels == 0], bins.tolist(), alpha=0.6, label=f"normal ({(labels == 0).sum()})")
-    ax.hist(scores[labels == 1], bins.tolist(), alpha=0.6, label=f"anomaly ({(labels == 1).sum()})")
-    ax.axvline(threshold, color="k", label="chosen threshold")
-    ax.set(
-        xscale="log" if logged else "linear",
-        yscale="log",
-        xlabel="anomaly score",
-        ylabel="images",
-        title="test scores by true label",
-    )
-    ax.legend()
-    fig.tight_layout()
-    return fig
-
-
-def plot_signals(
-    labels: np.ndarray, signals: dict[str, np.ndarray], names: list[str], threshold: float
-) -> plt.Figure:
-    """Each test image as a point, for every pair of the combined score's standardised
-    signals, by true label. With two signals the dashed line is the threshold on the
-    combined score (``max(x, 0) + max(y, 0)``): images beyond it are flagged."""
-    import itertools
-
-    labels = np.asarray(labels)
-    pairs = list(itertools.combinations(names, 2)) or [(names[0], names[0])]
-    fig, axes = plt.subplots(1, len(pairs), figsize=(5.5 * len(pairs), 5), squeeze=False)
-    for ax, (x, y) in zip(axes.flat, pairs, strict=True):
-        for value, name, style in (
-            (0, "normal", dict(s=8, alpha=0.4)),
-            (1, "anomaly", dict(s=22, marker="x")),
-        ):
-            ax.scatter(
-                signals[x][labels == value], signals[y][labels == value], label=name, **style
-            )
-        if len(names) == 2:
-            lo = min(signals[x].min(), signals[y].min())
-            line = np.linspace(0, threshold, 50)
-            ax.plot(
-                np.r_[lo, 0, line, threshold, threshold],
-                np.r_[threshold, threshold, threshold - line, 0, lo],
-                "k--",
-                label=f"combined score = threshold ({threshold:.2f})",
-            )
-        ax.set(
-            xlim=(signals[x].min() - 0.5, signals[x].max() + 0.5),
-            ylim=(signals[y].min() - 0.5, signals[y].max() + 0.5),
-            xlabel=f"{x} (standard deviations above validation normals)",
-            ylabel=f"{y} (same scale)",
-        )
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle("the signals of every test image")
-    fig.tight_layout()
-    return fig
-
-
-def _bare_axes(rows: int, cols: int, figsize: tuple[float, float]):
+def bare_axes(rows: int, cols: int, figsize: tuple[float, float]):
     """A grid of axes without ticks or frames, for images and maps."""
     fig, axes = plt.subplots(rows, cols, figsize=figsize, squeeze=False)
     for ax in axes.flat:
@@ -333,72 +163,3 @@ def _bare_axes(rows: int, cols: int, figsize: tuple[float, float]):
         ax.set_yticks([])
         ax.set_frame_on(False)
     return fig, axes
-
-
-def plot_reconstructions(
-    images: torch.Tensor,
-    reconstructions: torch.Tensor,
-    maps: torch.Tensor,
-    titles: list[str],
-    cols: int = 8,
-) -> plt.Figure:
-    """Blocks of three rows (input, reconstruction, error map), ``cols`` images a block;
-    error maps share one colour scale, so a dark map is a good reconstruction."""
-    n = len(images)
-    blocks = math.ceil(n / cols)
-    fig, axes = _bare_axes(3 * blocks, cols, (1.5 * cols, 3.3 * blocks))
-    vmax = float(maps.max())
-    for i in range(n):
-        b, c = divmod(i, cols)
-        show_image(axes[3 * b, c], images[i])
-        show_image(axes[3 * b + 1, c], reconstructions[i])
-        axes[3 * b + 2, c].imshow(maps[i].numpy(), cmap="inferno", vmin=0, vmax=vmax)
-        axes[3 * b, c].set_title(titles[i], fontsize=7)
-    for b in range(blocks):
-        for r, label in enumerate(("input", "rebuilt", "error")):
-            axes[3 * b + r, 0].set_ylabel(label, fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_anomaly_maps(
-    images: torch.Tensor, maps: dict[str, torch.Tensor], titles: list[str], cols: int = 8
-) -> plt.Figure:
-    """Blocks of rows: each image, then each of its ``maps`` (name -> (N, H, W)), every map
-    kind on one colour scale across the images, so a bright spot is where it looks anomalous."""
-    n, rows = len(images), 1 + len(maps)
-    blocks = math.ceil(n / cols)
-    fig, axes = _bare_axes(rows * blocks, cols, (1.5 * cols, 1.2 * rows * blocks + 0.4))
-    for i in range(n):
-        b, c = divmod(i, cols)
-        show_image(axes[rows * b, c], images[i])
-        axes[rows * b, c].set_title(titles[i], fontsize=6)
-        for r, values in enumerate(maps.values(), 1):
-            axes[rows * b + r, c].imshow(
-                values[i].numpy(), cmap="inferno", vmin=0, vmax=float(values.max()) or 1.0
-            )
-    for b in range(blocks):
-        for r, label in enumerate(("image", *maps), 0):
-            axes[rows * b + r, 0].set_ylabel(label.replace(" ", "\n"), fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def plot_restorations(
-    seen: torch.Tensor, restored: torch.Tensor, clean: torch.Tensor
-) -> plt.Figure:
-    """Rows: the input as the network saw it (hidden patches grey), the image with its hidden
-    patches restored, the original."""
-    n = len(clean)
-    fig, axes = plt.subplots(3, n, figsize=(1.4 * n, 4.4), squeeze=False)
-    for row, (images, label) in enumerate(
-        ((seen, "hidden"), (restored, "restored"), (clean, "original"))
-    ):
-        for i in range(n):
-            axes[row, i].imshow(images[i].permute(1, 2, 0).clamp(0, 1).numpy())
-            axes[row, i].set_xticks([])
-            axes[row, i].set_yticks([])
-        axes[row, 0].set_ylabel(label, fontsize=9)
-    fig.suptitle("restoration pretraining on test images (no labels used)")
-    fig.tight_layout()
-    return fig

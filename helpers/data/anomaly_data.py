@@ -172,66 +172,95 @@ def load_anomaly_folder(
     if anomalies_dir and not anomalies_path.is_dir():
         _require_folder(anomalies_path, "anomalies", "anomalies_dir")
 
-    notes = []
-    train_x, _, skipped = _decode_folder(train_path, image_size, skip_bad=True, grayscale=grayscale)
-    if skipped:
-        warnings.warn(
-            f"skipped {len(skipped)} training image(s) that cannot be decoded: "
-            f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}",
-            stacklevel=2,
-        )
-        notes.append(f"skipped {len(skipped)} undecodable training image(s)")
-    if len(train_x) == 0:
-        raise DataError(
-            f"training folder {train_path} holds no decodable images "
-            f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})."
-        )
-
+    notes: list[str] = []
+    train_x = _training_images(train_path, image_size, grayscale, notes)
     entries = read_annotation(annotation, test_path)
-    test_x = np.empty((len(entries), train_x.shape[1], *image_size), np.uint8)
-    for i, (name, _) in enumerate(entries):
-        try:
-            test_x[i] = decode_image(test_path / name, image_size, grayscale)
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise DataError(
-                f"test image {test_path / name} cannot be decoded ({exc}); "
-                "replace it, or remove its line from the annotation file."
-            ) from None
+    test_x = _test_images(test_path, [name for name, _ in entries], image_size, grayscale)
     test_y = np.array([label for _, label in entries], dtype=np.int64)
-
-    anomalies = None
-    if anomalies_path.is_dir():
-        anom_x, _, bad = _decode_folder(
-            anomalies_path, image_size, skip_bad=True, grayscale=grayscale
-        )
-        if bad:
-            notes.append(f"skipped {len(bad)} undecodable known-anomaly image(s)")
-        if len(anom_x):
-            anomalies = ImageSet(
-                torch.from_numpy(anom_x), torch.ones(len(anom_x), dtype=torch.long), ANOMALY_CLASSES
-            )
+    anomalies = _known_anomalies(anomalies_path, image_size, grayscale, notes)
 
     train_digests = {pixel_digest(x) for x in train_x}
     in_train = np.array([pixel_digest(x) in train_digests for x in test_x], dtype=bool)
     if in_train.any():
         notes.append(f"{int(in_train.sum())} test image(s) are pixel-identical to training images")
     if anomalies is not None:
-        test_digests = {pixel_digest(x) for x in test_x}
-        unseen = [
-            i for i, x in enumerate(anomalies.images) if pixel_digest(x.numpy()) not in test_digests
-        ]
-        if len(unseen) < len(anomalies):
-            notes.append(
-                f"dropped {len(anomalies) - len(unseen)} known anomalies that are "
-                "pixel-identical to test images, so thresholds never see a test image"
-            )
-            anomalies = anomalies.subset(unseen) if unseen else None
+        anomalies = _without_test_images(anomalies, test_x, notes)
 
     train = ImageSet(
         torch.from_numpy(train_x), torch.zeros(len(train_x), dtype=torch.long), ANOMALY_CLASSES
     )
     test = ImageSet(torch.from_numpy(test_x), torch.from_numpy(test_y), ANOMALY_CLASSES)
     return AnomalyData(train, test, anomalies, [name for name, _ in entries], notes, in_train)
+
+
+def _training_images(
+    folder: Path, image_size: tuple[int, int], grayscale: bool, notes: list[str]
+) -> np.ndarray:
+    """The normal training images; an undecodable one is skipped with a warning and a note."""
+    images, _, skipped = _decode_folder(folder, image_size, skip_bad=True, grayscale=grayscale)
+    if skipped:
+        warnings.warn(
+            f"skipped {len(skipped)} training image(s) that cannot be decoded: "
+            f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}",
+            stacklevel=3,
+        )
+        notes.append(f"skipped {len(skipped)} undecodable training image(s)")
+    if len(images) == 0:
+        raise DataError(
+            f"training folder {folder} holds no decodable images "
+            f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})."
+        )
+    return images
+
+
+def _test_images(
+    folder: Path, names: list[str], image_size: tuple[int, int], grayscale: bool
+) -> np.ndarray:
+    """The annotated test images, in the annotation file's order; a bad one is an error."""
+    images = np.empty((len(names), 1 if grayscale else 3, *image_size), np.uint8)
+    for i, name in enumerate(names):
+        try:
+            images[i] = decode_image(folder / name, image_size, grayscale)
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise DataError(
+                f"test image {folder / name} cannot be decoded ({exc}); "
+                "replace it, or remove its line from the annotation file."
+            ) from None
+    return images
+
+
+def _known_anomalies(
+    folder: Path, image_size: tuple[int, int], grayscale: bool, notes: list[str]
+) -> ImageSet | None:
+    """The known anomalous images of ``folder`` (optional), or None when there are none."""
+    if not folder.is_dir():
+        return None
+    images, _, bad = _decode_folder(folder, image_size, skip_bad=True, grayscale=grayscale)
+    if bad:
+        notes.append(f"skipped {len(bad)} undecodable known-anomaly image(s)")
+    if not len(images):
+        return None
+    return ImageSet(
+        torch.from_numpy(images), torch.ones(len(images), dtype=torch.long), ANOMALY_CLASSES
+    )
+
+
+def _without_test_images(
+    anomalies: ImageSet, test_images: np.ndarray, notes: list[str]
+) -> ImageSet | None:
+    """The known anomalies less those pixel-identical to a test image, so that thresholds
+    never see a test image (None when none is left)."""
+    test_digests = {pixel_digest(x) for x in test_images}
+    unseen = [
+        i for i, x in enumerate(anomalies.images) if pixel_digest(x.numpy()) not in test_digests
+    ]
+    if len(unseen) == len(anomalies):
+        return anomalies
+    notes.append(
+        f"dropped {len(anomalies) - len(unseen)} known anomalies that are "
+        "pixel-identical to test images, so thresholds never see a test image"
+    )
+    return anomalies.subset(unseen) if unseen else None
 
 
 def normal_class_index(normal_class: int | str, classes: Sequence[str] = CIFAR10_CLASSES) -> int:

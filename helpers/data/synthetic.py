@@ -83,6 +83,14 @@ def _crop(rng: np.random.Generator, kind: str | None = None) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def _course_folders(root: str | Path) -> Path:
+    """``root`` with the course layout's folders made: train/, anomalies/, test/imgs/."""
+    root = Path(root)
+    for sub in ("train", "anomalies", "test/imgs"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    return root
+
+
 def write_anomaly_folder(
     root: str | Path,
     train: int = 120,
@@ -100,9 +108,7 @@ def write_anomaly_folder(
     from PIL import Image
 
     rng = np.random.default_rng(seed)
-    root = Path(root)
-    for sub in ("train", "anomalies", "test/imgs"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
+    root = _course_folders(root)
     for i in range(train):
         Image.fromarray(_crop(rng)).save(root / "train" / f"n{i:04d}.jpg", quality=95)
     for i in range(known):
@@ -164,9 +170,7 @@ def write_tile_folder(
     from PIL import Image
 
     rng = np.random.default_rng(seed)
-    root = Path(root)
-    for sub in ("train", "anomalies", "test/imgs"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
+    root = _course_folders(root)
 
     def save(kind: str | None, path: Path) -> None:
         Image.fromarray(_tile(rng, None if indistinguishable else kind), mode="L").save(path)

@@ -1,33 +1,31 @@
 """Homework 1: CIFAR-10 classification with a 32x32 ResNet, pretraining and few labels.
 
-What the notebook calls is importable from here (``from helpers import hw1``): its
-parameters, checked (``hw1.resolve_hw1(**hw1.parameters_of(globals()))``, from
-:mod:`helpers.hw1.settings`), and its steps, one call per cell (``hw1.load_data(settings)``,
-from :mod:`helpers.hw1.steps`).
+``from helpers import hw1`` gives what the notebook calls: its parameters, checked
+(``hw1.resolve_hw1(**hw1.parameters_of(globals()))``, :mod:`~helpers.hw1.settings`), and
+its steps, one call per cell (:mod:`~helpers.hw1.steps`, :mod:`~helpers.hw1.pretraining`,
+:mod:`~helpers.hw1.self_training`) and figures (``hw1.plots``).
 """
 
+from .pretraining import apply_pretraining, feature_quality, restoration_examples
+from .self_training import self_train
 from .settings import parameters_of, resolve_hw1
 from .steps import (
-    apply_pretraining,
     build_model,
-    feature_quality,
     gradient_snapshot,
     load_data,
-    restoration_examples,
     save_metrics,
-    self_train,
     test_report,
     train,
 )
 
 __all__ = [
-    "resolve_hw1",
-    "parameters_of",
     "apply_pretraining",
     "build_model",
     "feature_quality",
     "gradient_snapshot",
     "load_data",
+    "parameters_of",
+    "resolve_hw1",
     "restoration_examples",
     "save_metrics",
     "self_train",

@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.device import PRECISIONS, check_device
+from ..core import notebook_params as shared
 from ..core.errors import ParameterError
-from ..core.params import check_values, defaults, notebook_values, param, setting
-from ..core.runs import check_run_name, name_run
+from ..core.params import FOLDER, check_values, defaults, notebook_values, param, setting
+from ..core.runs import name_run
 from .presets import (
     FINETUNE_LAYER_DECAY,
     HW1_PRESETS,
@@ -27,8 +27,6 @@ from .presets import (
 )
 from .resnet import ARCH_BLOCKS
 from .restoration import RESTORATION_RECIPES
-
-FOLDER = "a folder path"
 
 
 def _pretrain_source(name: str, value: str) -> None:
@@ -104,17 +102,8 @@ class Hw1Settings:
         None, "channels of the first stage (64: the usual CIFAR ResNet)", bounds=">= 1"
     )
     seed: int = param(0, "data subset, validation split, initial weights and augmentation")
-    device: str = param(
-        "auto", '"auto" (cuda, then mps, then cpu), "cpu" or "cuda"', check=check_device
-    )
-    precision: str = param(
-        "auto",
-        '"auto" (bf16/fp16 only where the hardware has them), "fp32", "bf16" or "fp16"',
-        choices=PRECISIONS,
-        doc='`"auto"`: bfloat16 on GPUs that have it and on CPUs with native bf16 '
-        "(AVX512-BF16, AMX), float16 with a gradient scaler on older GPUs, float32 elsewhere "
-        '(e.g. AVX2 CPUs); or force `"fp32"`, `"bf16"`, `"fp16"`',
-    )
+    device: str = shared.device()
+    precision: str = shared.precision()
     preset: str = param(
         "full",
         '"full": GPU recipe, all of CIFAR-10; "cpu": ~5,000 images, <20 min on 2 cores',
@@ -122,34 +111,12 @@ class Hw1Settings:
         doc='the recipe: `"full"` (for a GPU; on a CPU it announces after its first steps '
         'that it would take days, and points to `"cpu"`) or `"cpu"` (below)',
     )
-    figures_dir: str = param("figures/hw1", "PNG figures are written here", what=FOLDER)
-    results_dir: str = param(
-        "results/hw1",
-        "each run gets its own folder here: params, metrics, history, checkpoints",
-        what=FOLDER,
-        doc="each run gets its own folder here (see [Runs](runs.md#runs-resume-and-"
-        "reproducibility)); `<results_dir>/metrics.json` is a copy of the latest run's metrics",
-    )
-    run_name: str = param(
-        None,
-        "that folder's name; None: named from the parameters (same parameters, same folder)",
-        check=check_run_name,
-        doc="the run folder's name; `None`: named from the parameters, e.g. "
-        "`cpu-resnet18-w32-frac0.5-scratch-seed0-3fa2c1`",
-    )
-    overwrite: bool = param(
-        False,
-        "True: replace a finished run in that folder (otherwise it is refused)",
-        doc="a run folder that already holds a finished run is refused unless this is `True`",
-    )
-    resume: bool = param(
-        False, "True: continue the interrupted run in that folder from checkpoints/last.pt"
-    )
-    deterministic: bool = param(
-        False,
-        "True: PyTorch's deterministic algorithms (GPU; slower)",
-        doc="PyTorch's deterministic algorithms (for bit-reproducible GPU runs; slower)",
-    )
+    figures_dir: str = shared.figures_dir("figures/hw1")
+    results_dir: str = shared.results_dir("results/hw1", "params, metrics, history, checkpoints")
+    run_name: str = shared.run_name("cpu-resnet18-w32-frac0.5-scratch-seed0-3fa2c1")
+    overwrite: bool = shared.overwrite()
+    resume: bool = shared.resume()
+    deterministic: bool = shared.deterministic()
     compile_model: bool = param(
         False,
         "True: torch.compile the model (slower on a 2-core CPU; may pay on a GPU, after a slow "
@@ -157,13 +124,7 @@ class Hw1Settings:
         doc="`torch.compile` the model (on this 2-core CPU it was slower: see "
         "[Speed](speed.md#speed))",
     )
-    log_dir: str | None = param(
-        None,
-        "a folder: also log to TensorBoard (tensorboard --logdir <log_dir>)",
-        what=FOLDER,
-        doc="a folder: also log losses, metrics, weight histograms and the figures to "
-        "TensorBoard (`tensorboard --logdir <log_dir>`)",
-    )
+    log_dir: str | None = shared.log_dir()
     pretrain: str = param(
         "none",
         '"none", "restoration" or "contrastive" (pretrain now or reuse), or an encoder '

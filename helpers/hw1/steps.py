@@ -1,4 +1,6 @@
-"""The steps of homework 1, each one call from the notebook."""
+"""The steps of homework 1, each one call from the notebook: the data, the model, training,
+the test report and the record of the run. Pretraining is in :mod:`helpers.hw1.pretraining`,
+self-training in :mod:`helpers.hw1.self_training`."""
 
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.augment import BatchAugment, SameEveryEpoch, to_float
+from ..core.augment import BatchAugment
 from ..core.checkpoints import load_checked
 from ..core.device import compute_record, describe_device
 from ..core.errors import ParameterError
+from ..core.images import ImageSet
 from ..core.inference import gradient_snapshot as _snapshot
 from ..core.inference import predict_proba
 from ..core.metrics import classification_summary
@@ -24,27 +27,12 @@ from ..core.runs import environment, fingerprint, history_writer, publish_latest
 from ..core.trainer import FitConfig, FitResult
 from ..core.training import EpochHook, fit
 from ..data.cifar import (
-    ImageSet,
     load_cifar10,
     load_cifar10_training,
     split_train_val,
     stratified_indices,
 )
-from .contrastive import ContrastiveNet, ContrastiveObjective
-from .feature_quality import encoder_features, knn_accuracy
-from .masking import random_patch_mask
-from .resnet import ResNetClassifier, build_classifier, match_init_norms
-from .restoration import (
-    MaskedRestoration,
-    RestorationNet,
-    load_encoder,
-    load_restoration_net,
-    restoration_recipe,
-    save_encoder,
-    shown_restoration,
-)
-from .self_training import PseudoLabels, select_pseudo_labels, with_pseudo_labels
-from .self_training import describe as describe_pseudo
+from .resnet import ResNetClassifier, build_classifier
 from .settings import Hw1Settings
 
 
@@ -158,10 +146,10 @@ def train(
     ``s.teacher`` (self-training), the model is that finished run's instead."""
     if s.teacher:
         return load_teacher(s, model, Path(s.teacher), device)
-    return _fit_labelled(s, model, data.train, data, device, Path(run_dir), on_epoch, s.resume)
+    return fit_labelled(s, model, data.train, data, device, Path(run_dir), on_epoch, s.resume)
 
 
-def _fit_labelled(
+def fit_labelled(
     s: Hw1Settings,
     model: ResNetClassifier,
     images: ImageSet,
@@ -237,61 +225,6 @@ def load_teacher(
     return FitResult(history, state["epoch"], best.get("selection_score", float("nan")), 0.0)
 
 
-def self_train(
-    s: Hw1Settings,
-    teacher: ResNetClassifier,
-    data: Hw1Data,
-    device: torch.device,
-    run_dir: Path,
-    on_epoch: Sequence[EpochHook] = (),
-) -> tuple[ResNetClassifier, FitResult, dict]:
-    """Self-training: ``teacher`` labels the unlabelled images (averaging mirrored and
-    shifted views), the class-balanced confident share is kept, and a student, initialised
-    as the teacher was (``s.pretrain``), trains on labels and pseudo-labels with the same
-    budget; its checkpoints and history go to ``run_dir/student``. Returns the student, its
-    training result and a record of the teacher and the pseudo-labels for ``metrics.json``."""
-    assert data.unlabelled is not None, "self-training needs fraction < 1 (checked in resolve_hw1)"
-    probs = predict_proba(
-        teacher,
-        data.unlabelled.images,
-        device,
-        flip_tta=True,
-        precision=s.precision,
-        shift_tta=s.tta_shift,
-    )
-    pseudo = select_pseudo_labels(probs, s.pseudo_share, s.pseudo_threshold)
-    print(describe_pseudo(pseudo, len(data.unlabelled), data.train.classes))
-    if not len(pseudo):
-        print(
-            f"no prediction of the teacher reaches pseudo_threshold={s.pseudo_threshold}: the "
-            "student learns from the labels alone (lower pseudo_threshold, or train the teacher "
-            "longer)"
-        )
-    student = build_model(s)
-    apply_pretraining(s, student, data, device)
-    folder = Path(run_dir) / "student"
-    resume = s.resume and (folder / "checkpoints" / "last.pt").exists()
-    images = with_pseudo_labels(data.train, data.unlabelled, pseudo)
-    result = _fit_labelled(s, student, images, data, device, folder, on_epoch, resume)
-    return student, result, pseudo_record(pseudo, data)
-
-
-def pseudo_record(pseudo: PseudoLabels, data: Hw1Data) -> dict:
-    """What self-training kept. The accuracy of the pseudo-labels against the training
-    labels ``fraction`` hid is reported for the docs only; nothing chooses by it."""
-    assert data.unlabelled is not None
-    hidden = data.unlabelled.labels[pseudo.index]
-    return {
-        "unlabelled_images": len(data.unlabelled),
-        "pseudo_labels": len(pseudo),
-        "least_confidence": float(pseudo.confidence.min()) if len(pseudo) else None,
-        "pseudo_label_accuracy": float((hidden == pseudo.labels).float().mean())
-        if len(pseudo)
-        else None,
-        "trained_images": len(data.train) + len(pseudo),
-    }
-
-
 @dataclass
 class TestResult:
     summary: dict
@@ -358,126 +291,3 @@ def save_metrics(
 def gradient_snapshot(model: ResNetClassifier, data: Hw1Data, device: torch.device) -> dict:
     """Per-layer gradients of one batch of training images."""
     return _snapshot(model, data.train, Classification(len(data.train.classes)), device)
-
-
-def pretrained_path(s: Hw1Settings, data: Hw1Data) -> Path:
-    """Where the pretrained encoder for these settings and images lives: its name holds every
-    setting pretraining uses (method, network, epochs, batch size, precision, images)."""
-    method = f"restoration-{s.restoration}" if s.pretrain == "restoration" else s.pretrain
-    key = (
-        f"{method}-{s.arch}-w{s.width}-e{s.pretrain_epochs}-b{pretraining_batch_size(s)}-{s.precision}"
-        f"-{fingerprint(data.pool.images)}"
-    )
-    return Path(s.pretrain_dir) / f"encoder-{key.replace('+', 'plus-')}.pt"
-
-
-def pretraining_batch_size(s: Hw1Settings) -> int:
-    """The batch size of pretraining: 256 for contrastive pretraining whatever ``batch_size``
-    says, ``batch_size`` for restoration."""
-    return 256 if s.pretrain == "contrastive" else s.batch_size
-
-
-def pretraining_setup(s: Hw1Settings):
-    """The network, objective, training configuration and augmentation of ``s.pretrain``."""
-    contrastive = s.pretrain == "contrastive"
-    config = FitConfig(
-        epochs=s.pretrain_epochs,
-        batch_size=pretraining_batch_size(s),
-        lr=2e-3,
-        optimizer="adamw",
-        weight_decay=1e-4,
-        seed=0,
-        track_gradients=False,
-        precision=s.precision,
-    )
-    if contrastive:  # the objective draws the two views of each uint8 batch itself
-        return (
-            ContrastiveNet(s.arch, s.width),
-            ContrastiveObjective(temperature=0.2),
-            config,
-            SameEveryEpoch(lambda x, g: x),
-        )
-    recipe = restoration_recipe(s.restoration)
-    return (
-        RestorationNet(s.arch, s.width, recipe),
-        MaskedRestoration(recipe),
-        config,
-        BatchAugment(crop_pad=4, flip=True),
-    )
-
-
-def pretrain_encoder(s: Hw1Settings, data: Hw1Data, device: torch.device) -> Path:
-    """Pretrain the encoder without labels on every training image (``s.pretrain``:
-    restoring hidden patches, or contrastive) and save it; a matching checkpoint is
-    reused, not redone.
-
-    Pretraining always uses seed 0, so runs with different seeds (which vary the
-    labelled subset and the fine-tuning) share one pretrained encoder.
-    """
-    path = pretrained_path(s, data)
-    if path.exists():
-        print(f"reusing the pretrained encoder {path}")
-        return path
-    torch.manual_seed(0)
-    net, objective, config, augment = pretraining_setup(s)
-    result = fit(net, data.pool, None, objective, config, device, augment=augment)
-    meta = {
-        "method": s.pretrain,
-        "epochs": s.pretrain_epochs,
-        "images": len(data.pool),
-        "seconds": round(result.seconds, 1),
-        "final_loss": result.history[-1]["train_loss"],
-        "history": result.history,
-    }
-    if s.pretrain == "restoration":
-        meta["restoration"] = s.restoration
-    save_encoder(net, path, meta)
-    print(f"saved the pretrained encoder to {path} ({result.seconds / 60:.1f} min)")
-    return path
-
-
-def apply_pretraining(
-    s: Hw1Settings, model: ResNetClassifier, data: Hw1Data, device: torch.device
-) -> Path | None:
-    """Initialise ``model``'s encoder as ``s.pretrain`` says; returns the checkpoint used."""
-    if s.pretrain == "none":
-        return None
-    path = (
-        pretrain_encoder(s, data, device)
-        if s.pretrain in ("restoration", "contrastive")
-        else Path(s.pretrain)
-    )
-    load_encoder(model, path)
-    if s.match_init_norm:
-        factors = match_init_norms(model.encoder)
-        print(
-            f"rescaled the pretrained convolutions to a fresh encoder's norms (they were "
-            f"{min(factors):.2f}x to {max(factors):.2f}x as large)"
-        )
-    return path
-
-
-def feature_quality(
-    model: ResNetClassifier, data: Hw1Data, device: torch.device, precision: str = "auto"
-) -> float:
-    """kNN accuracy (cosine, k=20) of the encoder's pooled features: the labelled
-    training images vote for each test image's class. Measures what the encoder
-    knows before any fine-tuning (a random encoder scores well above chance too)."""
-    bank = encoder_features(model.encoder, data.train.images, device, precision=precision)
-    assert data.test is not None, "load_data(with_test=True) reads the test set"
-    query = encoder_features(model.encoder, data.test.images, device, precision=precision)
-    return knn_accuracy(bank, data.train.labels, query, data.test.labels, len(data.train.classes))
-
-
-def restoration_examples(path: Path, data: Hw1Data, n: int = 8):
-    """Inputs as the network saw them (hidden patches grey), restorations (hidden patches
-    filled in) and originals of ``n`` test images, for a figure."""
-    net = load_restoration_net(path).eval()
-    assert data.test is not None, "load_data(with_test=True) reads the test set"
-    clean = to_float(data.test.images[:n])
-    patch = net.recipe.patch
-    mask = random_patch_mask(
-        n, (32 // patch, 32 // patch), net.recipe.mask_ratio, torch.Generator().manual_seed(0)
-    )
-    seen, restored = shown_restoration(net, clean, mask)
-    return seen, restored, clean

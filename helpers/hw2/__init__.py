@@ -1,22 +1,24 @@
 """Homework 2: anomaly detection with a convolutional autoencoder and label-free thresholds.
 
-What the notebook calls is importable from here (``from helpers import hw2``): its
-parameters, checked (``hw2.resolve_hw2(**hw2.parameters_of(globals()))``, from
-:mod:`helpers.hw2.settings`), and its steps, one call per cell (``hw2.load_data(settings)``,
-from :mod:`helpers.hw2.steps`).
+``from helpers import hw2`` gives what the notebook calls: its parameters, checked
+(``hw2.resolve_hw2(**hw2.parameters_of(globals()))``, :mod:`~helpers.hw2.settings`), its
+steps, one call per cell (:mod:`~helpers.hw2.steps`), what it shows and saves of the result
+(:mod:`~helpers.hw2.results`) and its figures (``hw2.plots``).
 """
 
-from .settings import parameters_of, resolve_hw2
-from .steps import (
+from .results import (
     ablation_table,
     anomaly_maps,
-    build_models,
     combined_signals,
     describe,
     extremes,
-    load_data,
     mistakes,
     save_metrics,
+)
+from .settings import parameters_of, resolve_hw2
+from .steps import (
+    build_models,
+    load_data,
     score_and_threshold,
     split,
     train,
@@ -24,8 +26,6 @@ from .steps import (
 )
 
 __all__ = [
-    "resolve_hw2",
-    "parameters_of",
     "ablation_table",
     "anomaly_maps",
     "build_models",
@@ -34,6 +34,8 @@ __all__ = [
     "extremes",
     "load_data",
     "mistakes",
+    "parameters_of",
+    "resolve_hw2",
     "save_metrics",
     "score_and_threshold",
     "split",

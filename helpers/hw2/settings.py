@@ -14,13 +14,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..core.device import PRECISIONS, check_device
+from ..core import notebook_params as shared
 from ..core.errors import ParameterError
-from ..core.params import check_values, defaults, notebook_values, param
-from ..core.runs import check_run_name, name_run
+from ..core.params import FOLDER, check_values, defaults, notebook_values, param
+from ..core.runs import name_run
 from ..data.anomaly_data import image_files, normal_class_index, training_folder
 from ..data.folder_profile import MAX_PIXELS, survey_folder, working_size
-from .detector import POOLINGS, SCORES, check_score, check_signals
+from .detector import SCORES, check_score, check_signals
+from .signals import POOLINGS
 from .thresholds import THRESHOLD_METHODS
 
 DATASETS = ("cifar10", "folder")
@@ -54,8 +55,6 @@ HW2_DEFAULT_AUTOENCODERS = {"folder": 4, "cifar10": 1}
 # Epochs per autoencoder on CIFAR-10; on a folder the budget is in optimiser steps instead
 # (data_profile.IMAGE_PASSES: the course's 10,000 frames get 6 epochs, a few hundred images more).
 HW2_DEFAULT_EPOCHS = {"cifar10": 8}
-
-FOLDER = "a folder path"
 
 
 def _signal_names(name: str, value: Any) -> None:
@@ -135,14 +134,8 @@ class Hw2Settings:
         4, "stop after this many epochs without a better validation loss", bounds=">= 1"
     )
     seed: int = param(0, "validation split, initial weights and augmentation")
-    device: str = param(
-        "auto", '"auto" (cuda, then mps, then cpu), "cpu" or "cuda"', check=check_device
-    )
-    precision: str = param(
-        "auto",
-        '"auto" (bf16/fp16 only where the hardware has them), "fp32", "bf16" or "fp16"',
-        choices=PRECISIONS,
-    )
+    device: str = shared.device()
+    precision: str = shared.precision()
     score: str = param(
         "combined",
         'the score thresholded: "combined" or one signal\'s (see docs/hw2.md), e.g. '
@@ -222,30 +215,18 @@ class Hw2Settings:
         doc="training images whose 32-pixel thumbnails differ by less than this RMS (0–1 "
         "scale) are near-duplicates and stay on one side of the split",
     )
-    figures_dir: str = param("figures/hw2", "PNG figures are written here", what=FOLDER)
-    results_dir: str = param(
-        "results/hw2",
-        "each run gets its own folder here: params, metrics, scores, history, checkpoints",
-        what=FOLDER,
+    figures_dir: str = shared.figures_dir("figures/hw2")
+    results_dir: str = shared.results_dir(
+        "results/hw2", "params, metrics, scores, history, checkpoints"
     )
-    run_name: str = param(
-        None,
-        "that folder's name; None: named from the parameters (same parameters, same folder)",
-        check=check_run_name,
-    )
-    overwrite: bool = param(
-        False, "True: replace a finished run in that folder (otherwise it is refused)"
-    )
-    resume: bool = param(
-        False, "True: continue the interrupted run in that folder from checkpoints/last.pt"
-    )
-    deterministic: bool = param(False, "True: PyTorch's deterministic algorithms (GPU; slower)")
+    run_name: str = shared.run_name("folder-seed0-a93e08")
+    overwrite: bool = shared.overwrite()
+    resume: bool = shared.resume()
+    deterministic: bool = shared.deterministic()
     compile_model: bool = param(
         False, "True: torch.compile the model (rarely pays for this small autoencoder)"
     )
-    log_dir: str | None = param(
-        None, "a folder: also log to TensorBoard (tensorboard --logdir <log_dir>)", what=FOLDER
-    )
+    log_dir: str | None = shared.log_dir()
     grayscale: bool = param(
         None,
         "folder only: decode as one channel; None: when the training images are grey",

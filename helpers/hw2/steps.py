@@ -1,9 +1,11 @@
-"""The steps of homework 2 (anomaly detection), each one call from the notebook."""
+"""The steps of homework 2 (anomaly detection), each one call from the notebook: the data,
+the grouped validation split, the autoencoders and the rotation network, the detector's
+scores and thresholds. What the notebook shows and saves of the result is in
+:mod:`helpers.hw2.results`."""
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,17 +14,11 @@ import numpy as np
 import torch
 
 from ..core.augment import BatchAugment, SameEveryEpoch
-from ..core.device import compute_record, describe_device
 from ..core.errors import ParameterError
 from ..core.images import ImageSet
 from ..core.objectives import Reconstruction
 from ..core.runs import (
-    environment,
-    fingerprint,
     history_writer,
-    publish_latest,
-    write_json,
-    write_text,
 )
 from ..core.trainer import FitConfig, FitResult
 from ..core.training import EpochHook, fit
@@ -34,13 +30,9 @@ from .autoencoder import ConvAutoencoder
 from .detector import (
     FIXED_SIGNALS,
     NEEDS_TRANSFORMATION_NET,
-    SCORE_NAMES,
     SCORES,
     Detector,
     check_score,
-    ensemble_error_maps,
-    reconstruct,
-    score_name,
 )
 from .rotation import (
     TransformationNet,
@@ -288,41 +280,53 @@ def score_and_threshold(
     signal_choice = _choose_signals(detector, parts, val, known, test)
     labels = data.test.labels.numpy()
     unseen = _unseen_test_images(data)
-    ablation, chosen = [], None
-    for kind in (k for k in SCORES if k in test):
-        threshold, how = choose_threshold(
-            s.threshold_method,
-            val[kind],
-            None if known is None else known[kind],
-            s.target_tnr,
-        )
-        report = anomaly_report(labels, test[kind], threshold)
-        report["threshold_rule"] = how
-        if unseen is not None:  # the same threshold, on the test images the model never trained on
-            report["unseen_test"] = anomaly_report(labels[unseen], test[kind][unseen], threshold)
-        ablation.append({"score": kind, **report})
-        if kind == s.score:
-            report["test_label_optimum_threshold"] = oracle_threshold(
-                labels, test[kind]
-            )  # reported only
-            report["signal_choice"] = signal_choice
-            report["warning"] = separation_warning(
-                val[kind], None if known is None else known[kind]
-            )
-            chosen = Hw2Result(
-                threshold,
-                how,
-                val[kind],
-                None if known is None else known[kind],
-                test[kind],
-                report,
-                test,
-                ablation,
-                detector,
-            )
-    if chosen is None:  # cannot happen: check_score above found s.score among those computed
+    reports = {
+        kind: _threshold_report(s, val[kind], _of(known, kind), test[kind], labels, unseen)
+        for kind in SCORES
+        if kind in test
+    }
+    ablation = [{"score": kind, **report} for kind, report in reports.items()]
+    if s.score not in reports:  # cannot happen: check_score above found it among those computed
         raise ParameterError(f"score={s.score!r} was not computed.")
-    return chosen
+    report = reports[s.score]
+    # the threshold the test labels would choose: reported only, for comparison
+    report["test_label_optimum_threshold"] = oracle_threshold(labels, test[s.score])
+    report["signal_choice"] = signal_choice
+    report["warning"] = separation_warning(val[s.score], _of(known, s.score))
+    return Hw2Result(
+        report["threshold"],
+        report["threshold_rule"],
+        val[s.score],
+        _of(known, s.score),
+        test[s.score],
+        report,
+        test,
+        ablation,
+        detector,
+    )
+
+
+def _of(scores: dict[str, np.ndarray] | None, kind: str) -> np.ndarray | None:
+    """The ``kind`` score of a set of images that may be absent (no known anomalies)."""
+    return None if scores is None else scores[kind]
+
+
+def _threshold_report(
+    s: Hw2Settings,
+    val: np.ndarray,
+    known: np.ndarray | None,
+    test: np.ndarray,
+    labels: np.ndarray,
+    unseen: np.ndarray | None,
+) -> dict:
+    """One score's threshold, chosen from the validation normals (and known anomalies), and
+    its test metrics (also on the test images the model never trained on, when some are)."""
+    threshold, how = choose_threshold(s.threshold_method, val, known, s.target_tnr)
+    report = anomaly_report(labels, test, threshold)
+    report["threshold_rule"] = how
+    if unseen is not None:
+        report["unseen_test"] = anomaly_report(labels[unseen], test[unseen], threshold)
+    return report
 
 
 def _choose_signals(
@@ -341,68 +345,6 @@ def _choose_signals(
     return rows
 
 
-def ablation_table(result: Hw2Result):
-    """The ablation as a table: each score's TPR, TNR, AUROC and AUPR at its own threshold."""
-    import pandas as pd
-
-    rows = [
-        {
-            "score": SCORE_NAMES[r["score"]],
-            "TPR": r["tpr"],
-            "TNR": r["tnr"],
-            "AUROC": r["auroc"],
-            "AUPR": r["aupr"],
-        }
-        for r in result.ablation
-    ]
-    return pd.DataFrame(rows).set_index("score").round(3)
-
-
-def describe(report: dict) -> str:
-    """The test metrics as a few printable lines (and again without the test images that
-    also occur in the training folder, when there are such)."""
-
-    def line(r: dict) -> str:
-        return (
-            f"TPR {r['tpr']:.3f}  TNR {r['tnr']:.3f}  balanced accuracy "
-            f"{r['balanced_accuracy']:.3f}  "
-            f"AUROC {r['auroc']:.4f}  AUPR {r['aupr']:.4f}"
-        )
-
-    choice = report.get("signal_choice")
-    lines = [f"combined score: {_describe_choice(choice)}"] if choice else []
-    if report.get("warning"):
-        lines.append(report["warning"])
-    lines += [
-        f"threshold {report['threshold']:.4g}: {report['threshold_rule']}",
-        line(report),
-        f"confusion matrix [[TN, FP], [FN, TP]]: {report['confusion_matrix']}",
-    ]
-    if "unseen_test" in report:
-        u = report["unseen_test"]
-        lines.append(
-            f"on the {u['test_normals'] + u['test_anomalies']} test images not in the training "
-            f"folder: {line(u)}"
-        )
-    return "\n".join(lines)
-
-
-def _describe_choice(rows: list[dict]) -> str:
-    """Each candidate signal, whether it was kept, and the AUROCs that decided it."""
-
-    def why(r: dict) -> str:
-        known = r["known_auroc"]
-        said = [] if known is None else [f"known anomalies vs validation normals {known:.3f}"]
-        if r["scene_gap"] is not None:
-            said.append(f"validation vs training normals {r['scene_gap']:.3f}")
-        return f" (AUROC {'; '.join(said)})" if said else ""
-
-    text = ", ".join(f"{r['signal']} {'kept' if r['kept'] else 'left out'}{why(r)}" for r in rows)
-    if all(r["known_auroc"] is None for r in rows):
-        text += "; fewer than 5 known anomalies: none judged on them"
-    return text
-
-
 def _unseen_test_images(data: AnomalyData) -> np.ndarray | None:
     """Mask of the test images not pixel-identical to a training image, when some are
     and the rest still hold both classes; otherwise None."""
@@ -412,147 +354,3 @@ def _unseen_test_images(data: AnomalyData) -> np.ndarray | None:
     if len(set(data.test.labels.numpy()[unseen].tolist())) < 2:
         return None
     return unseen
-
-
-def save_metrics(
-    s: Hw2Settings,
-    run_dir: Path,
-    result: Hw2Result,
-    fit_results: Sequence[FitResult],
-    data: AnomalyData,
-    parts: Hw2Split,
-    device: torch.device,
-    started: float,
-) -> Path:
-    """Write the run's ``metrics.json`` (test metrics at the chosen threshold, the ablation
-    of every score, history, the record of the run) and ``scores.csv`` (each test image's
-    name, label, chosen score, every signal, and whether it is pixel-identical to a
-    training image), and copy the metrics to ``<results_dir>/metrics.json``; returns the
-    run's file."""
-    names = data.test_names or [str(i) for i in range(len(data.test))]
-    in_train = (
-        data.test_in_train
-        if data.test_in_train is not None
-        else np.zeros(len(data.test), dtype=bool)
-    )
-    kinds = [k for k in SCORES if k in result.signals]
-    columns = ["file", "label", "score", *kinds, "in_train"]
-    rows = [
-        ",".join(
-            [
-                name,
-                str(int(label)),
-                f"{result.test_scores[i]:.6g}",
-                *(f"{result.signals[k][i]:.6g}" for k in kinds),
-                str(int(in_train[i])),
-            ]
-        )
-        for i, (name, label) in enumerate(zip(names, data.test.labels.tolist(), strict=True))
-    ]
-    write_text(Path(run_dir) / "scores.csv", ",".join(columns) + "\n" + "\n".join(rows) + "\n")
-    path = write_json(
-        Path(run_dir) / "metrics.json",
-        {
-            **result.report,
-            "score": s.score,
-            "ablation": result.ablation,
-            "best_epoch": fit_results[0].best_epoch,
-            "best_epochs": [f.best_epoch for f in fit_results],  # of each autoencoder
-            "history": fit_results[0].history,
-            "params": s.as_dict(),
-            "data": {
-                "dataset": s.dataset,
-                "data_dir": str(Path(s.data_dir).expanduser().resolve()),
-                "train_images": len(data.train),
-                "test_images": len(data.test),
-                "known_anomalies": 0 if data.anomalies is None else len(data.anomalies),
-                "train_fingerprint": fingerprint(data.train.images),
-                "test_fingerprint": fingerprint(data.test.images, data.test.labels),
-                "validation_split": parts.note,
-                "notes": data.notes,
-            },
-            "device": describe_device(device),
-            "compute": compute_record(device, s.precision),
-            "environment": environment(),
-            "train_seconds": round(sum(f.seconds for f in fit_results), 1),
-            "wall_seconds": round(time.time() - started, 1),
-        },
-    )
-    publish_latest(run_dir)
-    return path
-
-
-def extremes(
-    models: Sequence[ConvAutoencoder],
-    data: AnomalyData,
-    scores: np.ndarray,
-    device: torch.device,
-    k: int = 8,
-):
-    """The ``k`` best- and ``k`` worst-reconstructed test images: inputs, the autoencoders'
-    mean reconstructions, their mean error maps and titles (true label and score), ready
-    for ``plots.plot_reconstructions``."""
-    order = np.argsort(scores)
-    pick = torch.as_tensor(np.r_[order[:k], order[-k:]], dtype=torch.long)
-    images = data.test.images[pick]
-    rebuilt = sum(reconstruct(m, images, device) for m in models) / len(models)
-    titles = [f"{data.test.classes[int(data.test.labels[i])]}\n{scores[i]:.2g}" for i in pick]
-    return images, rebuilt, ensemble_error_maps(models, images, device), titles
-
-
-def combined_signals(s: Hw2Settings, result: Hw2Result | None = None) -> list[str]:
-    """The names of the scores the combined score sums (reconstruction with its pooling):
-    of ``s.signals``, those the known anomalies kept (``result``)."""
-    signals: tuple[str, ...] = s.signals
-    rows = [] if result is None else result.report.get("signal_choice", [])
-    kept = {r["signal"] for r in rows if r["kept"]} if rows else set(signals)
-    return [score_name(x, s.error_pooling) for x in signals if x in kept]
-
-
-SHORT = {
-    "reconstruction": "rec",
-    "global": "glob",
-    "colour": "col",
-    "content": "cont",
-    "texture": "tex",
-    "local": "loc",
-    "transformation": "rot",
-    "features": "knn",
-    "mahalanobis": "maha",
-}
-
-
-def mistakes(result: Hw2Result, data: AnomalyData, s: Hw2Settings, k: int = 16):
-    """The missed anomalies (lowest scores first) and the false alarms (highest first) at
-    the chosen threshold, with titles giving each combined signal's standardised score,
-    ready for ``plots.image_grid``."""
-    labels = data.test.labels.numpy()
-    flagged = result.test_scores >= result.threshold
-    missed = np.flatnonzero((labels == 1) & ~flagged)
-    missed = missed[np.argsort(result.test_scores[missed])][:k]
-    false_alarms = np.flatnonzero((labels == 0) & flagged)
-    false_alarms = false_alarms[np.argsort(-result.test_scores[false_alarms])][:k]
-    pick = np.r_[missed, false_alarms].astype(int)
-    names = {SHORT[x]: score_name(x, s.error_pooling) for x in s.signals}
-    titles = [
-        f"{'missed' if labels[i] else 'false alarm'} {result.test_scores[i]:.1f}\n"
-        + " ".join(f"{short} {result.signals[name][i]:.1f}" for short, name in names.items())
-        for i in pick
-    ]
-    return data.test.images[torch.as_tensor(pick, dtype=torch.long)], titles
-
-
-def anomaly_maps(
-    result: Hw2Result, images: torch.Tensor, device: torch.device
-) -> dict[str, torch.Tensor]:
-    """Where each image looks anomalous: the autoencoders' mean reconstruction error and the
-    local signal's map (each position's deviation from the training normals there)."""
-    detector = result.detector
-    if detector is None or detector.local_model is None:
-        raise ParameterError(
-            "anomaly_maps needs the fitted detector of score_and_threshold's result."
-        )
-    return {
-        "reconstruction error": ensemble_error_maps(detector.members, images, device),
-        "local deviation": detector.local_model.maps(images, device),
-    }

@@ -1,4 +1,5 @@
-"""What the command-line tools share: their parser, and ``--set NAME=VALUE`` items."""
+"""What the command-line tools share: their parser, the options that reach the notebooks
+(``--device``, ``--precision``, ``--set NAME=VALUE``), and reading ``--set`` items."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import json
 from typing import Any
 
+from ..core.device import PRECISIONS
 from ..core.errors import ParameterError
 
 
@@ -31,3 +33,21 @@ def command_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
         description=doc,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def add_device_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--device`` and ``--precision``, handed to the notebooks' parameters of those names."""
+    parser.add_argument(
+        "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda"
+    )
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="auto: bf16/fp16 only where the hardware has them; fp32 everywhere else",
+    )
+
+
+def add_set_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--set NAME=VALUE ...``: other notebook parameters (read by :func:`parse_assignments`)."""
+    parser.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE", help=help)

@@ -10,13 +10,13 @@ Run it once after publishing the repository (or a fork) on GitHub, and commit.
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
 from ..core.errors import ParameterError
 from ..core.notebooks import ROOT
 from ..core.runs import write_text
+from .cli import command_parser
 
 FILES = ("README.md", "hw1_classification.ipynb", "hw2_anomaly.ipynb")
 BADGE = re.compile(r"colab\.research\.google\.com/github/[^/\s)\"]+/[^/\s)\"]+/blob/[^/\s)\"]+/")
@@ -53,11 +53,7 @@ def point_at(url: str, branch: str = "main", root: Path = ROOT) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m helpers.tools.colab",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser("colab", __doc__)
     parser.add_argument("url", help="https://github.com/OWNER/REPO")
     parser.add_argument("--branch", default="main")
     args = parser.parse_args(argv)

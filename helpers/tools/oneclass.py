@@ -19,14 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.device import PRECISIONS
 from ..core.errors import ParameterError
 from ..core.notebooks import run_notebook
 from ..core.progress import minutes
 from ..core.runs import save_figure, write_json, write_text
 from ..data.cifar import CIFAR10_CLASSES
 from . import report
-from .cli import parse_assignments
+from .cli import add_device_arguments, add_set_argument, command_parser, parse_assignments
 
 # Published mean AUROC over the ten classes of one-class CIFAR-10 (5,000 normal training
 # images per class, all 10,000 test images).
@@ -133,26 +132,15 @@ def plot_summary(summary: dict):
     return fig
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(
-        prog="python -m helpers.tools.oneclass",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = command_parser("oneclass", __doc__)
     parser.add_argument("--data-dir", default="data", help="folder holding cifar-10-batches-py/")
     parser.add_argument("--download", action="store_true", help="download CIFAR-10 if missing")
     parser.add_argument(
         "--classes", nargs="+", default=list(CIFAR10_CLASSES), help="normal classes to run"
     )
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
-    parser.add_argument(
-        "--set",
-        nargs="+",
-        default=[],
-        metavar="NAME=VALUE",
-        help="any other hw2 notebook parameter for every class, e.g. seed=1",
-    )
+    add_device_arguments(parser)
+    add_set_argument(parser, "any other hw2 notebook parameter for every class, e.g. seed=1")
     parser.add_argument(
         "--out", default="results/hw2/oneclass", help="runs, notebooks and oneclass.json"
     )
@@ -161,7 +149,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--write-docs",
         metavar="ROOT",
-        default=None,
         help="also rewrite the 'oneclass' results block of ROOT's README.md or docs/*.md",
     )
     args = parser.parse_args(argv)
@@ -171,9 +158,12 @@ def main(argv: list[str] | None = None) -> dict:
             f"--classes {unknown} are not CIFAR-10 classes; choose from "
             f"{', '.join(CIFAR10_CLASSES)}."
         )
+    return args
 
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse(argv)
     out = Path(args.out).resolve()
-    figures = Path(args.figures_dir).resolve()
     params = {
         "dataset": "cifar10",
         "data_dir": str(Path(args.data_dir).expanduser().resolve()),
@@ -183,9 +173,8 @@ def main(argv: list[str] | None = None) -> dict:
         **parse_assignments(args.set),
     }
     started = time.time()
-    runs = {}
-    for name in args.classes:
-        runs[name] = run_notebook(
+    runs = {
+        name: run_notebook(
             "hw2_anomaly.ipynb",
             out,
             name,
@@ -194,16 +183,16 @@ def main(argv: list[str] | None = None) -> dict:
             "oneclass",
             progress_bar=False,
         )
+        for name in args.classes
+    }
     summary = summarise(runs)
-    summary["command"] = "python -m helpers.tools.oneclass " + " ".join(
-        argv if argv is not None else []
-    )
+    summary["command"] = "python -m helpers.tools.oneclass " + " ".join(argv or [])
     summary["this_invocation_seconds"] = round(time.time() - started, 1)
     summary["device"] = next(iter(runs.values())).get("device")
     write_json(out / "oneclass.json", summary)
     table = markdown_table(summary)
     write_text(out / "oneclass.md", table + "\n")
-    save_figure(plot_summary(summary), figures / "auroc.png")
+    save_figure(plot_summary(summary), Path(args.figures_dir).resolve() / "auroc.png")
     if args.write_docs:
         path = report.block_file(report.documentation_files(Path(args.write_docs)), "oneclass")
         write_text(path, report.replace_block(path.read_text(), "oneclass", render(summary)))

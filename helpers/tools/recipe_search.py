@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from .. import hw1
 from ..core.device import select_device
 from ..core.runs import write_json
-from ..hw1 import steps as hw1
 from ..hw1.settings import resolve_hw1
-from .cli import parse_assignments
+from .cli import add_device_arguments, add_set_argument, command_parser, parse_assignments
 
 
 def candidate_name(overrides: dict[str, Any]) -> str:
@@ -39,9 +39,7 @@ def validation_score(base: dict[str, Any], overrides: dict[str, Any], seed: int,
     path = out / f"{candidate_name(overrides)}-s{seed}.json"
     if path.exists():
         return json.loads(path.read_text())
-    params = {**base, **overrides, "seed": seed}
-    preset = params.pop("preset")
-    s = resolve_hw1(preset, **params, run_name=f"search-{seed}")
+    s = resolve_hw1(**{**base, **overrides, "seed": seed}, run_name=f"search-{seed}")
     device = select_device(s.device)
     data = hw1.load_data(s, with_test=False)
     model = hw1.build_model(s)
@@ -79,17 +77,13 @@ def rank(records: list[dict]) -> list[dict]:
     return sorted(rows, key=lambda r: -r["val_score"])
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(
-        prog="python -m helpers.tools.recipe_search",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = command_parser("recipe_search", __doc__)
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--preset", default="cpu", choices=("cpu", "full"))
     parser.add_argument("--fraction", type=float, required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--epochs", type=int, default=None, help="shorten every candidate alike")
+    parser.add_argument("--epochs", type=int, help="shorten every candidate alike")
     parser.add_argument(
         "--try",
         dest="tries",
@@ -99,14 +93,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
         metavar="NAME=VALUE",
         help="one candidate: settings replacing the base's (repeat --try for more candidates)",
     )
-    parser.add_argument(
-        "--set", nargs="+", default=[], metavar="NAME=VALUE", help="for every candidate"
-    )
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", default="auto")
+    add_set_argument(parser, "for every candidate")
+    add_device_arguments(parser)
     parser.add_argument("--out", default="results/hw1/recipe_search")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    args = parse(argv)
     out = Path(args.out) / f"f{args.fraction:g}"
     base: dict[str, Any] = {
         "preset": args.preset,
@@ -122,20 +116,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     }
     candidates: list[dict[str, Any]] = [{}] + [parse_assignments(items) for items in args.tries]
     for overrides in candidates:  # every candidate is checked before any trains
-        resolve_hw1(
-            base["preset"],
-            **{k: v for k, v in {**base, **overrides}.items() if k != "preset"},
-            seed=0,
-        )
+        resolve_hw1(**{**base, **overrides}, seed=0)
     records = [validation_score(base, o, seed, out) for o in candidates for seed in args.seeds]
     table = rank(records)
-    write_json(
-        out / "search.json",
-        {
-            "command": "python -m helpers.tools.recipe_search " + " ".join(argv or []),
-            "ranking": table,
-        },
-    )
+    command = "python -m helpers.tools.recipe_search " + " ".join(argv or [])
+    write_json(out / "search.json", {"command": command, "ranking": table})
     for row in table:
         print(
             f"{row['val_score']:.4f}  {row['candidate']}  "

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..core.errors import CourseworkError
 from ..core.progress import minutes
+from ..hw2.detector import SCORE_NAMES
 
 
 def replace_block(text: str, name: str, content: str, kind: str = "results") -> str:
@@ -110,8 +111,6 @@ def _anomaly_cells(r: dict) -> str:
 def render_hw2(runs: list[dict], command: str, date: str) -> str:
     """The hw2 block: one row per run (threshold method, seed), the ablation of the
     first run's scores, and what the loader and the validation split noticed."""
-    from ..hw2.detector import SCORE_NAMES
-
     first = runs[0]
     d = first["data"]
     extra = (
@@ -133,21 +132,7 @@ def render_hw2(runs: list[dict], command: str, date: str) -> str:
             f"{_anomaly_cells(m)} | {minutes(m['wall_seconds'])} |"
         )
     if "ablation" in first:
-        lines += [
-            "",
-            f'Ablation (`threshold_method="{first["params"]["threshold_method"]}"`, seed '
-            f"{first['params']['seed']}): each score with its own threshold, chosen the same way, "
-            "on the same test images:",
-            "",
-            "| score | TPR | TNR | balanced accuracy | AUROC | AUPR |",
-            "|---|---|---|---|---|---|",
-        ]
-        signals = first["params"].get("signals")
-        for row in first["ablation"]:
-            name = SCORE_NAMES.get(row["score"], row["score"])
-            if row["score"] == "combined" and signals:
-                name = f"combined ({' + '.join(signals)})"
-            lines.append(f"| {name} | {_anomaly_cells(row)} |")
+        lines += _ablation_lines(first)
     unseen = [m for m in runs if "unseen_test" in m]
     if unseen:
         u = unseen[0]["unseen_test"]
@@ -169,6 +154,26 @@ def render_hw2(runs: list[dict], command: str, date: str) -> str:
         lines += ["", "What the loader and the validation split noticed in this data:", ""]
         lines += [f"- {note}" for note in notes]
     return "\n".join(lines)
+
+
+def _ablation_lines(first: dict) -> list[str]:
+    """The ablation of a run's scores: each with its own threshold, chosen the same way."""
+    lines = [
+        "",
+        f'Ablation (`threshold_method="{first["params"]["threshold_method"]}"`, seed '
+        f"{first['params']['seed']}): each score with its own threshold, chosen the same way, "
+        "on the same test images:",
+        "",
+        "| score | TPR | TNR | balanced accuracy | AUROC | AUPR |",
+        "|---|---|---|---|---|---|",
+    ]
+    signals = first["params"].get("signals")
+    for row in first["ablation"]:
+        name = SCORE_NAMES.get(row["score"], row["score"])
+        if row["score"] == "combined" and signals:
+            name = f"combined ({' + '.join(signals)})"
+        lines.append(f"| {name} | {_anomaly_cells(row)} |")
+    return lines
 
 
 def render_study(summary: dict, table: str, command: str, date: str) -> str:

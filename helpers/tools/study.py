@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.device import PRECISIONS
 from ..core.errors import ParameterError
 from ..core.notebooks import run_notebook
-from ..core.runs import save_figure, write_json
-from .cli import parse_assignments
+from ..core.runs import write_json
+from ..hw1.restoration import RESTORATION_RECIPES, restoration_recipe
+from .cli import add_device_arguments, add_set_argument, command_parser, parse_assignments
 
 DEFAULT_ARMS = ("scratch", "restoration", "contrastive")
 ARM_COLORS = {
@@ -45,7 +45,6 @@ SELF_TRAINING = "+self-training"  # an arm's suffix: its model, as teacher, pseu
 def arm_parameters(arm: str) -> dict:
     """Notebook parameters of an arm: ``scratch``, ``contrastive``, ``restoration`` or
     ``restoration=<recipe>``, each optionally followed by ``+self-training``."""
-    from ..hw1.restoration import restoration_recipe
 
     base = arm.removesuffix(SELF_TRAINING)
     extra = {"self_training": True} if base != arm else {}
@@ -113,8 +112,6 @@ def run_cell(
 def arms_in(summary: dict) -> list[str]:
     """The summary's arms: scratch, the restoration recipes in the order their fixes build
     up (dense, +patch8, ..., the default), then the others."""
-    from ..hw1.restoration import RESTORATION_RECIPES
-
     steps = [f"restoration={name}" for name in RESTORATION_RECIPES if name != "spark"] + [
         "restoration"
     ]
@@ -230,6 +227,12 @@ def summarise(out: Path) -> dict:
                 "compute_dtype": m.get("compute", {}).get("compute_dtype", "?"),
             }
         )
+    return {"cells": cells, "table": table_of(cells)}
+
+
+def table_of(cells: list[dict]) -> list[dict]:
+    """Per fraction, per arm: the seeds' mean and spread of test accuracy and macro F1, the
+    kNN accuracy before fine-tuning, and the gain over scratch in points."""
     table = []
     for fraction in sorted({c["fraction"] for c in cells}, reverse=True):
         row = {"fraction": fraction, "arms": {}}
@@ -254,220 +257,44 @@ def summarise(out: Path) -> dict:
                     stats["test_accuracy_mean"] - scratch["test_accuracy_mean"]
                 )
         table.append(row)
-    return {"cells": cells, "table": table}
-
-
-def markdown_table(summary: dict) -> str:
-    """The summary as a Markdown table, a row per fraction and arm (mean ± std over seeds;
-    the value alone for one seed)."""
-    lines = [
-        "| labelled fraction | training images | arm | seeds | test accuracy | gain over scratch "
-        "(points) "
-        "| macro F1 | kNN accuracy before fine-tuning |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    order = arms_in(summary)
-    for row in summary["table"]:
-        for arm in sorted(row["arms"], key=order.index):
-            a = row["arms"][arm]
-
-            def fmt(key, a=a):
-                if len(a["seeds"]) < 2:
-                    return f"{a[key + '_mean']:.3f}"
-                return f"{a[key + '_mean']:.3f} ± {a[key + '_std']:.3f}"
-
-            gain = f"{a['gain_points']:+.1f}" if "gain_points" in a else "—"
-            knn = f"{a['knn_accuracy_mean']:.3f}" if a.get("knn_accuracy_mean") is not None else "—"
-            lines.append(
-                f"| {row['fraction']:g} | {a['train_images']} | {arm} | "
-                f"{','.join(map(str, a['seeds']))} | {fmt('test_accuracy')} | {gain} | "
-                f"{fmt('macro_f1')} | {knn} |"
-            )
-    return "\n".join(lines)
+    return table
 
 
 def arm_color(arm: str, index: int) -> str:
     return ARM_COLORS.get(arm, f"C{3 + index}")
 
 
-def plot_fraction_curves(summary: dict, fraction: float):
-    """Validation loss, recall, precision and F1 per epoch, for every arm and seed."""
-    import matplotlib.pyplot as plt
-
-    keys = (
-        ("val_loss", "validation loss"),
-        ("val_recall", "macro recall"),
-        ("val_precision", "macro precision"),
-        ("val_f1", "macro F1"),
-    )
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
-    order = arms_in(summary)
-    for cell in (c for c in summary["cells"] if c["fraction"] == fraction):
-        style = "--" if cell["arm"] == "scratch" else "-"
-        color = arm_color(cell["arm"], order.index(cell["arm"]))
-        epochs = [h["epoch"] for h in cell["history"]]
-        for ax, (key, _) in zip(axes, keys, strict=True):
-            ax.plot(
-                epochs,
-                [h[key] for h in cell["history"]],
-                style,
-                color=color,
-                alpha=0.8,
-                label=f"{cell['arm']} (seed {cell['seed']})",
-            )
-    for ax, (_, title) in zip(axes, keys, strict=True):
-        ax.set(title=title, xlabel="epoch")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.suptitle(f"{fraction_label(fraction)}: pretrained (solid) vs scratch (dashed)")
-    fig.tight_layout()
-    return fig
-
-
-def fraction_label(fraction: float) -> str:
-    """``1.0`` -> ``"100 % of labels"``."""
-    return f"{100 * fraction:g} % of labels"
-
-
-def seeds_note(rows: list[dict]) -> str:
-    """How many seeds each bar averages, for the figure's title."""
-    counts = sorted({len(a["seeds"]) for r in rows for a in r["arms"].values()})
-    if counts == [1]:
-        return "one seed per bar (no error bars)"
-    return f"mean of {'-'.join(map(str, counts))} seeds per bar, error bars: std over seeds"
-
-
-def plot_summary(summary: dict):
-    """Bars of test accuracy and macro F1 per fraction and arm (mean; error bars = std over
-    seeds, drawn only where a bar averages two seeds or more)."""
-    import matplotlib.pyplot as plt
-
-    rows = summary["table"]
-    arms = arms_in(summary)
-    x = np.arange(len(rows))
-    bar = 0.8 / len(arms)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.1))
-    for ax, key, title in (
-        (axes[0], "test_accuracy", "test accuracy"),
-        (axes[1], "macro_f1", "macro F1"),
-    ):
-        for i, arm in enumerate(arms):
-            stats = [r["arms"].get(arm) for r in rows]
-            means = np.array([a[f"{key}_mean"] if a else np.nan for a in stats])
-            stds = np.array(
-                [a[f"{key}_std"] if a and len(a["seeds"]) > 1 else np.nan for a in stats]
-            )
-            where = x + (i - (len(arms) - 1) / 2) * bar
-            bars = ax.bar(where, means, bar, label=arm, color=arm_color(arm, i))
-            several = ~np.isnan(stds)  # one seed has no spread to draw
-            if several.any():
-                ax.errorbar(
-                    where[several],
-                    means[several],
-                    yerr=stds[several],
-                    fmt="none",
-                    ecolor="black",
-                    capsize=3,
-                )
-            ax.bar_label(bars, fmt="%.3f", fontsize=6, padding=2)
-        ax.set_xticks(x, [fraction_label(r["fraction"]) for r in rows])
-        ax.set(title=f"{title}: {seeds_note(rows)}", ylim=(0, 1))
-        ax.grid(axis="y", alpha=0.3)
-    columns = min(len(arms), 4)  # one legend for both panels, below them, off the bars
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=columns, fontsize=8)
-    fig.tight_layout(rect=(0, 0.055 * -(-len(arms) // columns), 1, 1))
-    return fig
-
-
-def plot_accuracy_vs_labels(summary: dict):
-    """Test accuracy against the number of labelled images, a line per arm (mean; error
-    bars: std over seeds)."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for i, arm in enumerate(arms_in(summary)):
-        rows = sorted(
-            (r["arms"][arm] for r in summary["table"] if arm in r["arms"]),
-            key=lambda a: a["train_images"],
-        )
-        style = "--" if arm.startswith("scratch") else "-"
-        marker = "s" if arm.endswith(SELF_TRAINING) else "o"
-        ax.errorbar(
-            [a["train_images"] for a in rows],
-            [a["test_accuracy_mean"] for a in rows],
-            yerr=[a["test_accuracy_std"] for a in rows],
-            fmt=style + marker,
-            capsize=3,
-            color=arm_color(arm, i),
-            label=arm,
-        )
-    ax.set_xscale("log")
-    ax.set(
-        xlabel="labelled training images",
-        ylabel="test accuracy",
-        title=f"test accuracy against labels ({seeds_note(summary['table'])})",
-    )
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(
-        prog="python -m helpers.tools.study",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = command_parser("study", __doc__)
     parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--download", action="store_true")
     parser.add_argument("--preset", default="cpu", choices=("cpu", "full"))
     parser.add_argument("--fractions", type=float, nargs="+", default=[1.0, 0.5, 0.1])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     parser.add_argument(
         "--arms",
         nargs="+",
         default=list(DEFAULT_ARMS),
         help="scratch, restoration, contrastive, or restoration=<recipe> for the ablation",
     )
-    parser.add_argument(
-        "--pretrain-epochs", type=int, default=None, help="default: each method's own"
-    )
-    parser.add_argument("--arch", default=None)
-    parser.add_argument("--width", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument(
-        "--precision",
-        default="auto",
-        choices=PRECISIONS,
-        help="auto: bf16/fp16 only where the hardware has them; fp32 everywhere else",
-    )
-    parser.add_argument("--download", action="store_true")
+    parser.add_argument("--epochs", type=int, help="override the preset's epochs")
+    parser.add_argument("--pretrain-epochs", type=int, help="default: each method's own")
+    parser.add_argument("--arch")
+    parser.add_argument("--width", type=int)
+    parser.add_argument("--batch-size", type=int)
+    add_device_arguments(parser)
+    add_set_argument(parser, "any other notebook parameter for every run, e.g. lr=0.1")
     parser.add_argument("--out", default="results/hw1/study", help="runs, notebooks and study.json")
     parser.add_argument("--figures-dir", default="figures/hw1/study")
     parser.add_argument(
-        "--set",
-        nargs="+",
-        default=[],
-        metavar="NAME=VALUE",
-        help="any other notebook parameter for every run, e.g. lr=0.1",
-    )
-    parser.add_argument(
         "--pretrain-dir",
-        default=None,
         help="pretrained encoders (default <out>/pretrained); share one between studies",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    out = Path(args.out)
-    params = {
-        "data_dir": str(Path(args.data_dir).expanduser().resolve()),
-        "preset": args.preset,
-        "download": args.download,
-        "device": args.device,
-        "precision": args.precision,
-    }
+
+def grid_parameters(args: argparse.Namespace) -> dict:
+    """The notebook parameters every cell shares, checked before anything runs."""
     for arm in args.arms:
         arm_parameters(arm)  # refuse an unknown arm before anything runs
     sizes = {
@@ -479,13 +306,24 @@ def main(argv: list[str] | None = None) -> dict:
     for name, value in sizes.items():
         if value is not None and value < 1:  # refused now, not dropped for the preset's value
             raise ParameterError(f"--{name.replace('_', '-')} {value} must be an integer >= 1.")
-    params.update({k: v for k, v in {**sizes, "arch": args.arch}.items() if v is not None})
-    params.update(parse_assignments(args.set))
+    given = {k: v for k, v in {**sizes, "arch": args.arch}.items() if v is not None}
+    return {
+        "data_dir": str(Path(args.data_dir).expanduser().resolve()),
+        "preset": args.preset,
+        "download": args.download,
+        "device": args.device,
+        "precision": args.precision,
+        **given,
+        **parse_assignments(args.set),
+    }
+
+
+def run_grid(args: argparse.Namespace, params: dict, out: Path) -> None:
+    """Every cell fraction x seed x arm, pretrained arms first (they make the shared
+    encoders); a self-training arm at 100 % of the labels has nothing to pseudo-label."""
     pretrain_dir = Path(args.pretrain_dir or out / "pretrained").expanduser().resolve()
-    started = time.time()
     for fraction in args.fractions:
         for seed in args.seeds:
-            # pretrained arms first: they make the shared encoders
             for arm in sorted(args.arms, key=lambda a: a == "scratch"):
                 if arm.endswith(SELF_TRAINING) and fraction >= 1:
                     print(
@@ -495,15 +333,22 @@ def main(argv: list[str] | None = None) -> dict:
                     )
                     continue
                 run_cell(out.resolve(), fraction, arm, seed, params, pretrain_dir)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    # The table and figures use this module's arms and colours: imported here, one direction.
+    from .study_report import markdown_table, write_figures
+
+    args = parse(argv)
+    out = Path(args.out)
+    params = grid_parameters(args)
+    started = time.time()
+    run_grid(args, params, out)
     summary = summarise(out)
     summary["command"] = "python -m helpers.tools.study " + " ".join(argv or [])
     summary["this_invocation_seconds"] = round(time.time() - started, 1)
     write_json(out / "study.json", summary)
-    figures = Path(args.figures_dir)
-    for fraction in sorted({c["fraction"] for c in summary["cells"]}, reverse=True):
-        save_figure(plot_fraction_curves(summary, fraction), figures / f"curves_f{fraction:g}.png")
-    save_figure(plot_summary(summary), figures / "summary.png")
-    save_figure(plot_accuracy_vs_labels(summary), figures / "accuracy_vs_labels.png")
+    write_figures(summary, Path(args.figures_dir))
     table = markdown_table(summary)
     (out / "study.md").write_text(table + "\n")
     print(table)

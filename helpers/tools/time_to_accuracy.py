@@ -10,7 +10,6 @@ as a marker at the end, and an optional target line.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from ..core.errors import DataError
 from ..core.runs import save_figure
+from .cli import command_parser
 
 
 def load_curve(run_dir: str | Path) -> dict:
@@ -76,11 +76,7 @@ def plot_time_to_accuracy(
 
 
 def main(argv: list[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(
-        prog="python -m helpers.tools.time_to_accuracy",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser("time_to_accuracy", __doc__)
     parser.add_argument("runs", nargs="+", help="hw1 run folders (each holds metrics.json)")
     parser.add_argument(
         "--labels", nargs="+", default=None, help="one label per run (default: folder names)"
