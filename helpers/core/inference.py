@@ -1,7 +1,10 @@
 """Inference with a trained network: its loss and metrics on a labelled set, class
-probabilities with test-time augmentation, and the gradients of one batch."""
+probabilities with test-time augmentation, the gradients of one batch, and the shape of
+each stage's output (what a notebook prints to show a network)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -114,3 +117,41 @@ def gradient_snapshot(
     model.zero_grad(set_to_none=True)
     model.train(was_training)
     return grads
+
+
+@torch.no_grad()
+def shape_table(model: nn.Module, images: torch.Tensor, layers: Mapping[str, str]) -> str:
+    """One batch of ``images`` (uint8 or float, on the CPU) through ``model`` in eval mode,
+    and the shape of each submodule's output in ``layers`` (its name -> a label, in the
+    order they run), a line each, with how the image's height and width change:
+    ``# 32x32 => 16x16``. The model's weights, statistics and mode are left as they were."""
+    x = images if images.is_floating_point() else to_float(images)
+    x = x.to(next(model.parameters()).device)
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def record(name: str):
+        def hook(module: nn.Module, args: tuple, out: torch.Tensor) -> None:  # None: output kept
+            shapes.setdefault(name, tuple(out.shape))
+
+        return hook
+
+    modules = dict(model.named_modules())
+    hooks = [modules[name].register_forward_hook(record(name)) for name in layers]
+    was_training = model.training
+    model.eval()
+    try:
+        model(x)
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    width = max(len(label) for label in ["input", *layers.values()])
+    lines, before = [f"{'input':{width}s}  {tuple(x.shape)}"], tuple(x.shape)
+    for name, label in layers.items():
+        shape = shapes[name]
+        note = ""
+        if len(shape) == 4 and len(before) == 4:
+            note = f"# {before[2]}x{before[3]} => {shape[2]}x{shape[3]}"
+        lines.append(f"{label:{width}s}  {str(shape):18s} {note}".rstrip())
+        before = shape if len(shape) == 4 else before
+    return "\n".join(lines)

@@ -7,6 +7,7 @@ its steps, one call per cell (:mod:`~helpers.hw1.steps`, :mod:`~helpers.hw1.pret
 """
 
 from .pretraining import apply_pretraining, feature_quality, restoration_examples
+from .resnet import stage_shapes
 from .self_training import self_train
 from .settings import parameters_of, resolve_hw1
 from .steps import (
@@ -29,6 +30,7 @@ __all__ = [
     "restoration_examples",
     "save_metrics",
     "self_train",
+    "stage_shapes",
     "test_report",
     "train",
 ]

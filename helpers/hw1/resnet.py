@@ -17,6 +17,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock
 
 from ..core.errors import ParameterError
+from ..core.inference import shape_table
 
 ARCH_BLOCKS = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -154,6 +155,25 @@ class ResNetClassifier(nn.Module):
 def build_classifier(arch: str, width: int = 64, num_classes: int = 10) -> ResNetClassifier:
     """The classifier for ``arch`` ("resnet18" or "resnet34") at ``width`` base channels."""
     return ResNetClassifier(arch, width, num_classes)
+
+
+# The submodules whose outputs show how the image shrinks: the stem keeps 32x32 (3x3
+# convolution of stride 1, no max-pool), each stage after the first halves it.
+STAGES = {
+    "encoder.stem": "stem: 3x3 conv, stride 1",
+    "encoder.layer1": "stage 1",
+    "encoder.layer2": "stage 2 (stride 2)",
+    "encoder.layer3": "stage 3 (stride 2)",
+    "encoder.layer4": "stage 4 (stride 2)",
+    "pool": "global average pool",
+    "fc": "linear: class logits",
+}
+
+
+def stage_shapes(model: ResNetClassifier, images: torch.Tensor) -> str:
+    """One batch of ``images`` through ``model`` (eval mode, nothing changed) and the shape
+    after the stem, each stage, the pooling and the classifier, a line each."""
+    return shape_table(model, images, STAGES)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -6,6 +6,7 @@ steps, one call per cell (:mod:`~helpers.hw2.steps`), what it shows and saves of
 (:mod:`~helpers.hw2.results`) and its figures (``hw2.plots``).
 """
 
+from .autoencoder import attention_masks, stage_shapes
 from .results import (
     ablation_table,
     anomaly_maps,
@@ -28,6 +29,7 @@ from .steps import (
 __all__ = [
     "ablation_table",
     "anomaly_maps",
+    "attention_masks",
     "build_models",
     "combined_signals",
     "describe",
@@ -39,6 +41,7 @@ __all__ = [
     "save_metrics",
     "score_and_threshold",
     "split",
+    "stage_shapes",
     "train",
     "train_transformation_net",
 ]

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 from ..core.errors import ParameterError
+from ..core.images import run_in_batches
+from ..core.inference import shape_table
 
 
 class ChannelAttention(nn.Module):
@@ -70,6 +72,23 @@ class ConvAutoencoder(nn.Module):
         layers += [nn.Conv2d(cin, in_channels, 3, 1, 1), nn.Sigmoid()]
         self.decoder = nn.Sequential(*layers)
 
+    def stages(self) -> dict[str, str]:
+        """The submodules whose outputs show the shapes along the way (name -> label): each
+        encoder stage, the bottleneck and its mask, each decoder stage, the output."""
+        stages = len(self.encoder) // 2  # two convolutions a stage
+        names = {f"encoder.{2 * k + 1}": f"encoder stage {k + 1} (stride 2)" for k in range(stages)}
+        names["bottleneck"] = "bottleneck: 1x1 conv"
+        names["attention"] = "x channel-attention mask"
+        # the decoder: a 1x1 conv, then per stage an upsampling and two convolutions
+        names |= {f"decoder.{3 * k + 3}": f"decoder stage {k + 1} (x2)" for k in range(stages)}
+        names["decoder"] = "output: 3x3 conv, sigmoid"
+        return names
+
+    @torch.no_grad()
+    def attention_mask(self, x: torch.Tensor) -> torch.Tensor:
+        """The channel-attention mask of each image: (N, latent), each weight in (0, 1)."""
+        return self.attention.mask(self.bottleneck(self.encoder(x))).flatten(1)
+
     def early_features(self, x: torch.Tensor) -> torch.Tensor:
         """The first encoder stage's feature maps, ``early_channels`` of them at half the
         image's height and width: what the detector's global-content signal summarises."""
@@ -86,3 +105,22 @@ class ConvAutoencoder(nn.Module):
                 f"choose image_size as multiples of {self.factor}, e.g. (32, 48)."
             )
         return self.decoder(self.encode(x))
+
+
+def stage_shapes(model: ConvAutoencoder, images: torch.Tensor) -> str:
+    """One batch of ``images`` through ``model`` (eval mode, nothing changed) and the shape
+    after each of its stages (:meth:`ConvAutoencoder.stages`), a line each."""
+    return shape_table(model, images, model.stages())
+
+
+def attention_masks(model: ConvAutoencoder, images: torch.Tensor) -> torch.Tensor:
+    """The channel-attention mask of each of ``images`` (uint8, on the CPU): (N, latent), on
+    the CPU; ``model`` runs in eval mode and is left as it was."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        masks = run_in_batches(lambda x: model.attention_mask(x).cpu(), images, device, 512)
+    finally:
+        model.train(was_training)
+    return torch.cat(masks)
