@@ -1,29 +1,69 @@
-"""Helpers for the image-processing coursework notebooks.
+"""Helpers for the image-processing coursework notebooks: all of their logic, tested.
 
-One module per job:
+The folders say what depends on what: ``core`` is shared and knows nothing of the
+homeworks; ``data`` reads the data sets; ``hw1`` and ``hw2`` are the two homeworks (each
+``from helpers import hw1`` gives what its notebook calls); ``tools`` are the command-line
+tools (``python -m helpers.tools.<name>``), which run the notebooks and write the docs::
 
-- ``cifar``       CIFAR-10 python batches into memory, download, stratified subsets
-- ``folder_data`` the anomaly task's folder layout decoded once into a tensor cache
-- ``synthetic``   small generated data sets in both formats (tests, benchmark)
-- ``augment``     batched augmentation on the device (crop, flip, cutout, colour jitter)
-- ``batches``     ``run_in_batches``: inference a batch at a time, without gradients
-- ``models``      32x32 ResNets built from torchvision blocks
-- ``autoencoder`` the anomaly autoencoder with its channel-attention mask
-- ``pretrain``    restoration pretraining of the ResNet encoder
-- ``training``    the one ``fit`` function both homeworks share
-- ``metrics``     classification metrics; ``anomaly``: anomaly scores and thresholds
-- ``plots``       every figure the notebooks show and save
-- ``config``      presets and parameter validation with clear errors
-- ``runs``        run folders, atomic writes, the record of a run
-- ``checkpoints`` loading weights with a clear error on a mismatch
-- ``device``      device and mixed-precision choice
-- ``tensorboard`` optional TensorBoard logging
-- ``hw1``, ``hw2`` the homeworks' steps, one call per notebook cell
-- ``study``       ``python -m helpers.study``: the hw1 data-fraction study
-- ``report``      the README's results blocks, written from metrics files
-- ``reproduce``   ``python -m helpers.reproduce``: every notebook, figure and table
-- ``bench``       ``python -m helpers.bench``: training throughput
-- ``colab``       ``python -m helpers.colab URL``: point the Colab badges at a copy
+    core/              shared by both homeworks
+      training         fit: the one training loop, in steps
+      trainer          FitConfig, FitResult; optimiser, schedule, checkpoint state
+      objectives       the Objective protocol; classification, reconstruction
+      inference        evaluation, prediction with test-time views, one batch's gradients
+      augment          batched crop, flip, cutout, colour jitter on the device
+      images           ImageSet (images in memory); run_in_batches
+      metrics          device-side confusion matrix; the test report
+      device           device and precision choice; the AVX2 channels-last guard
+      params           settings declared once (default, type, bounds, help), checked
+      notebook_params  the notebook parameters both homeworks declare alike
+      runs             run folders, atomic writes, the record of a run
+      checkpoints      loading weights with a clear error on a mismatch
+      progress         progress bars, log lines, the training-time estimate
+      tensorboard      optional TensorBoard logging
+      plots            the figures both homeworks draw
+      notebooks        running a notebook headlessly into a run folder
+      errors           the error types
+    data/              the data sets
+      cifar            CIFAR-10 into memory; download; stratified subsets
+      anomaly_data     the anomaly task's folder layout; one-class CIFAR-10
+      folder_profile   what a folder's images decide: size, grey or colour, budget
+      near_duplicates  groups of near-identical frames; the grouped validation split
+      synthetic        small generated data sets (tests, benchmark)
+    hw1/               homework 1: CIFAR-10 with a 32x32 ResNet, pretraining, few labels
+      steps            the notebook's steps, one call per cell
+      pretraining      pretraining the encoder without labels, and reusing it
+      self_training    the teacher's class-balanced pseudo-labels; the student
+      settings         every parameter, declared once; resolve_hw1
+      presets          the recipes, the settings tuned per labelled fraction
+      resnet           ResNet-18/34 adapted to 32x32 images
+      restoration      restoration pretraining: recipes, masked encoder-decoder
+      masking          patch masks and the masked-patch loss (SparK/MAE pieces)
+      contrastive      SimCLR: views on the device, projection head, NT-Xent
+      feature_quality  kNN accuracy of an encoder's features
+      plots            hw1's figures (and the shared ones)
+    hw2/               homework 2: anomaly detection, label-free thresholds
+      steps            the notebook's steps, one call per cell
+      results          what the notebook shows and saves of the result
+      settings         every parameter, declared once; the data sets' defaults
+      autoencoder      the convolutional autoencoder and its channel-attention mask
+      signals          what each signal measures, and the normals' statistics
+      detector         the signals fitted, standardised and summed
+      thresholds       label-free thresholds; TPR, TNR, AUROC, AUPR
+      rotation         the rotation network and its signals
+      plots            hw2's figures (and the shared ones)
+    tools/             python -m helpers.tools.<name>
+      reproduce        every notebook, figure and results block
+      study            hw1's data-fraction study
+      study_report     its table and figures
+      recipe_search    hw1's settings per labelled fraction, on the validation split
+      oneclass         hw2 on each of the ten CIFAR-10 classes
+      bench            training throughput
+      bench_loops      the loops it times
+      time_to_accuracy validation accuracy against training minutes
+      colab            point the Colab badges at a copy
+      parameters       the parameters cells and docs tables, from the declarations
+      report           the docs' results blocks, from metrics files
+      cli              what the tools share: their parser, --set NAME=VALUE
 """
 
 __version__ = "0.1.0"

@@ -9,7 +9,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from helpers.synthetic import write_cifar10  # noqa: E402
+from helpers.data.synthetic import write_cifar10  # noqa: E402
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -31,7 +31,7 @@ HW1_BASE = dict(
 def hw1_settings(data_dir, tmp_path, preset: str = "cpu", **change):
     """Checked settings of a small hw1 run on ``data_dir`` (ResNet-18 of width 8, 2 epochs of
     batches of 30) that writes under ``tmp_path``; keyword arguments change any parameter."""
-    from helpers.config import resolve_hw1
+    from helpers.hw1.settings import resolve_hw1
 
     params = dict(
         HW1_BASE,
@@ -81,7 +81,7 @@ def hw2_parameters(data_dir, tmp_path, **change) -> dict:
 
 def hw2_settings(data_dir, tmp_path, **change):
     """:func:`hw2_parameters`, checked by ``resolve_hw2``."""
-    from helpers.config import resolve_hw2
+    from helpers.hw2.settings import resolve_hw2
 
     return resolve_hw2(**hw2_parameters(data_dir, tmp_path, **change))
 
@@ -95,6 +95,6 @@ def cifar_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def anomaly_dir(tmp_path_factory):
     """The course layout with generated crops: 120 normal, 8 known anomalies, 48 test."""
-    from helpers.synthetic import write_anomaly_folder
+    from helpers.data.synthetic import write_anomaly_folder
 
     return write_anomaly_folder(tmp_path_factory.mktemp("anomaly"))

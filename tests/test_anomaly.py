@@ -3,19 +3,19 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from helpers.anomaly import (
+from helpers.core.errors import ParameterError
+from helpers.hw2.autoencoder import ChannelAttention, ConvAutoencoder
+from helpers.hw2.thresholds import (
     anomaly_report,
     balanced_threshold,
     choose_threshold,
     informed_threshold,
     quantile_threshold,
 )
-from helpers.autoencoder import ChannelAttention, ConvAutoencoder
-from helpers.errors import ParameterError
 
 
 def test_autoencoder_learns_to_rebuild_its_input_in_unit_range():
-    from helpers.synthetic import class_images
+    from helpers.data.synthetic import class_images
 
     torch.manual_seed(0)
     model = ConvAutoencoder((8, 16, 32), latent=4)
@@ -116,3 +116,26 @@ def test_informed_threshold_without_known_anomalies_is_the_quantile_threshold():
 def test_a_target_tnr_outside_the_open_unit_interval_is_named(target):
     with pytest.raises(ParameterError, match=f"target_tnr={target!r} must lie in \\(0, 1\\)"):
         quantile_threshold(np.linspace(0, 1, 11), target)
+
+
+def test_the_autoencoder_shows_its_stages_and_its_masks_without_changing():
+    from helpers.hw2.autoencoder import attention_masks, stage_shapes
+
+    model = ConvAutoencoder((8, 16), latent=6, in_channels=1).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    images = torch.randint(0, 256, (3, 1, 16, 24), dtype=torch.uint8)
+    lines = stage_shapes(model, images).splitlines()
+    assert [line.split("  ")[0] for line in lines] == [
+        "input",
+        "encoder stage 1 (stride 2)",
+        "encoder stage 2 (stride 2)",
+        "bottleneck: 1x1 conv",
+        "x channel-attention mask",
+        "decoder stage 1 (x2)",
+        "decoder stage 2 (x2)",
+        "output: 3x3 conv, sigmoid",
+    ]
+    assert "(3, 6, 4, 6)" in lines[3] and "# 8x12 => 4x6" in lines[2]
+    masks = attention_masks(model, images)
+    assert masks.shape == (3, 6) and bool(((masks > 0) & (masks < 1)).all())
+    assert model.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -1,6 +1,6 @@
 import torch
 
-from helpers.augment import BatchAugment, cutout, random_crop, random_flip
+from helpers.core.augment import BatchAugment, cutout, random_crop, random_flip
 
 
 def gen(seed=0):
@@ -58,7 +58,7 @@ def test_batch_augment_turns_uint8_into_unit_floats():
 
 
 def test_windows_are_cut_per_image_and_only_in_the_early_epochs():
-    from helpers.augment import window
+    from helpers.core.augment import window
 
     x = torch.arange(4 * 32 * 32, dtype=torch.float32).view(4, 1, 32, 32)
     w = window(x, 24, torch.Generator().manual_seed(0))
@@ -89,7 +89,7 @@ def test_windows_are_cut_per_image_and_only_in_the_early_epochs():
 def test_to_float_scales_to_unit_range_without_changing_its_input():
     """``.float()`` returns a float32 tensor itself, so an in-place division changed the
     caller's images."""
-    from helpers.augment import to_float
+    from helpers.core.augment import to_float
 
     images = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8)
     as_float = images.float()

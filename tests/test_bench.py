@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from helpers import bench
-from helpers.errors import ParameterError
+from helpers.core.errors import ParameterError
+from helpers.tools import bench
 
 
 def test_benchmark_prints_one_json_line_with_median_ratios_and_their_spread(capsys):

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.checkpoints import describe, load_checked
-from helpers.errors import CheckpointError
-from helpers.models import build_classifier
+from helpers.core.checkpoints import describe, load_checked
+from helpers.core.errors import CheckpointError
+from helpers.hw1.resnet import build_classifier
 
 
 def test_a_fitting_state_is_loaded_whole():

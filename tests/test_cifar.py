@@ -3,9 +3,9 @@ import pickle
 import numpy as np
 import pytest
 
-from helpers.cifar import CIFAR10_FOLDER, load_cifar10, split_train_val, stratified_indices
-from helpers.errors import DataError, ParameterError
-from helpers.synthetic import write_cifar10
+from helpers.core.errors import DataError, ParameterError
+from helpers.data.cifar import CIFAR10_FOLDER, load_cifar10, split_train_val, stratified_indices
+from helpers.data.synthetic import write_cifar10
 
 
 def test_loads_a_smaller_copy_as_uint8_tensors(cifar_dir):

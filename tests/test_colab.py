@@ -12,8 +12,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from helpers.colab import FILES, ROOT, point_at
-from helpers.errors import ParameterError
+from helpers.core.errors import ParameterError
+from helpers.tools.colab import FILES, ROOT, point_at
 
 
 def copy_repo_files(tmp_path):

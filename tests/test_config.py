@@ -1,9 +1,10 @@
 import pytest
 
 from conftest import HW1_BASE as BASE
-from helpers.config import HW1_PRESETS, resolve_hw1
-from helpers.device import select_device
-from helpers.errors import ParameterError
+from helpers.core.device import select_device
+from helpers.core.errors import ParameterError
+from helpers.hw1.presets import HW1_PRESETS
+from helpers.hw1.settings import resolve_hw1
 
 
 def test_preset_fills_what_is_not_given_and_explicit_values_win():
@@ -15,7 +16,7 @@ def test_preset_fills_what_is_not_given_and_explicit_values_win():
 
 
 def test_the_cpu_recipe_hands_its_batch_norm_lr_factor_to_training():
-    from helpers.hw1 import fit_config
+    from helpers.hw1.steps import fit_config
 
     cpu_factor = fit_config(resolve_hw1("cpu", **BASE)).bn_lr_factor
     assert cpu_factor == HW1_PRESETS["cpu"]["bn_lr_factor"] > 1  # the recipe trains them faster
@@ -33,8 +34,8 @@ def test_the_cpu_recipe_hands_its_batch_norm_lr_factor_to_training():
         (dict(device="tpu"), "device='tpu' is unknown"),
         (dict(epochs=0), "epochs=0 must be an integer >= 1"),
         (dict(batch_size=-2), "batch_size=-2 must be an integer >= 1"),
-        (dict(fraction=0), r"fraction=0 is outside \(0, 1\]"),
-        (dict(fraction=1.2), r"fraction=1.2 is outside \(0, 1\]"),
+        (dict(fraction=0), r"fraction=0 must lie in \(0, 1\] \(1.0 uses all labelled"),
+        (dict(fraction=1.2), r"fraction=1.2 must lie in \(0, 1\]"),
         (dict(lr=0), "lr=0 must be a positive number"),
         (dict(bn_lr_factor=0), "bn_lr_factor=0 must be a positive number"),
         (dict(widht=32), "unknown parameter"),
@@ -79,7 +80,7 @@ def test_layer_decay_shapes_only_the_fine_tuning_of_a_pretrained_encoder():
 
 
 def test_assignments_are_read_as_json_when_they_parse_else_kept_as_text():
-    from helpers.config import parse_assignments
+    from helpers.tools.cli import parse_assignments
 
     assert parse_assignments(
         [
@@ -102,7 +103,7 @@ def test_assignments_are_read_as_json_when_they_parse_else_kept_as_text():
 
 @pytest.mark.parametrize("item", ["epochs", "=5", ""])
 def test_an_assignment_without_name_or_value_sign_is_named(item):
-    from helpers.config import parse_assignments
+    from helpers.tools.cli import parse_assignments
 
     with pytest.raises(ParameterError, match=f"'{item}' is not NAME=VALUE; write e.g. epochs=5"):
         parse_assignments(["lr=0.1", item])

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from helpers.contrastive import (
+from helpers.hw1.contrastive import (
     ContrastiveNet,
     ContrastiveObjective,
     nt_xent,

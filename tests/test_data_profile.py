@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.data_profile import (
+from helpers.data.anomaly_data import image_files
+from helpers.data.folder_profile import (
     IMAGE_PASSES,
     MAX_PIXELS,
     epochs_for_budget,
@@ -12,7 +13,6 @@ from helpers.data_profile import (
     survey_folder,
     working_size,
 )
-from helpers.folder_data import image_files
 
 
 @pytest.mark.parametrize(

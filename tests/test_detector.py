@@ -9,17 +9,12 @@ from sklearn.metrics import roc_auc_score
 from conftest import CPU
 from conftest import hw2_settings as settings
 from helpers import hw2
-from helpers.anomaly import quantile_threshold
-from helpers.detector import (
-    Detector,
-    Standardizer,
-    colour_features,
-    global_features,
-    pool_errors,
-    texture_features,
-)
-from helpers.errors import ParameterError
-from helpers.synthetic import write_anomaly_folder
+from helpers.core.errors import ParameterError
+from helpers.data.synthetic import write_anomaly_folder
+from helpers.hw2 import steps as steps2
+from helpers.hw2.detector import Detector, Standardizer
+from helpers.hw2.signals import colour_features, global_features, pool_errors, texture_features
+from helpers.hw2.thresholds import quantile_threshold
 
 
 def test_median_pooling_ignores_a_defect_on_a_small_part_of_the_image():
@@ -44,7 +39,7 @@ def test_standardizer_puts_validation_normals_at_zero_with_unit_spread():
 
 
 def test_global_features_are_channel_quantiles_of_the_first_stage():
-    from helpers.autoencoder import ConvAutoencoder
+    from helpers.hw2.autoencoder import ConvAutoencoder
 
     model = ConvAutoencoder((4, 8, 16), latent=4)
     feats = global_features(model, torch.randint(0, 256, (5, 3, 16, 24), dtype=torch.uint8), CPU)
@@ -104,7 +99,7 @@ def test_the_combined_score_catches_whole_image_anomalies_that_reconstruction_mi
     s = settings(two_kinds, tmp_path, epochs=12, patience=12, val_fraction=0.15)
     data = hw2.load_data(s)
     parts = hw2.split(s, data)
-    model = hw2.build_model(s)
+    model = steps2.build_model(s)
     hw2.train(s, [model], parts, CPU, tmp_path / "run")
     kinds = np.array(
         [line.split()[1] for line in (two_kinds / "test" / "kinds.txt").read_text().splitlines()]
@@ -149,8 +144,8 @@ def test_the_combined_score_catches_whole_image_anomalies_that_reconstruction_mi
 def test_a_rotation_network_without_its_transformations_is_refused():
     """With no transformations the rotation scores divided by zero and then failed in
     torch.stack([]); with the wrong number they would read the wrong logits."""
-    from helpers.autoencoder import ConvAutoencoder
-    from helpers.transformations import (
+    from helpers.hw2.autoencoder import ConvAutoencoder
+    from helpers.hw2.rotation import (
         TransformationNet,
         transformation_list,
         transformation_scores,
@@ -177,7 +172,7 @@ def test_a_rotation_network_without_its_transformations_is_refused():
 
 
 def test_the_detector_refuses_scoring_before_fit_and_standardising_on_fewer_than_two_normals():
-    from helpers.autoencoder import ConvAutoencoder
+    from helpers.hw2.autoencoder import ConvAutoencoder
 
     images = torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8)
     detector = Detector(ConvAutoencoder((4, 8), latent=4), CPU, jittered_copies=0)
@@ -191,7 +186,7 @@ def test_the_detector_refuses_scoring_before_fit_and_standardising_on_fewer_than
 
 
 def test_detector_needs_an_autoencoder_a_known_pooling_and_the_rotation_network_its_signals_use():
-    from helpers.autoencoder import ConvAutoencoder
+    from helpers.hw2.autoencoder import ConvAutoencoder
 
     model = ConvAutoencoder((4, 8), latent=4)
     with pytest.raises(ParameterError, match="at least one trained autoencoder"):
@@ -205,7 +200,7 @@ def test_detector_needs_an_autoencoder_a_known_pooling_and_the_rotation_network_
 
 
 def test_check_score_names_an_unknown_score_with_the_scores_the_signals_compute():
-    from helpers.detector import check_score
+    from helpers.hw2.detector import check_score
 
     with pytest.raises(
         ParameterError, match="score='mse' is unknown; choose one of reconstruction_mean, "

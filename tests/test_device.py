@@ -13,12 +13,14 @@ import torch
 from torch import nn
 
 from conftest import CPU
-from helpers import device
-from helpers.cifar import load_cifar10
-from helpers.device import autocast_dtype, channels_last_is_safe, precision_name
-from helpers.errors import ParameterError
-from helpers.models import build_classifier
-from helpers.training import Classification, FitConfig, fit
+from helpers.core import device
+from helpers.core.device import autocast_dtype, channels_last_is_safe, precision_name
+from helpers.core.errors import ParameterError
+from helpers.core.objectives import Classification
+from helpers.core.trainer import FitConfig
+from helpers.core.training import fit
+from helpers.data.cifar import load_cifar10
+from helpers.hw1.resnet import build_classifier
 
 
 def test_explicit_precisions_map_to_their_types_and_fp32_to_no_autocast(monkeypatch):
@@ -61,7 +63,8 @@ def test_an_unknown_precision_names_the_choices():
 def test_compute_record_names_precision_and_the_cpu_capability_and_threads_the_run_used():
     """In a subprocess whose kernels are capped to the plainest instruction set, on one thread."""
     code = (
-        "import json, torch; torch.set_num_threads(1); from helpers.device import compute_record; "
+        "import json, torch; torch.set_num_threads(1); "
+        "from helpers.core.device import compute_record; "
         "print(json.dumps(compute_record(torch.device('cpu'), 'fp32')))"
     )
     env = {
@@ -98,9 +101,11 @@ def test_only_strided_1x1_convolutions_are_affected():
 
 CRASH_SEQUENCE = textwrap.dedent("""
     import torch
-    from helpers.cifar import load_cifar10
-    from helpers.models import build_classifier
-    from helpers.training import Classification, FitConfig, fit
+    from helpers.data.cifar import load_cifar10
+    from helpers.hw1.resnet import build_classifier
+    from helpers.core.objectives import Classification
+    from helpers.core.trainer import FitConfig
+    from helpers.core.training import fit
     torch.set_num_threads(1)
     train, _ = load_cifar10({data!r})
     for channels_last in (False, True):  # the reduced sequence: default format, then channels_last
@@ -174,7 +179,7 @@ def test_bfloat16_autocast_trains_on_the_cpu(cifar_dir, monkeypatch):
     "cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")]
 )
 def test_auto_prefers_cuda_then_mps_then_the_cpu(monkeypatch, cuda, mps, expected):
-    from helpers.device import select_device
+    from helpers.core.device import select_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
@@ -182,7 +187,7 @@ def test_auto_prefers_cuda_then_mps_then_the_cpu(monkeypatch, cuda, mps, expecte
 
 
 def test_a_device_that_is_absent_or_unknown_is_named(monkeypatch):
-    from helpers.device import select_device
+    from helpers.core.device import select_device
 
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     with pytest.raises(ParameterError, match="device='mps' but no Apple GPU is available"):

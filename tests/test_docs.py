@@ -56,3 +56,22 @@ def test_the_front_page_is_short_and_links_every_docs_page():
     assert len(text.splitlines()) <= 150
     for page in PAGES[1:]:
         assert f"(docs/{page.name})" in text, f"README.md does not link docs/{page.name}"
+
+
+def test_every_documented_command_names_a_tool_that_exists():
+    """`python -m helpers.tools.study` and the like, wherever a command is written (README,
+    docs, the figures' PROVENANCE.md, notebooks, docstrings): a stale module name fails here
+    (a placeholder, `helpers.tools.<name>`, is not a command)."""
+    import importlib
+
+    written = [*PAGES, *ROOT.glob("figures/**/PROVENANCE.md"), *ROOT.glob("*.ipynb")]
+    written += [*ROOT.glob("helpers/**/*.py"), ROOT / ".ci" / "run"]
+    found = {
+        (module, path.relative_to(ROOT))
+        for path in written
+        for module in re.findall(r"python -m (helpers(?:\.\w+)+)(?![\w.])", path.read_text())
+    }
+    assert len({module for module, _ in found}) >= 8
+    for module, path in sorted(found):
+        assert module.startswith("helpers.tools."), f"{path}: {module} is not a tool's module"
+        assert hasattr(importlib.import_module(module), "main"), f"{path}: {module} has no main"

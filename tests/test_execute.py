@@ -5,8 +5,8 @@ import json
 import nbformat
 import pytest
 
-from helpers.errors import ParameterError
-from helpers.execute import run_notebook
+from helpers.core.errors import ParameterError
+from helpers.core.notebooks import run_notebook
 
 # A notebook with the parameters run_notebook injects; it records what it was given and each
 # execution.

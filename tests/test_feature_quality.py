@@ -1,7 +1,7 @@
 import torch
 
-from helpers.feature_quality import encoder_features, knn_accuracy, knn_predict
-from helpers.models import CIFAR10_MEAN, CIFAR10_STD, Normalize, ResNetEncoder
+from helpers.hw1.feature_quality import encoder_features, knn_accuracy, knn_predict
+from helpers.hw1.resnet import CIFAR10_MEAN, CIFAR10_STD, Normalize, ResNetEncoder
 
 
 def test_knn_votes_by_cosine_similarity():

@@ -7,12 +7,16 @@ import pytest
 import torch
 
 from conftest import CPU, HW1_BASE, hw1_settings
-from helpers import config, hw1
-from helpers.cifar import ImageSet
-from helpers.config import fraction_tuning, resolve_hw1
-from helpers.errors import ParameterError
-from helpers.self_training import select_pseudo_labels, with_pseudo_labels
-from helpers.training import Classification, FitConfig, fit
+from helpers import hw1
+from helpers.core.errors import ParameterError
+from helpers.core.images import ImageSet
+from helpers.core.objectives import Classification
+from helpers.core.trainer import FitConfig
+from helpers.core.training import fit
+from helpers.hw1 import presets
+from helpers.hw1.presets import fraction_tuning
+from helpers.hw1.self_training import select_pseudo_labels, with_pseudo_labels
+from helpers.hw1.settings import resolve_hw1
 
 
 def test_every_fraction_trains_for_the_steps_of_all_the_labels(cifar_dir, tmp_path, monkeypatch):
@@ -68,7 +72,7 @@ def test_repeats_must_be_a_positive_integer():
 
 def test_the_nearest_tuned_fraction_replaces_the_preset_and_explicit_values_win(monkeypatch):
     tuning = {1.0: {}, 0.5: {"lr": 0.07}, 0.1: {"lr": 0.03, "weight_decay": 5e-3}}
-    monkeypatch.setitem(config.HW1_FRACTION_TUNING, "cpu", tuning)
+    monkeypatch.setitem(presets.HW1_FRACTION_TUNING, "cpu", tuning)
     assert fraction_tuning("cpu", 0.12) == (0.1, {"lr": 0.03, "weight_decay": 5e-3})
     assert fraction_tuning("cpu", 0.3)[0] == 0.5  # log scale: 0.3 is nearer 0.5 than 0.1
     s = resolve_hw1("cpu", **{**HW1_BASE, "fraction": 0.1})
@@ -76,7 +80,7 @@ def test_the_nearest_tuned_fraction_replaces_the_preset_and_explicit_values_win(
     s = resolve_hw1("cpu", **{**HW1_BASE, "fraction": 0.1, "lr": 0.2})
     assert s.lr == 0.2 and s.weight_decay == 5e-3
     s = resolve_hw1("cpu", **HW1_BASE)
-    assert s.lr == config.HW1_PRESETS["cpu"]["lr"] and s.tuned_for == 1.0
+    assert s.lr == presets.HW1_PRESETS["cpu"]["lr"] and s.tuned_for == 1.0
 
 
 def test_pseudo_labels_keep_the_confident_most_of_each_class_only():
@@ -156,7 +160,8 @@ def test_self_training_trains_a_student_on_labels_and_pseudo_labels(cifar_dir, t
 
 
 def test_the_recipe_search_never_opens_the_test_batch(cifar_dir, tmp_path, monkeypatch):
-    from helpers import cifar, recipe_search
+    from helpers.data import cifar
+    from helpers.tools import recipe_search
 
     opened = []
     read = cifar._read_batch

@@ -3,8 +3,8 @@ import shutil
 
 import pytest
 
-from helpers.errors import DataError
-from helpers.folder_data import load_anomaly_folder
+from helpers.core.errors import DataError
+from helpers.data.anomaly_data import load_anomaly_folder
 
 
 @pytest.fixture

@@ -8,14 +8,17 @@ do between building a model and training it: the helper must move it, not fail w
 import pytest
 import torch
 
-from helpers.augment import BatchAugment
-from helpers.autoencoder import ConvAutoencoder
-from helpers.cifar import load_cifar10, split_train_val
-from helpers.detector import global_features, reconstruct
-from helpers.feature_quality import encoder_features
-from helpers.models import build_classifier
-from helpers.training import Classification, FitConfig, fit, gradient_snapshot, predict_proba
-from helpers.transformations import TransformationNet, transformation_list, transformation_scores
+from helpers.core.augment import BatchAugment
+from helpers.core.inference import gradient_snapshot, predict_proba
+from helpers.core.objectives import Classification
+from helpers.core.trainer import FitConfig
+from helpers.core.training import fit
+from helpers.data.cifar import load_cifar10, split_train_val
+from helpers.hw1.feature_quality import encoder_features
+from helpers.hw1.resnet import build_classifier
+from helpers.hw2.autoencoder import ConvAutoencoder
+from helpers.hw2.rotation import TransformationNet, transformation_list, transformation_scores
+from helpers.hw2.signals import global_features, reconstruct
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 CUDA = torch.device("cuda")

@@ -8,8 +8,9 @@ from conftest import CPU
 from conftest import hw2_parameters as params
 from conftest import hw2_settings as settings
 from helpers import hw2
-from helpers.config import HW2_DEFAULT_SIGNALS, resolve_hw2
-from helpers.errors import ParameterError
+from helpers.core.errors import ParameterError
+from helpers.hw2 import steps as steps2
+from helpers.hw2.settings import HW2_DEFAULT_SIGNALS, resolve_hw2
 
 
 @pytest.mark.parametrize(
@@ -78,11 +79,13 @@ def test_autoencoder_trained_on_normals_flags_anomalies(anomaly_dir, tmp_path):
 
 
 def test_metrics_are_also_reported_without_test_images_seen_in_training(anomaly_dir, tmp_path):
-    from helpers.anomaly import anomaly_report
+    from helpers.hw2.thresholds import anomaly_report
 
     s = settings(anomaly_dir, tmp_path, epochs=1)
     data = hw2.load_data(s)
-    model = hw2.build_model(s)  # barely trained: the bookkeeping, not the quality, is tested here
+    model = steps2.build_model(
+        s
+    )  # barely trained: the bookkeeping, not the quality, is tested here
     parts = hw2.split(s, data)
     hw2.train(s, [model], parts, CPU, tmp_path / "run")
     result = hw2.score_and_threshold(s, [model], data, parts, CPU)
@@ -107,7 +110,7 @@ def test_metrics_are_also_reported_without_test_images_seen_in_training(anomaly_
 def test_the_split_trains_on_each_distinct_image_once_and_keeps_validation_whole(
     anomaly_dir, tmp_path
 ):
-    from helpers.cifar import ImageSet
+    from helpers.core.images import ImageSet
 
     s = settings(anomaly_dir, tmp_path)
     data = hw2.load_data(s)
@@ -127,7 +130,8 @@ def test_the_split_trains_on_each_distinct_image_once_and_keeps_validation_whole
 def test_an_ensemble_trains_each_autoencoder_from_its_own_seed_and_averages_their_error_maps(
     anomaly_dir, tmp_path
 ):
-    from helpers.detector import Detector, ensemble_error_maps, error_maps, reconstruct
+    from helpers.hw2.detector import Detector
+    from helpers.hw2.signals import ensemble_error_maps, error_maps, reconstruct
 
     s = settings(anomaly_dir, tmp_path, epochs=1, autoencoders=2)
     data = hw2.load_data(s)
@@ -169,7 +173,7 @@ def test_the_ensemble_size_and_epochs_default_by_data_set_and_are_checked(anomal
     cifar = settings(anomaly_dir, tmp_path, dataset="cifar10", autoencoders=None, epochs=None)
     assert (folder.autoencoders, folder.epochs, cifar.autoencoders, cifar.epochs) == (4, None, 1, 8)
     # the folder's epochs come from the training budget once the split is known (test_data_profile)
-    assert hw2.autoencoder_epochs(folder, 466) > 6 * hw2.autoencoder_epochs(folder, 5766)
+    assert steps2.autoencoder_epochs(folder, 466) > 6 * steps2.autoencoder_epochs(folder, 5766)
     with pytest.raises(ParameterError, match="autoencoders=0 must be an integer >= 1"):
         settings(anomaly_dir, tmp_path, autoencoders=0)
 
@@ -204,7 +208,7 @@ def test_scoring_refuses_a_score_it_does_not_compute_instead_of_returning_none(
 
     s = replace(settings(anomaly_dir, tmp_path), score="features")  # past the parameter check
     with pytest.raises(ParameterError, match="score='features' is not computed"):
-        hw2.score_and_threshold(s, [hw2.build_model(s)], None, None, CPU)
+        hw2.score_and_threshold(s, [steps2.build_model(s)], None, None, CPU)
 
 
 @pytest.mark.parametrize(
@@ -227,8 +231,8 @@ def test_normal_class_must_be_a_class_index_or_name(anomaly_dir, tmp_path, value
 
 
 def test_one_class_cifar10_takes_a_class_index_or_name_and_refuses_anything_else(cifar_dir):
-    from helpers.cifar import load_cifar10
-    from helpers.folder_data import one_class_cifar10
+    from helpers.data.anomaly_data import one_class_cifar10
+    from helpers.data.cifar import load_cifar10
 
     train, test = load_cifar10(cifar_dir)
     by_index, by_name = one_class_cifar10(train, test, 3), one_class_cifar10(train, test, "cat")
@@ -258,13 +262,17 @@ def test_seed_val_fraction_and_target_tnr_are_checked_with_the_parameters(
         settings(anomaly_dir, tmp_path, **change)
 
 
-def test_a_missing_hw2_parameter_is_named(anomaly_dir, tmp_path):
+def test_a_parameter_left_out_takes_its_declared_default_and_a_typo_is_named(anomaly_dir, tmp_path):
+    """A missing key was a bare KeyError; now every parameter has its declared default (the
+    notebook's), and a name the declaration does not know is refused with the closest one."""
     given = params(anomaly_dir, tmp_path)
     del given["patience"], given["seed"]
+    s = resolve_hw2(**given)
+    assert (s.patience, s.seed) == (4, 0)
     with pytest.raises(
-        ParameterError, match=r"parameter\(s\) \['patience', 'seed'\] must be given"
+        ParameterError, match=r"unknown parameter\(s\) \['pateince'\]. Did you mean"
     ):
-        resolve_hw2(**given)
+        resolve_hw2(**given, pateince=3)
 
 
 class Interrupted(Exception):
@@ -288,7 +296,7 @@ def test_resume_continues_each_autoencoder_from_its_own_checkpoint(
     whole = hw2.build_models(s)
     expected = hw2.train(s, whole, parts, CPU, tmp_path / "whole")
 
-    writer = hw2.history_writer
+    writer = steps2.history_writer
 
     def stop_the_second_after_one_epoch(run_dir, name):
         hook = writer(run_dir, name)
@@ -300,10 +308,10 @@ def test_resume_continues_each_autoencoder_from_its_own_checkpoint(
 
         return record
 
-    monkeypatch.setattr(hw2, "history_writer", stop_the_second_after_one_epoch)
+    monkeypatch.setattr(steps2, "history_writer", stop_the_second_after_one_epoch)
     with pytest.raises(Interrupted):
         hw2.train(s, hw2.build_models(s), parts, CPU, tmp_path / "run")
-    monkeypatch.setattr(hw2, "history_writer", writer)
+    monkeypatch.setattr(steps2, "history_writer", writer)
     models = hw2.build_models(s)
     resumed = hw2.train(replace(s, resume=True), models, parts, CPU, tmp_path / "run")
     assert [_losses(r) for r in resumed] == [_losses(r) for r in expected]
@@ -344,8 +352,8 @@ def test_resume_continues_the_rotation_network_from_its_checkpoint(anomaly_dir, 
 def test_the_mistakes_are_the_missed_anomalies_lowest_first_and_the_false_alarms_highest_first(
     anomaly_dir, tmp_path
 ):
-    from helpers.cifar import ImageSet
-    from helpers.folder_data import ANOMALY_CLASSES, AnomalyData
+    from helpers.core.images import ImageSet
+    from helpers.data.anomaly_data import ANOMALY_CLASSES, AnomalyData
 
     s = settings(anomaly_dir, tmp_path, signals=["reconstruction", "content", "texture"])
     labels = torch.tensor([0, 1, 0, 1, 1, 0, 0, 1])
@@ -356,7 +364,7 @@ def test_the_mistakes_are_the_missed_anomalies_lowest_first_and_the_false_alarms
     test = ImageSet(images, labels, ANOMALY_CLASSES)
     data = AnomalyData(test.subset(torch.arange(0)), test)  # only the test images matter here
     signals = {name: scores + k for k, name in enumerate(hw2.combined_signals(s))}
-    result = hw2.Hw2Result(1.0, "rule", scores, None, scores, {}, signals, [])
+    result = steps2.Hw2Result(1.0, "rule", scores, None, scores, {}, signals, [])
     picked, titles = hw2.mistakes(result, data, s)
     assert picked[:, 0, 0, 0].tolist() == [4, 1, 5, 2]  # missed 0.2, 0.3; false alarms 3.0, 2.0
     assert titles[0].startswith("missed 0.2\n") and titles[2].startswith("false alarm 3.0\n")

@@ -7,8 +7,8 @@ import torch
 
 from conftest import hw2_settings
 from helpers import hw2
-from helpers.errors import DataError, ParameterError
-from helpers.synthetic import write_tile_folder
+from helpers.core.errors import DataError, ParameterError
+from helpers.data.synthetic import write_tile_folder
 
 CPU = torch.device("cpu")
 

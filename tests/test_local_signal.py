@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
-from helpers.anomaly import choose_signals, separation, separation_warning
-from helpers.detector import LocalModel, filter_bank
+from helpers.hw2.signals import LocalModel, filter_bank
+from helpers.hw2.thresholds import choose_signals, separation, separation_warning
 
 CPU = torch.device("cpu")
 

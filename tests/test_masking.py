@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from helpers.errors import ParameterError
-from helpers.masking import (
+from helpers.core.errors import ParameterError
+from helpers.hw1.masking import (
     mask_to,
     masked_patch_loss,
     patch_normalised,
@@ -10,7 +10,7 @@ from helpers.masking import (
     random_patch_mask,
     unpatchify,
 )
-from helpers.pretrain import (
+from helpers.hw1.restoration import (
     RESTORATION_RECIPES,
     MaskedRestoration,
     RestorationNet,

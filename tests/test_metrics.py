@@ -2,7 +2,7 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-from helpers.metrics import ConfusionMeter, classification_summary, prf_from_confusion
+from helpers.core.metrics import ConfusionMeter, classification_summary, prf_from_confusion
 
 
 def sklearn_macro(y, p):

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from helpers.errors import ParameterError
-from helpers.models import build_classifier, conv_norm_pairs, count_parameters, match_init_norms
+from helpers.core.errors import ParameterError
+from helpers.hw1.resnet import build_classifier, conv_norm_pairs, count_parameters, match_init_norms
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "resnet34"])
@@ -83,3 +83,18 @@ def test_match_init_norms_keeps_the_function_and_restores_a_fresh_encoders_norms
     assert torch.allclose(
         after_eval, before_eval, atol=1e-3
     )  # and so are the rescaled running statistics
+
+
+def test_the_stage_table_shows_the_32x32_stem_and_leaves_the_model_as_it_was():
+    """What the notebook prints to show the adaptation: no stage shrinks the image before
+    stage 2, and a forward pass for the table changes no weight, statistic or mode."""
+    from helpers.hw1.resnet import stage_shapes
+
+    model = build_classifier("resnet18", width=8).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    table = stage_shapes(model, torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8))
+    lines = table.splitlines()
+    assert lines[1].startswith("stem: 3x3 conv, stride 1") and "# 32x32 => 32x32" in lines[1]
+    assert "# 32x32 => 32x32" in lines[2] and "(4, 16, 16, 16)" in lines[3]
+    assert "# 8x8 => 4x4" in lines[5] and lines[-1].endswith("(4, 10)")
+    assert model.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())

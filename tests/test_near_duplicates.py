@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.errors import ParameterError
-from helpers.near_duplicates import (
+from helpers.core.errors import ParameterError
+from helpers.data.near_duplicates import (
     drop_exact_copies,
     grouped_split,
     near_duplicate_groups,

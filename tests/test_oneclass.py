@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from helpers import oneclass
-from helpers.errors import ParameterError
+from helpers.core.errors import ParameterError
+from helpers.tools import oneclass
 
 
 @pytest.mark.notebook

@@ -3,7 +3,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from helpers import plots
+from helpers.core import plots
 
 
 def test_layer_histograms_draw_one_log_scaled_panel_per_layer_with_every_value_counted():

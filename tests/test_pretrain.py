@@ -5,11 +5,12 @@ import torch
 
 from conftest import CPU, hw1_settings
 from helpers import hw1
-from helpers.cifar import ImageSet
-from helpers.config import FINETUNE_LAYER_DECAY
-from helpers.errors import CheckpointError, ParameterError
-from helpers.models import build_classifier
-from helpers.pretrain import RestorationNet, load_encoder, load_restoration_net, save_encoder
+from helpers.core.errors import CheckpointError, ParameterError
+from helpers.core.images import ImageSet
+from helpers.hw1.presets import FINETUNE_LAYER_DECAY
+from helpers.hw1.pretraining import pretrained_path
+from helpers.hw1.resnet import build_classifier
+from helpers.hw1.restoration import RestorationNet, load_encoder, load_restoration_net, save_encoder
 
 
 def test_encoder_round_trip_and_mismatch_errors(tmp_path):
@@ -70,7 +71,7 @@ def test_pretrain_then_finetune_and_reuse(cifar_dir, tmp_path):
 
 
 def net_recipe(name):
-    from helpers.pretrain import RESTORATION_RECIPES
+    from helpers.hw1.restoration import RESTORATION_RECIPES
 
     return RESTORATION_RECIPES[name]
 
@@ -89,9 +90,7 @@ def test_contrastive_pretraining_shares_the_encoder_format_and_reuse(cifar_dir, 
     with pytest.raises(CheckpointError, match="without a restoration decoder"):
         load_restoration_net(path)
     other = settings(cifar_dir, tmp_path, restoration="dense")
-    assert hw1.pretrained_path(other, data) != hw1.pretrained_path(
-        settings(cifar_dir, tmp_path), data
-    )
+    assert pretrained_path(other, data) != pretrained_path(settings(cifar_dir, tmp_path), data)
 
 
 def test_pretrain_parameter_is_checked(cifar_dir, tmp_path):
@@ -138,26 +137,24 @@ def test_the_pretrained_encoder_is_reused_only_for_the_settings_pretraining_used
     size silently reused the first run's encoder."""
     s = settings(cifar_dir, tmp_path)
     data = hw1.load_data(s)
-    key = hw1.pretrained_path(s, data)
+    key = pretrained_path(s, data)
     for change in (
         dict(batch_size=60),
         dict(precision="bf16"),
         dict(pretrain_epochs=3),
         dict(width=16),
     ):
-        assert hw1.pretrained_path(settings(cifar_dir, tmp_path, **change), data) != key, change
+        assert pretrained_path(settings(cifar_dir, tmp_path, **change), data) != key, change
     # what pretraining does not use is shared: the seed and labelled fraction of the fine-tuning
-    assert hw1.pretrained_path(settings(cifar_dir, tmp_path, seed=1, fraction=0.1), data) == key
+    assert pretrained_path(settings(cifar_dir, tmp_path, seed=1, fraction=0.1), data) == key
     # contrastive pretraining draws batches of its own size, whatever batch_size says
     contrastive = [
-        hw1.pretrained_path(
-            settings(cifar_dir, tmp_path, pretrain="contrastive", batch_size=b), data
-        )
+        pretrained_path(settings(cifar_dir, tmp_path, pretrain="contrastive", batch_size=b), data)
         for b in (30, 60)
     ]
     assert contrastive[0] == contrastive[1]
     assert (
-        hw1.pretrained_path(
+        pretrained_path(
             settings(cifar_dir, tmp_path, pretrain="contrastive", precision="fp16"), data
         )
         != contrastive[0]

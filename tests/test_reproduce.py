@@ -4,9 +4,9 @@ import shutil
 
 import pytest
 
-from helpers import reproduce
-from helpers.errors import CourseworkError
-from helpers.report import render_hw2, replace_block
+from helpers.core.errors import CourseworkError
+from helpers.tools import reproduce
+from helpers.tools.report import render_hw2, replace_block
 
 README = "intro\n<!-- results:hw1 -->\nold table\n<!-- /results:hw1 -->\noutro\n"
 
@@ -148,7 +148,7 @@ def test_one_command_runs_everything_and_rewrites_the_readme(
             f"{run['threshold_rule']} | "
             f"**{run['tpr']:.3f}** |"
         ) in text
-    assert text.count("_Produced by `python -m helpers.reproduce --cifar-dir") == 3
+    assert text.count("_Produced by `python -m helpers.tools.reproduce --cifar-dir") == 3
     assert (
         f"device {hw1['device']}, {hw1['compute']['compute_dtype']}, torch" in text
     )  # CPU kind, precision
@@ -263,7 +263,7 @@ def test_the_ablation_step_runs_the_study_over_every_recipe_with_the_measured_de
     page = (root / "docs" / "hw1.md").read_text()
     block = page.split("<!-- results:ablation -->")[1].split("<!-- /results:ablation -->")[0]
     assert (
-        block.startswith("\n_Produced by `python -m helpers.reproduce --cifar-dir")
+        block.startswith("\n_Produced by `python -m helpers.tools.reproduce --cifar-dir")
         and "| restoration=+sparse |" in block
     )
     assert "_Produced by" in (figures / "hw1" / "study-ablation" / "PROVENANCE.md").read_text()
@@ -302,7 +302,7 @@ def test_a_setting_no_notebook_declares_is_refused_before_anything_runs(tmp_path
 def test_hw1_settings_through_set_reach_the_notebook(tmp_path):
     """``--set hw1.bn_lr_factor=1`` (how docs/hw1.md repeats the study as measured) is a
     parameter the notebook declares, so it is passed on, not dropped."""
-    from helpers.execute import check_parameters
+    from helpers.core.notebooks import check_parameters
 
     extra = reproduce.homework_settings(
         ["hw1.bn_lr_factor=1", "hw1.layer_decay=0.7", "hw1.width=4", "epochs=2"]

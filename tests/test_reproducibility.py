@@ -33,7 +33,7 @@ def run_hw1_steps(cifar_dir, out):
     import torch
 
     from helpers import hw1
-    from helpers.runs import start_run
+    from helpers.core.runs import start_run
 
     s = hw1_settings(cifar_dir, out, batch_size=32, pretrain="restoration", pretrain_epochs=1)
     device = torch.device("cpu")
@@ -77,8 +77,8 @@ def run_hw2_steps(anomaly_dir, out):
     import torch
 
     from helpers import hw2
-    from helpers.config import resolve_hw2
-    from helpers.runs import start_run
+    from helpers.core.runs import start_run
+    from helpers.hw2.settings import resolve_hw2
 
     params = notebook_defaults("hw2_anomaly.ipynb") | dict(
         dataset="folder",

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import hw1_settings
-from helpers.errors import ParameterError
-from helpers.runs import (
+from helpers.core.errors import ParameterError
+from helpers.core.runs import (
     figure_saver,
     fingerprint,
     history_writer,
@@ -40,7 +40,7 @@ def test_unwritable_results_dir_is_named(tmp_path):
 
 
 def test_interrupted_write_keeps_the_old_file(tmp_path):
-    from helpers import runs
+    from helpers.core import runs
 
     path = write_json(tmp_path / "metrics.json", {"ok": 1})
 

@@ -4,8 +4,8 @@ import re
 import pytest
 
 from conftest import HW1_BASE
-from helpers import study
-from helpers.errors import ParameterError
+from helpers.core.errors import ParameterError
+from helpers.tools import study, study_report
 
 
 @pytest.mark.notebook
@@ -94,7 +94,7 @@ def test_study_runs_the_grid_and_summarises_it(cifar_dir, tmp_path, capsys):
     saved = json.loads((tmp_path / "study" / "study.json").read_text())
     arms = saved["table"][0]["arms"]
     from helpers import hw1
-    from helpers.config import resolve_hw1
+    from helpers.hw1.settings import resolve_hw1
 
     full = len(hw1.load_data(resolve_hw1("cpu", **{**HW1_BASE, "data_dir": str(cifar_dir)})).train)
     assert (
@@ -241,7 +241,7 @@ def test_markdown_table_shows_spread_only_over_several_seeds():
             },
         ]
     }
-    rows = study.markdown_table(summary).splitlines()[2:]
+    rows = study_report.markdown_table(summary).splitlines()[2:]
     assert rows[0] == "| 1 | 100 | scratch | 0,1 | 0.700 ± 0.010 | — | 0.700 ± 0.010 | 0.300 |"
     assert (
         rows[1] == "| 1 | 100 | restoration | 0,1 | 0.720 ± 0.020 | +2.0 | 0.720 ± 0.020 | 0.410 |"
@@ -269,7 +269,7 @@ def test_summary_figure_labels_fractions_in_percent_and_draws_error_bars_only_ov
             },
         ]
     }
-    fig = study.plot_summary(summary)
+    fig = study_report.plot_summary(summary)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["100 % of labels", "10 % of labels"]
     assert [t.get_text() for t in fig.legends[0].get_texts()] == [
@@ -280,7 +280,7 @@ def test_summary_figure_labels_fractions_in_percent_and_draws_error_bars_only_ov
     assert "mean of 1-2 seeds per bar" in ax.get_title()
     error_bars = [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]
     assert sum(len(c.lines[2][0].get_segments()) for c in error_bars) == 2  # the two-seed bars only
-    one_seed = study.plot_summary({"table": summary["table"][1:]})
+    one_seed = study_report.plot_summary({"table": summary["table"][1:]})
     assert "one seed per bar (no error bars)" in one_seed.axes[0].get_title()
     assert not [c for c in one_seed.axes[0].containers if type(c).__name__ == "ErrorbarContainer"]
 

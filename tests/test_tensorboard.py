@@ -3,7 +3,7 @@ import pytest
 from tensorboard.backend.event_processing import event_accumulator
 from torch import nn
 
-from helpers.tensorboard import NoLog, open_log
+from helpers.core.tensorboard import NoLog, open_log
 
 
 def test_epoch_scalars_histograms_and_figures_reach_the_event_file(tmp_path):
@@ -52,7 +52,7 @@ def test_no_log_dir_logs_nothing(tmp_path, monkeypatch):
 def test_a_log_dir_without_the_tensorboard_package_names_the_fix(tmp_path, monkeypatch):
     import sys
 
-    from helpers.errors import ParameterError
+    from helpers.core.errors import ParameterError
 
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if it were not installed
     with pytest.raises(

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from helpers import time_to_accuracy
-from helpers.errors import DataError
+from helpers.core.errors import DataError
+from helpers.tools import time_to_accuracy
 
 
 def write_run(folder, seconds, accuracies, test):

@@ -4,11 +4,15 @@ import torch
 from torch import nn
 
 from conftest import CPU
-from helpers.augment import BatchAugment
-from helpers.cifar import ImageSet, load_cifar10, split_train_val
-from helpers.errors import CheckpointError, ParameterError
-from helpers.models import build_classifier
-from helpers.training import Classification, FitConfig, TrainingDiverged, fit, predict_proba
+from helpers.core.augment import BatchAugment
+from helpers.core.errors import CheckpointError, ParameterError
+from helpers.core.images import ImageSet
+from helpers.core.inference import predict_proba
+from helpers.core.objectives import Classification
+from helpers.core.trainer import FitConfig
+from helpers.core.training import TrainingDiverged, fit
+from helpers.data.cifar import load_cifar10, split_train_val
+from helpers.hw1.resnet import build_classifier
 
 
 def small_run(cifar_dir, tmp_path, epochs=3, **kw):
@@ -99,45 +103,47 @@ def test_resume_into_another_architecture_is_a_clear_error(cifar_dir, tmp_path):
 
 
 def test_the_time_estimate_extrapolates_the_timed_steps_to_the_whole_run(monkeypatch, capsys):
-    from helpers import training
+    from helpers.core import progress
 
     clock = iter([100.0, 106.0])  # step 1 starts at 100 s; 3 timed steps later it is 106 s
-    monkeypatch.setattr(training.time, "perf_counter", lambda: next(clock))
-    estimate = training.TimeEstimate(
-        total_steps=2000, timed_steps=3, slow_hint="use the cpu preset"
-    )
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    told = []
+    estimate = progress.TimeEstimate(total_steps=2000, timed_steps=3, on_slow=told.append)
     losses = torch.zeros(2000)
     for step in range(10):
         estimate.before_step(step, losses)
     assert estimate.seconds == pytest.approx(2.0 * 2000)
     out = capsys.readouterr().out
     assert "estimated training time: 67 min (2.00 s per step x 2,000 steps, from steps 2-4" in out
-    assert "use the cpu preset" in out  # over an hour: the hint follows
+    assert told == [pytest.approx(4000.0)]  # over an hour: the caller's on_slow is told
 
 
 def test_fit_announces_its_estimate_and_a_gpu_recipe_on_the_cpu_points_to_the_cpu_preset(
     cifar_dir, capsys
 ):
     from conftest import HW1_BASE as BASE
-    from helpers import hw1
-    from helpers.config import resolve_hw1
+    from helpers.hw1.settings import resolve_hw1
+    from helpers.hw1.steps import slow_hint
 
     train, _ = load_cifar10(cifar_dir)
     config = FitConfig(epochs=1, batch_size=8, lr=0.05, estimate_after_steps=2)
     fit(build_classifier("resnet18", width=4), train, None, Classification(10), config, CPU)
     assert "estimated training time:" in capsys.readouterr().out
-    assert 'preset="cpu"' in hw1.slow_hint(resolve_hw1("full", **BASE), CPU)
-    assert hw1.slow_hint(resolve_hw1("cpu", **BASE), CPU) == ""
-    assert hw1.slow_hint(resolve_hw1("full", **BASE), torch.device("cuda")) == ""
+    advise = slow_hint(resolve_hw1("full", **BASE), CPU)
+    assert advise is not None
+    advise(7200.0)
+    assert 'preset="cpu"' in capsys.readouterr().out
+    assert slow_hint(resolve_hw1("cpu", **BASE), CPU) is None
+    assert slow_hint(resolve_hw1("full", **BASE), torch.device("cuda")) is None
 
 
 def test_a_schedule_whose_warm_up_is_one_step_runs_and_ends_low():
-    from helpers.training import _make_trainer
+    from helpers.core.trainer import make_trainer
 
     model = build_classifier(
         "resnet18", 4
     )  # 10 steps x 10 % warm-up: torch's OneCycleLR divided by zero
-    trainer = _make_trainer(
+    trainer = make_trainer(
         model, FitConfig(epochs=1, batch_size=8, lr=0.1, warmup=0.1), CPU, steps=10
     )
     lrs = []
@@ -149,11 +155,11 @@ def test_a_schedule_whose_warm_up_is_one_step_runs_and_ends_low():
 
 
 def test_batch_norm_parameters_and_biases_get_their_own_lr_factor_and_no_weight_decay():
-    from helpers.training import _make_trainer
+    from helpers.core.trainer import make_trainer
 
     model = build_classifier("resnet18", 4)
     config = FitConfig(epochs=2, batch_size=8, lr=0.1, weight_decay=1e-4, bn_lr_factor=4.0)
-    trainer = _make_trainer(model, config, CPU, steps=10)
+    trainer = make_trainer(model, config, CPU, steps=10)
     for _ in range(12):  # through the warm-up and into the decay: the ratio holds
         trainer.optimizer.step()
         trainer.scheduler.step()
@@ -170,7 +176,7 @@ def test_batch_norm_parameters_and_biases_get_their_own_lr_factor_and_no_weight_
 
 
 def test_layer_wise_lr_decay_gives_each_stage_its_own_lr_through_the_schedule():
-    from helpers.training import _make_trainer, layer_depth
+    from helpers.core.trainer import layer_depth, make_trainer
 
     model = build_classifier("resnet18", 4)
     assert [
@@ -183,7 +189,7 @@ def test_layer_wise_lr_decay_gives_each_stage_its_own_lr_through_the_schedule():
         )
     ] == [0, 1, 4, 5]
     config = FitConfig(epochs=2, batch_size=8, lr=0.1, layer_decay=0.5, weight_decay=1e-4)
-    trainer = _make_trainer(model, config, torch.device("cpu"), steps=10)
+    trainer = make_trainer(model, config, torch.device("cpu"), steps=10)
     lr_of = {id(p): g["lr"] for g in trainer.optimizer.param_groups for p in g["params"]}
     decay_of = {
         id(p): g["weight_decay"] for g in trainer.optimizer.param_groups for p in g["params"]
@@ -198,7 +204,7 @@ def test_layer_wise_lr_decay_gives_each_stage_its_own_lr_through_the_schedule():
     assert (
         decay_of[id(model.encoder.stem[1].weight)] == 0.0 and decay_of[id(model.fc.weight)] == 1e-4
     )
-    same = _make_trainer(
+    same = make_trainer(
         build_classifier("resnet18", 4),
         FitConfig(epochs=1, batch_size=8, lr=0.1),
         torch.device("cpu"),
@@ -210,7 +216,7 @@ def test_layer_wise_lr_decay_gives_each_stage_its_own_lr_through_the_schedule():
 
 
 def test_shift_tta_averages_shifted_and_mirrored_views():
-    from helpers.training import predict_proba
+    from helpers.core.inference import predict_proba
 
     class FirstRow(torch.nn.Module):  # logits read straight off the pixels: every view differs
         def forward(self, x):
@@ -253,7 +259,7 @@ class Drift:
         return (-out.mean() if model.training else ((out - 1) ** 2).mean()), out
 
     def meter(self, device):
-        from helpers.metrics import LossMeter
+        from helpers.core.metrics import LossMeter
 
         return LossMeter(device)
 
@@ -305,7 +311,7 @@ def test_an_empty_training_set_is_refused():
 
 
 def test_a_gradient_snapshot_is_one_batch_of_per_layer_gradients_and_leaves_the_model_as_it_was():
-    from helpers.training import gradient_snapshot
+    from helpers.core.inference import gradient_snapshot
 
     torch.manual_seed(0)
     model = build_classifier("resnet18", width=4).train()

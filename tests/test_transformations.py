@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.transformations import (
+from helpers.hw2.rotation import (
     SHIFT,
     TransformationNet,
     TransformationPrediction,
@@ -146,7 +146,7 @@ def test_transformation_scores_give_every_rotation_of_the_image_and_of_its_mirro
 
 @pytest.fixture(scope="module")
 def one_class_data(tmp_path_factory):
-    from helpers.synthetic import write_cifar10
+    from helpers.data.synthetic import write_cifar10
 
     return write_cifar10(
         tmp_path_factory.mktemp("cifar-oneclass"), per_batch=400, batches=2, test=200
@@ -195,6 +195,7 @@ def test_the_rotation_network_keeps_its_last_epoch_and_records_validation(one_cl
 def test_the_one_class_detector_ranks_other_classes_above_the_normal_one(one_class_data, tmp_path):
     from conftest import hw2_settings as settings
     from helpers import hw2
+    from helpers.hw2.steps import build_model
 
     s = settings(
         one_class_data,
@@ -212,7 +213,7 @@ def test_the_one_class_detector_ranks_other_classes_above_the_normal_one(one_cla
     assert (s.target_tnr, s.val_fraction) == (0.8, 0.1)
     data = hw2.load_data(s)
     parts = hw2.split(s, data)
-    model = hw2.build_model(s)
+    model = build_model(s)
     hw2.train(s, [model], parts, torch.device("cpu"), tmp_path / "run")
     trained = hw2.train_transformation_net(s, parts, torch.device("cpu"), tmp_path / "run")
     result = hw2.score_and_threshold(s, [model], data, parts, torch.device("cpu"), trained)

@@ -1,0 +1,1 @@
+"""What both homeworks share: the training loop, devices, runs, figures and metrics."""

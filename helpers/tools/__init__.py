@@ -1,0 +1,1 @@
+"""The command-line tools, each run as ``python -m helpers.tools.<name>``."""

@@ -1,0 +1,173 @@
+"""What hw1's data-fraction study (:mod:`helpers.tools.study`) shows: its table (a row per
+fraction and arm) and its figures (per fraction the validation curves of every arm and
+seed; the summary of test accuracy and macro F1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..core.runs import save_figure
+from .study import SELF_TRAINING, arm_color, arms_in
+
+
+def markdown_table(summary: dict) -> str:
+    """The summary as a Markdown table, a row per fraction and arm (mean ± std over seeds;
+    the value alone for one seed)."""
+    lines = [
+        "| labelled fraction | training images | arm | seeds | test accuracy | gain over scratch "
+        "(points) "
+        "| macro F1 | kNN accuracy before fine-tuning |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    order = arms_in(summary)
+    for row in summary["table"]:
+        for arm in sorted(row["arms"], key=order.index):
+            a = row["arms"][arm]
+
+            def fmt(key, a=a):
+                if len(a["seeds"]) < 2:
+                    return f"{a[key + '_mean']:.3f}"
+                return f"{a[key + '_mean']:.3f} ± {a[key + '_std']:.3f}"
+
+            gain = f"{a['gain_points']:+.1f}" if "gain_points" in a else "—"
+            knn = f"{a['knn_accuracy_mean']:.3f}" if a.get("knn_accuracy_mean") is not None else "—"
+            lines.append(
+                f"| {row['fraction']:g} | {a['train_images']} | {arm} | "
+                f"{','.join(map(str, a['seeds']))} | {fmt('test_accuracy')} | {gain} | "
+                f"{fmt('macro_f1')} | {knn} |"
+            )
+    return "\n".join(lines)
+
+
+def write_figures(summary: dict, folder: Path) -> None:
+    """Every figure of ``summary`` into ``folder``: ``curves_f<fraction>.png`` per fraction,
+    ``summary.png`` and ``accuracy_vs_labels.png``."""
+    for fraction in sorted({c["fraction"] for c in summary["cells"]}, reverse=True):
+        save_figure(plot_fraction_curves(summary, fraction), folder / f"curves_f{fraction:g}.png")
+    save_figure(plot_summary(summary), folder / "summary.png")
+    save_figure(plot_accuracy_vs_labels(summary), folder / "accuracy_vs_labels.png")
+
+
+def plot_fraction_curves(summary: dict, fraction: float):
+    """Validation loss, recall, precision and F1 per epoch, for every arm and seed."""
+    import matplotlib.pyplot as plt
+
+    keys = (
+        ("val_loss", "validation loss"),
+        ("val_recall", "macro recall"),
+        ("val_precision", "macro precision"),
+        ("val_f1", "macro F1"),
+    )
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
+    order = arms_in(summary)
+    for cell in (c for c in summary["cells"] if c["fraction"] == fraction):
+        style = "--" if cell["arm"] == "scratch" else "-"
+        color = arm_color(cell["arm"], order.index(cell["arm"]))
+        epochs = [h["epoch"] for h in cell["history"]]
+        for ax, (key, _) in zip(axes, keys, strict=True):
+            ax.plot(
+                epochs,
+                [h[key] for h in cell["history"]],
+                style,
+                color=color,
+                alpha=0.8,
+                label=f"{cell['arm']} (seed {cell['seed']})",
+            )
+    for ax, (_, title) in zip(axes, keys, strict=True):
+        ax.set(title=title, xlabel="epoch")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{fraction_label(fraction)}: pretrained (solid) vs scratch (dashed)")
+    fig.tight_layout()
+    return fig
+
+
+def fraction_label(fraction: float) -> str:
+    """``1.0`` -> ``"100 % of labels"``."""
+    return f"{100 * fraction:g} % of labels"
+
+
+def seeds_note(rows: list[dict]) -> str:
+    """How many seeds each bar averages, for the figure's title."""
+    counts = sorted({len(a["seeds"]) for r in rows for a in r["arms"].values()})
+    if counts == [1]:
+        return "one seed per bar (no error bars)"
+    return f"mean of {'-'.join(map(str, counts))} seeds per bar, error bars: std over seeds"
+
+
+def plot_summary(summary: dict):
+    """Bars of test accuracy and macro F1 per fraction and arm (mean; error bars = std over
+    seeds, drawn only where a bar averages two seeds or more)."""
+    import matplotlib.pyplot as plt
+
+    rows = summary["table"]
+    arms = arms_in(summary)
+    x = np.arange(len(rows))
+    bar = 0.8 / len(arms)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.1))
+    for ax, key, title in (
+        (axes[0], "test_accuracy", "test accuracy"),
+        (axes[1], "macro_f1", "macro F1"),
+    ):
+        for i, arm in enumerate(arms):
+            stats = [r["arms"].get(arm) for r in rows]
+            means = np.array([a[f"{key}_mean"] if a else np.nan for a in stats])
+            stds = np.array(
+                [a[f"{key}_std"] if a and len(a["seeds"]) > 1 else np.nan for a in stats]
+            )
+            where = x + (i - (len(arms) - 1) / 2) * bar
+            bars = ax.bar(where, means, bar, label=arm, color=arm_color(arm, i))
+            several = ~np.isnan(stds)  # one seed has no spread to draw
+            if several.any():
+                ax.errorbar(
+                    where[several],
+                    means[several],
+                    yerr=stds[several],
+                    fmt="none",
+                    ecolor="black",
+                    capsize=3,
+                )
+            ax.bar_label(bars, fmt="%.3f", fontsize=6, padding=2)
+        ax.set_xticks(x, [fraction_label(r["fraction"]) for r in rows])
+        ax.set(title=f"{title}: {seeds_note(rows)}", ylim=(0, 1))
+        ax.grid(axis="y", alpha=0.3)
+    columns = min(len(arms), 4)  # one legend for both panels, below them, off the bars
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=columns, fontsize=8)
+    fig.tight_layout(rect=(0, 0.055 * -(-len(arms) // columns), 1, 1))
+    return fig
+
+
+def plot_accuracy_vs_labels(summary: dict):
+    """Test accuracy against the number of labelled images, a line per arm (mean; error
+    bars: std over seeds)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for i, arm in enumerate(arms_in(summary)):
+        rows = sorted(
+            (r["arms"][arm] for r in summary["table"] if arm in r["arms"]),
+            key=lambda a: a["train_images"],
+        )
+        style = "--" if arm.startswith("scratch") else "-"
+        marker = "s" if arm.endswith(SELF_TRAINING) else "o"
+        ax.errorbar(
+            [a["train_images"] for a in rows],
+            [a["test_accuracy_mean"] for a in rows],
+            yerr=[a["test_accuracy_std"] for a in rows],
+            fmt=style + marker,
+            capsize=3,
+            color=arm_color(arm, i),
+            label=arm,
+        )
+    ax.set_xscale("log")
+    ax.set(
+        xlabel="labelled training images",
+        ylabel="test accuracy",
+        title=f"test accuracy against labels ({seeds_note(summary['table'])})",
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
