@@ -80,7 +80,7 @@ def notebook_fields(cls: type) -> list[Field]:
 
 
 def defaults(cls: type) -> dict[str, Any]:
-    """Every declared default of ``cls`` (a tuple default as the list the notebook writes)."""
+    """Every declared default of ``cls`` (a list default is held as a tuple)."""
     return {f.name: f.default for f in declared(cls) if f.default is not MISSING}
 
 
