@@ -73,6 +73,7 @@ def hw2_parameters(data_dir, tmp_path, **change) -> dict:
         target_tnr=0.95,
         val_fraction=0.3,
         autoencoders=1,
+        defect_epochs=2,
         figures_dir=str(tmp_path / "f"),
         results_dir=str(tmp_path / "results"),
     )

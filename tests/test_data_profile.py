@@ -22,11 +22,11 @@ from helpers.data.folder_profile import (
             (27, 48),
             (32, 48),
         ),  # the course's frames: natural size, each side rounded up to a multiple of 16
-        ((300, 300), (48, 48)),  # large square photographs: shrunk to at most MAX_PIXELS
+        ((300, 300), (96, 96)),  # large square photographs: shrunk to 88x88, rounded up
         (
             (400, 100),
-            (96, 32),
-        ),  # a tall strip keeps its 4:1 shape (about 96x24, rounded to multiples)
+            (176, 48),
+        ),  # a tall strip keeps its 4:1 shape (176x44, rounded to multiples)
         ((10, 10), (16, 16)),  # never below one multiple
     ],
 )

@@ -54,6 +54,8 @@ def test_autoencoder_trained_on_normals_flags_anomalies(anomaly_dir, tmp_path):
     [fit_result] = hw2.train(s, models, parts, CPU, tmp_path / "run")
     losses = [h["train_loss"] for h in fit_result.history]
     assert losses[-1] < 0.5 * losses[0]
+    assert "defects" not in s.signals  # 32x56 frames: too small for the defect network
+    assert hw2.train_defect_net(s, parts, CPU, tmp_path / "run") == (None, None)
     result = hw2.score_and_threshold(s, models, data, parts, CPU)
     assert result.report["auroc"] > 0.9
     assert result.report["tpr"] >= 0.75 and result.report["tnr"] >= 0.75
@@ -81,7 +83,7 @@ def test_autoencoder_trained_on_normals_flags_anomalies(anomaly_dir, tmp_path):
 def test_metrics_are_also_reported_without_test_images_seen_in_training(anomaly_dir, tmp_path):
     from helpers.hw2.thresholds import anomaly_report
 
-    s = settings(anomaly_dir, tmp_path, epochs=1)
+    s = settings(anomaly_dir, tmp_path, epochs=1, signals=["reconstruction", "content"])
     data = hw2.load_data(s)
     model = steps2.build_model(
         s

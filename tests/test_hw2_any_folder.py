@@ -33,7 +33,8 @@ def run(s):
     parts = hw2.split(s, data)
     models = hw2.build_models(s)
     hw2.train(s, models, parts, CPU, Path(s.results_dir))
-    return data, hw2.score_and_threshold(s, models, data, parts, CPU)
+    defect_net, _ = hw2.train_defect_net(s, parts, CPU, Path(s.results_dir))
+    return data, hw2.score_and_threshold(s, models, data, parts, CPU, None, defect_net)
 
 
 def test_small_frames_and_large_grey_tiles_get_their_own_resolution_and_colour(
@@ -46,10 +47,14 @@ def test_small_frames_and_large_grey_tiles_get_their_own_resolution_and_colour(
         56,
     )  # 26-30 x 46-50 pixel frames: their natural size, rounded up
     assert not frames.grayscale and frames.in_channels() == 3
-    assert tiles.image_size == (56, 48)  # 100-120 x 80-100 pixels: shrunk, aspect ratio kept
+    assert tiles.image_size == (104, 80)  # 100-120 x 80-100 pixels: shrunk, aspect ratio kept
     assert tiles.grayscale and tiles.in_channels() == 1
     assert any("grayscale" in line for line in tiles.chosen_from_data)
-    assert any("image_size (56, 48)" in line for line in tiles.chosen_from_data)
+    assert any("image_size (104, 80)" in line for line in tiles.chosen_from_data)
+    # the defect network is a candidate for the tiles only (32x56 frames are too small)
+    assert "defects" in tiles.signals and "defects" not in frames.signals
+    assert any("signals without defects" in line for line in frames.chosen_from_data)
+    assert "defects" in folder_settings(anomaly_dir, tmp_path, signals=["defects"]).signals
     # what the user gives is kept
     assert folder_settings(tile_dir, tmp_path, image_size=[64, 64], grayscale=False).image_size == (
         64,
@@ -62,13 +67,16 @@ def test_defects_a_few_pixels_wide_are_detected_at_the_chosen_resolution(tile_di
     # test_hw2.test_autoencoder_trained_on_normals_flags_anomalies)
     s = folder_settings(tile_dir, tmp_path / "tiles", epochs=1)
     data, result = run(s)
-    assert data.train.images.shape[1:] == (1, 56, 48)
+    assert data.train.images.shape[1:] == (1, 104, 80)
     assert result.report["auroc"] > 0.9  # holes and cracks a few pixels wide on a streaked surface
     kept = [r["signal"] for r in result.report["signal_choice"] if r["kept"]]
     assert "local" in kept  # the known holes chose the signal that sees them
     assert result.report["warning"] is None
     maps = hw2.anomaly_maps(result, data.test.images[:4], CPU)
-    assert {tuple(m.shape) for m in maps.values()} == {(4, 56, 48)}
+    assert list(maps) == ["reconstruction error", "local deviation", "defect map"]
+    assert {tuple(m.shape) for m in maps.values()} == {(4, 104, 80)}
+    images, titles = hw2.mistakes(result, data, s)
+    assert len(images) == len(titles) and all(" def " in t for t in titles)
 
 
 def test_anomalies_indistinguishable_from_normals_are_reported_as_such(tmp_path):

@@ -89,6 +89,7 @@ def run_hw2_steps(anomaly_dir, out):
         batch_size=32,
         device="cpu",
         autoencoders=2,
+        defect_epochs=2,
         figures_dir=str(out / "fig"),
         results_dir=str(out / "results"),
     )
@@ -100,7 +101,8 @@ def run_hw2_steps(anomaly_dir, out):
     models = hw2.build_models(s)
     fits = hw2.train(s, models, parts, device, run_dir)
     transformation = hw2.train_transformation_net(s, parts, device, run_dir)
-    result = hw2.score_and_threshold(s, models, data, parts, device, transformation)
+    defect_net, _ = hw2.train_defect_net(s, parts, device, run_dir)
+    result = hw2.score_and_threshold(s, models, data, parts, device, transformation, defect_net)
     return numbers(hw2.save_metrics(s, run_dir, result, fits, data, parts, device, time.time()))
 
 

@@ -23,6 +23,7 @@ from .steps import (
     score_and_threshold,
     split,
     train,
+    train_defect_net,
     train_transformation_net,
 )
 
@@ -43,5 +44,6 @@ __all__ = [
     "split",
     "stage_shapes",
     "train",
+    "train_defect_net",
     "train_transformation_net",
 ]

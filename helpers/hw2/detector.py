@@ -24,6 +24,7 @@ from torch import nn
 from ..core.augment import BatchAugment
 from ..core.errors import ParameterError
 from .autoencoder import ConvAutoencoder
+from .defects import DefectNet, top_mean
 from .rotation import (
     TransformationNet,
     check_transformations,
@@ -52,6 +53,7 @@ SIGNALS = (
     "content",
     "texture",
     "local",
+    "defects",
     "transformation",
     "features",
     "mahalanobis",
@@ -72,12 +74,14 @@ SCORE_NAMES = {
     "content": "content (mean of global and colour)",
     "texture": "texture (local contrast statistics)",
     "local": "local (worst place, per-position filter statistics)",
+    "defects": "defects (U-Net trained on synthetic defects, top 1 % of its map)",
     "transformation": "transformation (unsure which rotation)",
     "features": "features (k-NN in the rotation network's features)",
     "mahalanobis": "mahalanobis (Gaussian of the rotation network's features)",
     "combined": "combined",
 }
 NEEDS_TRANSFORMATION_NET = ("transformation", "features", "mahalanobis")
+NEEDS_DEFECT_NET = ("defects",)
 FIXED_SIGNALS = ("texture", "local")  # fitted to the training normals without training a network
 
 
@@ -116,15 +120,26 @@ def check_signals(signals) -> tuple[str, ...]:
 
 def computed_scores(signals: Sequence[str]) -> tuple[str, ...]:
     """The scores (in :data:`SCORES` order) of a detector whose combined score sums ``signals``:
-    the rotation network's three exist only when a signal needs that network (hw2 trains it
-    then)."""
+    the rotation network's three and the defect network's one exist only when a signal
+    needs that network (hw2 trains it then)."""
     with_net = bool(set(signals) & set(NEEDS_TRANSFORMATION_NET))
-    return tuple(s for s in SCORES if with_net or s not in NEEDS_TRANSFORMATION_NET)
+    with_defects = bool(set(signals) & set(NEEDS_DEFECT_NET))
+    return tuple(
+        s
+        for s in SCORES
+        if (with_net or s not in NEEDS_TRANSFORMATION_NET)
+        and (with_defects or s not in NEEDS_DEFECT_NET)
+    )
 
 
 def check_score(score: str, signals: Sequence[str]) -> str:
     """``score`` itself when the detector computes it with ``signals``, else a clear error."""
     computed = computed_scores(signals)
+    if score in NEEDS_DEFECT_NET and score not in computed:
+        raise ParameterError(
+            f"score={score!r} needs the defect network, trained only when signals hold "
+            f"'defects'; add it to signals, or choose one of {', '.join(computed)}."
+        )
     if score not in SCORES:
         raise ParameterError(f"score={score!r} is unknown; choose one of {', '.join(computed)}.")
     if score not in computed:
@@ -179,6 +194,7 @@ class Detector:
     signals: tuple[str, ...] = ("reconstruction", "global")  # summed into the combined score
     transformation_net: TransformationNet | None = None
     transformations: list[tuple[int, int, int]] = field(default_factory=list)
+    defect_net: DefectNet | None = None
     feature_jitter: float = 0.1
     jittered_copies: int = 2
     seed: int = 0
@@ -207,6 +223,11 @@ class Detector:
             )
         if self.transformation_net is not None:
             check_transformations(self.transformation_net, self.transformations)
+        if self.defect_net is None and set(self.signals) & set(NEEDS_DEFECT_NET):
+            raise ParameterError(
+                "signal 'defects' needs the defect network; train it first "
+                "(hw2.train_defect_net) or drop 'defects' from signals."
+            )
 
     def fit(self, train_images: torch.Tensor, val_images: torch.Tensor) -> Detector:
         shared = self._generator()  # the members' jittered copies draw from it in turn
@@ -257,6 +278,8 @@ class Detector:
             raw["transformation"] = unsure
             raw["features"] = knn_distance(features, _fitted(self.reference_features))
             raw["mahalanobis"] = mahalanobis_distance(features, self.feature_gaussians)
+        if self.defect_net is not None:
+            raw["defects"] = top_mean(self.defect_maps(images))
         return raw
 
     def scene_gaps(self, train_images: torch.Tensor, val_images: torch.Tensor) -> dict[str, float]:
@@ -291,6 +314,10 @@ class Detector:
     def local_maps(self, images: torch.Tensor) -> torch.Tensor:
         """Where each image departs from the training normals: the local signal's map, (N, H, W)."""
         return _fitted(self.local_model).maps(images, self.device)
+
+    def defect_maps(self, images: torch.Tensor) -> torch.Tensor:
+        """Where the defect network sees a defect: each pixel's probability, (N, H, W)."""
+        return _fitted(self.defect_net).maps(images, self.device)
 
     def scores(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         """Every signal standardised, and ``combined`` (:func:`combine`) of ``signals``

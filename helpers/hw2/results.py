@@ -196,6 +196,7 @@ SHORT = {
     "transformation": "rot",
     "features": "knn",
     "mahalanobis": "maha",
+    "defects": "def",
 }
 
 
@@ -222,14 +223,18 @@ def mistakes(result: Hw2Result, data: AnomalyData, s: Hw2Settings, k: int = 16):
 def anomaly_maps(
     result: Hw2Result, images: torch.Tensor, device: torch.device
 ) -> dict[str, torch.Tensor]:
-    """Where each image looks anomalous: the autoencoders' mean reconstruction error and the
-    local signal's map (each position's deviation from the training normals there)."""
+    """Where each image looks anomalous: the autoencoders' mean reconstruction error, the
+    local signal's map (each position's deviation from the training normals there) and,
+    when it was trained, the defect network's map."""
     detector = result.detector
     if detector is None or detector.local_model is None:
         raise ParameterError(
             "anomaly_maps needs the fitted detector of score_and_threshold's result."
         )
-    return {
+    maps = {
         "reconstruction error": ensemble_error_maps(detector.members, images, device),
         "local deviation": detector.local_model.maps(images, device),
     }
+    if detector.defect_net is not None:
+        maps["defect map"] = detector.defect_maps(images)
+    return maps

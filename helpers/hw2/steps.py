@@ -27,8 +27,10 @@ from ..data.cifar import load_cifar10
 from ..data.folder_profile import IMAGE_PASSES, epochs_for_budget, steps_per_epoch
 from ..data.near_duplicates import drop_exact_copies, grouped_split, near_duplicate_groups
 from .autoencoder import ConvAutoencoder
+from .defects import DefectNet, DefectSegmentation
 from .detector import (
     FIXED_SIGNALS,
+    NEEDS_DEFECT_NET,
     NEEDS_TRANSFORMATION_NET,
     SCORES,
     Detector,
@@ -50,6 +52,10 @@ from .thresholds import (
 )
 
 TRANSFORMATION_IMAGE_PASSES = 48_000  # the rotation network's default training budget
+# The defect network's default budget: 500 optimiser steps of 16 images of 96x88 pixels'
+# worth (more, smaller images per step at a smaller image_size), about 4 minutes on 2 CPU cores.
+DEFECT_STEPS = 500
+DEFECT_BATCH_PIXELS = 16 * 96 * 88
 
 
 def load_data(s: Hw2Settings) -> AnomalyData:
@@ -250,6 +256,62 @@ def train_transformation_net(
     return Transformation(net, transformations, result)
 
 
+def train_defect_net(
+    s: Hw2Settings,
+    parts: Hw2Split,
+    device: torch.device,
+    run_dir: Path,
+    on_epoch: Sequence[EpochHook] = (),
+) -> tuple[DefectNet | None, FitResult | None]:
+    """Train the defect network (:mod:`helpers.hw2.defects`) to find synthetic defects
+    pasted into the training normals, when ``s.signals`` use it (checkpoints in
+    ``run_dir/checkpoints-defects``); else return ``(None, None)``.
+
+    Its budget is in optimiser steps (:func:`defect_budget`), so that a few hundred
+    photographs get as many as thousands of small frames."""
+    if not set(s.signals) & set(NEEDS_DEFECT_NET):
+        return None, None
+    torch.manual_seed(s.seed)
+    net = DefectNet(in_channels=s.in_channels())
+    batch_size, epochs = defect_budget(s, len(parts.train))
+    config = FitConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=1e-3,
+        optimizer="adamw",
+        weight_decay=1e-4,
+        seed=s.seed,
+        warmup=0.05,
+        deterministic=s.deterministic,
+        compile=s.compile_model,
+        precision=s.precision,
+        track_gradients=False,
+    )
+    checkpoints = Path(run_dir) / "checkpoints-defects"
+    result = fit(
+        net,
+        parts.train,
+        parts.val,
+        DefectSegmentation(),
+        config,
+        device,
+        augment=BatchAugment(crop_pad=0, flip=True, jitter=0.0),
+        checkpoint_dir=checkpoints,
+        resume=s.resume and (checkpoints / "last.pt").exists(),
+        on_epoch=[history_writer(run_dir, "history-defects.json"), *on_epoch],
+    )
+    return net, result
+
+
+def defect_budget(s: Hw2Settings, train_images: int) -> tuple[int, int]:
+    """The defect network's batch size (``DEFECT_BATCH_PIXELS`` worth of images, at least 4)
+    and epochs (``s.defect_epochs``, or enough for ``DEFECT_STEPS`` steps)."""
+    height, width = s.image_size
+    batch_size = max(4, round(DEFECT_BATCH_PIXELS / (height * width)))
+    steps = steps_per_epoch(train_images, batch_size)
+    return batch_size, s.defect_epochs or math.ceil(DEFECT_STEPS / steps)
+
+
 def score_and_threshold(
     s: Hw2Settings,
     models: Sequence[ConvAutoencoder],
@@ -257,6 +319,7 @@ def score_and_threshold(
     parts: Hw2Split,
     device: torch.device,
     transformation: Transformation | None = None,
+    defect_net: DefectNet | None = None,
 ) -> Hw2Result:
     """Fit the detector on the training normals (feature distributions) and the validation
     normals (score scales); choose each score's threshold from validation normals (and
@@ -272,6 +335,7 @@ def score_and_threshold(
         s.signals,
         transformation.net,
         transformation.transformations,
+        defect_net,
         seed=s.seed,
     ).fit(parts.train.images, parts.val.images)
     val = detector.scores(parts.val.images)

@@ -45,9 +45,8 @@ def parameters_cell(source: str, settings: type) -> str:
         f"from typing import {', '.join(used)}" if x.startswith("from typing import") else x
         for x in header
     ]
-    while header and not header[-1].strip():
-        header.pop()
-    return "\n".join([*header, "", *lines])
+    header = [x for x in header if x.strip()]  # no blank line: the cell stays within 40 lines
+    return "\n".join([*header, *lines])
 
 
 def current_notebook(path: Path, settings: type) -> str:
