@@ -202,8 +202,8 @@ SHORT = {
 
 def mistakes(result: Hw2Result, data: AnomalyData, s: Hw2Settings, k: int = 16):
     """The missed anomalies (lowest scores first) and the false alarms (highest first) at
-    the chosen threshold, with titles giving each combined signal's standardised score,
-    ready for ``plots.image_grid``."""
+    the chosen threshold, with titles giving the standardised score of each signal the
+    combined score kept, ready for ``plots.image_grid``."""
     labels = data.test.labels.numpy()
     flagged = result.test_scores >= result.threshold
     missed = np.flatnonzero((labels == 1) & ~flagged)
@@ -211,7 +211,8 @@ def mistakes(result: Hw2Result, data: AnomalyData, s: Hw2Settings, k: int = 16):
     false_alarms = np.flatnonzero((labels == 0) & flagged)
     false_alarms = false_alarms[np.argsort(-result.test_scores[false_alarms])][:k]
     pick = np.r_[missed, false_alarms].astype(int)
-    names = {SHORT[x]: score_name(x, s.error_pooling) for x in s.signals}
+    kept = result.detector.signals if result.detector is not None else s.signals
+    names = {SHORT[x]: score_name(x, s.error_pooling) for x in kept}
     titles = [
         f"{'missed' if labels[i] else 'false alarm'} {result.test_scores[i]:.1f}\n"
         + " ".join(f"{short} {result.signals[name][i]:.1f}" for short, name in names.items())

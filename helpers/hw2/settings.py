@@ -120,8 +120,8 @@ class Hw2Settings:
         bounds=">= 1",
         doc="at most this many epochs per autoencoder (early stopping may end sooner); `None`: "
         "8 (cifar10); folder: a budget of 34,560 image passes at 32×48 pixels, fewer in "
-        "proportion at a larger `image_size` (6 epochs on the course's frames, 42 on 466 tiles "
-        "at 56×48)",
+        "proportion at a larger `image_size` (6 epochs on the course's frames, 13 on 466 tiles "
+        "at 96×88)",
     )
     autoencoders: int = param(
         None,
@@ -234,11 +234,11 @@ class Hw2Settings:
     log_dir: str | None = shared.log_dir()
     defect_epochs: int | None = param(
         None,
-        'defect network (only if signals hold "defects"); None: a budget of image passes',
+        'defect network (only if signals hold "defects"); None: enough for 500 steps',
         bounds=">= 1",
         doc='epochs of the defect network (trained only if signals hold `"defects"`); `None`: '
-        "44,000 image passes at 32×48 pixels, fewer in proportion at a larger `image_size` "
-        "(8,000 at 96×88)",
+        "enough for 500 steps of 16 images of 96×88 pixels' worth (more images per step at a "
+        "smaller `image_size`; 18 epochs of 29 steps on 466 tiles at 96×88)",
     )
     grayscale: bool = param(
         None,
