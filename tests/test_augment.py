@@ -1,6 +1,6 @@
 import torch
 
-from helpers.core.augment import BatchAugment, cutout, random_crop, random_flip
+from helpers.core.augment import BatchAugment, cutout, random_crop, random_flip, trivial_augment
 
 
 def gen(seed=0):
@@ -97,3 +97,29 @@ def test_to_float_scales_to_unit_range_without_changing_its_input():
     assert torch.equal(to_float(images), before / 255)
     assert torch.equal(to_float(as_float), before / 255)
     assert torch.equal(as_float, before)  # the caller's float32 tensor is untouched
+
+
+def test_trivial_augment_changes_each_image_on_its_own_and_is_seeded():
+    x = torch.randint(0, 256, (64, 3, 16, 16), dtype=torch.uint8)
+    a, b = trivial_augment(x, gen(3)), trivial_augment(x, gen(3))
+    assert a.dtype == torch.uint8 and a.shape == x.shape
+    assert torch.equal(a, b)
+    assert not torch.equal(a, trivial_augment(x, gen(4)))
+    changed = [not torch.equal(a[i], x[i]) for i in range(64)]
+    assert 32 < sum(changed) < 64  # most images change, the identity draw keeps some
+
+
+def test_trivial_augment_leaves_the_global_rng_alone():
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    trivial_augment(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), gen())
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_batch_augment_applies_trivial_augment_only_when_asked():
+    x = torch.randint(0, 256, (32, 3, 16, 16), dtype=torch.uint8)
+    plain = BatchAugment(crop_pad=0, flip=False)(x, gen())
+    assert torch.equal(plain, x.float() / 255)
+    strong = BatchAugment(crop_pad=0, flip=False, trivial=True)(x, gen())
+    assert not torch.equal(strong, plain)

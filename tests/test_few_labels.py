@@ -10,7 +10,7 @@ from conftest import CPU, HW1_BASE, hw1_settings
 from helpers import hw1
 from helpers.core.errors import ParameterError
 from helpers.core.images import ImageSet
-from helpers.core.objectives import Classification
+from helpers.core.objectives import Classification, mixing
 from helpers.core.trainer import FitConfig
 from helpers.core.training import fit
 from helpers.hw1 import presets
@@ -196,3 +196,23 @@ def test_the_recipe_search_never_opens_the_test_batch(cifar_dir, tmp_path, monke
     assert table[0]["val_score"] >= table[1]["val_score"]
     saved = json.loads((tmp_path / "search" / "f0.5" / "search.json").read_text())
     assert saved["ranking"] == table
+
+
+def test_mixup_blends_pairs_of_images_and_their_labels_in_training_only():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    x, y = torch.rand(6, 3, 2, 2), torch.tensor([0, 1, 2, 0, 1, 2])
+    objective = Classification(3, mixup=0.4)
+    seen = []
+    loss, _ = objective.loss(
+        lambda v: seen.append(v) or model(v), x, y, torch.Generator().manual_seed(5)
+    )
+    lam, perm = mixing(6, 0.4, torch.Generator().manual_seed(5), x.device)
+    assert 0 < lam < 1 and sorted(perm.tolist()) == list(range(6))
+    torch.testing.assert_close(seen[0], lam * x + (1 - lam) * x[perm])
+    logits = model(seen[0])
+    ce = torch.nn.functional.cross_entropy
+    torch.testing.assert_close(loss, lam * ce(logits, y) + (1 - lam) * ce(logits, y[perm]))
+    with torch.no_grad():  # evaluation: the plain images and labels
+        plain, _ = objective.loss(model, x, y, torch.Generator())
+    torch.testing.assert_close(plain, ce(model(x), y))

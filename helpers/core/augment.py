@@ -12,6 +12,7 @@ from typing import Protocol
 
 import torch
 import torch.nn.functional as F
+from torchvision.transforms import v2
 
 
 class Augment(Protocol):
@@ -92,6 +93,17 @@ def color_jitter(x: torch.Tensor, strength: float, generator: torch.Generator) -
     return x.clamp_(0.0, 1.0)
 
 
+def trivial_augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """TrivialAugment (Muller & Hutter 2021, torchvision's ``TrivialAugmentWide``): one
+    operation of random strength per uint8 image, drawn from the global RNG re-seeded from
+    ``generator``, so a seeded run and its resumed copy draw the same."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    policy = v2.TrivialAugmentWide()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return torch.stack([policy(image) for image in images])
+
+
 def window(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
     """A random ``size`` x ``size`` window of each image (no padding, no host sync)."""
     n, c, h, w = x.shape
@@ -115,11 +127,13 @@ class BatchAugment:
     about half the compute of the whole image, and objects keep their size, so the last
     epochs at full size (and the test) see them as the early ones did (progressive
     resizing, as in fast.ai's and FFCV's ImageNet recipes). ``fit`` calls ``set_epoch``.
+    ``trivial`` adds :func:`trivial_augment` before the crop (with few labels).
     """
 
     crop_pad: int = 4
     flip: bool = True
     cutout: int = 0
+    trivial: bool = False
     jitter: float = 0.0
     small_crop: int = 0
     small_crop_epochs: int = 0
@@ -129,6 +143,8 @@ class BatchAugment:
         self.epoch = epoch
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.trivial:
+            images = trivial_augment(images, generator)
         x = to_float(images)
         x = random_crop(x, self.crop_pad, generator)
         if self.flip:

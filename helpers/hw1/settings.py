@@ -209,6 +209,15 @@ class Hw1Settings:
     # The recipe's own settings: the preset's (presets.HW1_PRESETS), or a tool's.
     label_smoothing: float = setting(None, "label smoothing of the loss", bounds="[0, 1)")
     cutout: int = setting(None, "side of the cutout square", bounds=">= 0", hint="0: none")
+    mixup: float = setting(
+        0.0,
+        "mixup's Beta(a, a) parameter: images and labels blended in pairs",
+        bounds=">= 0",
+        hint="0 turns it off",
+    )
+    trivial_augment: bool = setting(
+        False, "TrivialAugment: one random colour or geometric change per training image"
+    )
     max_train_images: int | None = setting(
         None, "cap on the training pool (stratified); None: every image", bounds=">= 1"
     )

@@ -166,10 +166,11 @@ def fit_labelled(
         crop_pad=4,
         flip=True,
         cutout=s.cutout,
+        trivial=s.trivial_augment,
         small_crop=s.small_crop,
         small_crop_epochs=round(s.small_crop_share * s.epochs),
     )
-    objective = Classification(len(images.classes), s.label_smoothing)
+    objective = Classification(len(images.classes), s.label_smoothing, s.mixup)
     return fit(
         model,
         images,

@@ -154,6 +154,8 @@ PER_FRACTION = (
     "label_smoothing",
     "batch_size",
     "cutout",
+    "trivial_augment",
+    "mixup",
     "bn_lr_factor",
 )
 
