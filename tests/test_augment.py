@@ -123,13 +123,3 @@ def test_batch_augment_applies_trivial_augment_only_when_asked():
     assert torch.equal(plain, x.float() / 255)
     strong = BatchAugment(crop_pad=0, flip=False, trivial=True)(x, gen())
     assert not torch.equal(strong, plain)
-
-
-def test_trivial_augment_gives_the_threads_back():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        trivial_augment(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), gen())
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(threads)

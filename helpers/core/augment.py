@@ -96,20 +96,12 @@ def color_jitter(x: torch.Tensor, strength: float, generator: torch.Generator) -
 def trivial_augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """TrivialAugment (Muller & Hutter 2021, torchvision's ``TrivialAugmentWide``): one
     operation of random strength per uint8 image, drawn from the global RNG re-seeded from
-    ``generator``, so a seeded run and its resumed copy draw the same. On the CPU the
-    per-image operations run on one thread: on a 32x32 image the thread pool's overhead
-    costs more than the work (a batch of 64 on 2 cores: 14 ms on one thread, about 20x
-    that on two beside a training run)."""
+    ``generator``, so a seeded run and its resumed copy draw the same."""
     seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
     policy = v2.TrivialAugmentWide()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return torch.stack([policy(image) for image in images])
-    finally:
-        torch.set_num_threads(threads)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return torch.stack([policy(image) for image in images])
 
 
 def window(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
