@@ -4,7 +4,12 @@ import numpy as np
 import torch
 
 from helpers.hw2.signals import LocalModel, filter_bank
-from helpers.hw2.thresholds import choose_signals, separation, separation_warning
+from helpers.hw2.thresholds import (
+    auroc_lower_bound,
+    choose_signals,
+    separation,
+    separation_warning,
+)
 
 CPU = torch.device("cpu")
 
@@ -67,13 +72,44 @@ def test_known_anomalies_choose_the_signals_that_see_them():
     assert len(kept) == 1
     # a signal whose held-out normals score far above the training normals has learnt the
     # training scenes: left out, however well it sees the known kind
-    kept, rows = choose_signals(val, known, {"A": "a", "B": "b"}, scene_gaps={"A": 0.95}, floor=0.4)
+    both = {"a": known["a"], "b": rng.normal(3, 1, 10)}
+    kept, rows = choose_signals(val, both, {"A": "a", "B": "b"}, scene_gaps={"A": 0.95})
     assert kept == ["B"] and rows[0]["scene_gap"] == 0.95 and not rows[0]["kept"]
     # too few known anomalies to judge: every candidate stays, unjudged
     kept, rows = choose_signals(
         val, {"a": known["a"][:3], "b": known["b"][:3]}, {"A": "a", "B": "b"}
     )
     assert kept == ["A", "B"] and rows[0]["known_auroc"] is None
+
+
+def test_a_signal_must_see_the_known_anomalies_above_chance_with_confidence():
+    # the same AUROC of 0.62 (above the 0.6 floor) on 10 known anomalies is within chance,
+    # on 400 it is not: the first is left out, the second kept
+    rng = np.random.default_rng(1)
+    val = {"a": rng.normal(0, 1, 200), "b": rng.normal(0, 1, 200)}
+    for n, expect in ((10, ["A"]), (400, ["A", "B"])):
+        known = {"a": rng.normal(3, 1, n), "b": rng.normal(0, 1, n)}
+        shift = _shift_for_auroc(val["b"], known["b"], 0.62)
+        known["b"] = known["b"] + shift
+        kept, rows = choose_signals(val, known, {"A": "a", "B": "b"})
+        assert abs(rows[1]["known_auroc"] - 0.62) < 0.01
+        assert kept == expect, (n, rows)
+        assert (rows[1]["known_auroc_lower"] > 0.5) == (n == 400)
+
+
+def _shift_for_auroc(normal: np.ndarray, anomalies: np.ndarray, target: float) -> float:
+    """The shift of ``anomalies`` that gives AUROC ``target`` against ``normal`` (bisection)."""
+    low, high = -3.0, 3.0
+    for _ in range(50):
+        mid = (low + high) / 2
+        low, high = (mid, high) if separation(normal, anomalies + mid) < target else (low, mid)
+    return (low + high) / 2
+
+
+def test_the_auroc_lower_bound_narrows_with_more_images():
+    assert auroc_lower_bound(0.6, 20, 200) < 0.5 < auroc_lower_bound(0.6, 400, 3000)
+    assert auroc_lower_bound(0.944, 154, 3001) > 0.9  # the course's content signal
+    assert auroc_lower_bound(0.8, 20, 200) < 0.8 and auroc_lower_bound(1.0, 20, 200) <= 1.0
 
 
 def test_the_notebook_says_plainly_when_the_detector_cannot_separate():

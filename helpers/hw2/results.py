@@ -74,7 +74,11 @@ def _describe_choice(rows: list[dict]) -> str:
 
     def why(r: dict) -> str:
         known = r["known_auroc"]
-        said = [] if known is None else [f"known anomalies vs validation normals {known:.3f}"]
+        said = []
+        if known is not None:
+            low = r.get("known_auroc_lower")
+            bound = "" if low is None else f", 95 % lower bound {low:.3f}"
+            said.append(f"known anomalies vs validation normals {known:.3f}{bound}")
         if r["scene_gap"] is not None:
             said.append(f"validation vs training normals {r['scene_gap']:.3f}")
         return f" (AUROC {'; '.join(said)})" if said else ""
