@@ -173,7 +173,7 @@ def test_an_ensemble_trains_each_autoencoder_from_its_own_seed_and_averages_thei
 def test_the_ensemble_size_and_epochs_default_by_data_set_and_are_checked(anomaly_dir, tmp_path):
     folder = settings(anomaly_dir, tmp_path, autoencoders=None, epochs=None)
     cifar = settings(anomaly_dir, tmp_path, dataset="cifar10", autoencoders=None, epochs=None)
-    assert (folder.autoencoders, folder.epochs, cifar.autoencoders, cifar.epochs) == (4, None, 1, 8)
+    assert (folder.autoencoders, folder.epochs, cifar.autoencoders, cifar.epochs) == (3, None, 1, 8)
     # the folder's epochs come from the training budget once the split is known (test_data_profile)
     assert steps2.autoencoder_epochs(folder, 466) > 6 * steps2.autoencoder_epochs(folder, 5766)
     with pytest.raises(ParameterError, match="autoencoders=0 must be an integer >= 1"):
