@@ -50,6 +50,7 @@ tools (``python -m helpers.tools.<name>``), which run the notebooks and write th
       detector         the signals fitted, standardised and summed
       thresholds       label-free thresholds; TPR, TNR, AUROC, AUPR
       rotation         the rotation network and its signals
+      defects          the defect network: a U-Net trained on synthetic defects
       plots            hw2's figures (and the shared ones)
     tools/             python -m helpers.tools.<name>
       reproduce        every notebook, figure and results block
@@ -64,6 +65,7 @@ tools (``python -m helpers.tools.<name>``), which run the notebooks and write th
       parameters       the parameters cells and docs tables, from the declarations
       report           the docs' results blocks, from metrics files
       cli              what the tools share: their parser, --set NAME=VALUE
+    bench              python -m helpers.bench: tools/bench under its older name
 """
 
 __version__ = "0.1.0"
