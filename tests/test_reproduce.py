@@ -84,6 +84,16 @@ def test_hw2_block_has_a_row_per_run_the_ablation_and_the_unseen_images_table_wh
     assert "not pixel-identical" not in plain
 
 
+def test_the_ablation_names_the_signals_the_combined_score_kept_not_the_candidates():
+    run = _hw2_metrics("auto", 0.95)
+    run["signal_choice"] = [
+        {"signal": "reconstruction", "kept": True},
+        {"signal": "global", "kept": False},
+    ]
+    block = render_hw2([run], "cmd", "today")
+    assert "| combined (reconstruction) | **1.000** | **0.950** |" in block
+
+
 def _copy_of_the_docs(tmp_path):
     """README.md and docs/*.md copied to a folder of their own, for --docs-root."""
     root = tmp_path / "docs-root"

@@ -29,7 +29,8 @@ from PIL import Image, UnidentifiedImageError
 # crack a few pixels wide in a 300-pixel photograph must stay at least a pixel wide for the
 # defect network (hw2/defects.py) to see it; training time grows with the pixels, and at
 # 96x88 the three autoencoders and the defect network train in about 8 minutes on 2 CPU
-# cores (the whole notebook: 10.5-11.5 min on the reference CPU). On the tiles of docs/hw2.md the defect network saw the 20 known blowholes about as
+# cores (the whole notebook: 10.5-11.5 min on the reference CPU). On the tiles of
+# docs/hw2.md the defect network saw the 20 known blowholes about as
 # well at 128x112 (validation normals against them: AUROC 0.84-0.93 over two runs) as at
 # 96x88 (0.85-0.94) at twice the cost.
 MAX_PIXELS = 88 * 88

@@ -167,7 +167,9 @@ def _ablation_lines(first: dict) -> list[str]:
         "| score | TPR | TNR | balanced accuracy | AUROC | AUPR |",
         "|---|---|---|---|---|---|",
     ]
-    signals = first["params"].get("signals")
+    # the signals the combined score summed: those the run kept, else its candidates
+    kept = [r["signal"] for r in first.get("signal_choice") or [] if r["kept"]]
+    signals = kept or first["params"].get("signals")
     for row in first["ablation"]:
         name = SCORE_NAMES.get(row["score"], row["score"])
         if row["score"] == "combined" and signals:
