@@ -17,6 +17,7 @@ from helpers.hw1 import presets
 from helpers.hw1.presets import fraction_tuning
 from helpers.hw1.self_training import select_pseudo_labels, with_pseudo_labels
 from helpers.hw1.settings import resolve_hw1
+from helpers.hw1.steps import budget
 
 
 def test_every_fraction_trains_for_the_steps_of_all_the_labels(cifar_dir, tmp_path, monkeypatch):
@@ -36,14 +37,43 @@ def test_every_fraction_trains_for_the_steps_of_all_the_labels(cifar_dir, tmp_pa
         seen[fraction] = (sum(batches), len(data.train), data.all_labels)
     everything = seen[1.0][2]
     assert seen[1.0][1] == everything  # 100 %: one pass
-    for images_seen, labelled, all_labels in seen.values():
+    for images_seen, _, all_labels in seen.values():
         assert all_labels == everything
-        # as many images as 100 % of the labels, up to the rounding of the passes and the
-        # last incomplete batch (dropped)
-        assert (
-            abs(images_seen - everything) <= labelled / 2 + 30
-        )  # as many as 100 % (+- rounding, a batch)
+        # the images of 100 % of the labels, but for the last incomplete batch (dropped;
+        # a batch is at most 30 images, fewer when the labelled set is smaller)
+        assert abs(images_seen - seen[1.0][0]) < 30
     assert seen[0.2][1] < seen[0.5][1] < everything
+
+
+def test_the_cpu_recipe_caps_an_epoch_whatever_the_training_set_size():
+    s = resolve_hw1("cpu", **HW1_BASE)
+    cap = presets.HW1_PRESETS["cpu"]["max_epoch_images"]
+    assert budget(s, 5000) == {"epoch_images": cap}  # 5,000 images: the time budget
+    assert budget(s, cap // 2) == {"epoch_images": cap // 2}  # fewer: one pass
+    assert budget(resolve_hw1("full", **HW1_BASE), 45000) == {"epoch_images": 45000}
+    assert budget(resolve_hw1("cpu", **HW1_BASE, repeats=3), 5000) == {"repeats": 3}
+
+
+def test_an_epoch_of_epoch_images_cuts_its_last_pass_short_and_covers_every_image():
+    seen = []
+
+    class Recording(Classification):
+        def loss(self, model, x, y, generator):
+            seen.append(x[:, 0, 0, 0].clone())
+            return super().loss(model, x, y, generator)
+
+    ids = torch.arange(7, dtype=torch.uint8)
+    images = ImageSet(ids.view(7, 1, 1, 1).expand(7, 3, 4, 4).contiguous(), ids % 2, ("a", "b"))
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 2))
+    config = FitConfig(
+        epochs=1, batch_size=4, lr=0.01, epoch_images=17, progress=False, track_gradients=False
+    )
+    fit(model, images, None, Recording(2), config, CPU)
+    drawn = (torch.cat(seen) * 255).round().long()
+    assert len(drawn) == 16  # 17 images asked for: 4 full batches, the rest dropped
+    counts = torch.bincount(drawn, minlength=7)
+    assert counts.min() >= 2 and counts.max() <= 3  # two whole passes, then part of a third
+    assert sorted(drawn[:7].tolist()) == list(range(7))  # the first pass sees every image once
 
 
 def test_an_epoch_passes_over_the_images_repeats_times():

@@ -31,6 +31,12 @@ class FitConfig:
     repeats: int = setting(
         1, "passes over the training images per epoch (few labels: more passes)", bounds=">= 1"
     )
+    epoch_images: int | None = setting(
+        None,
+        "images an epoch draws, in shuffled passes, the last one cut short (a budget that "
+        "does not depend on the training set's size); None: repeats passes",
+        bounds=">= 1",
+    )
     optimizer: str = setting("sgd", "SGD with Nesterov momentum, or AdamW", choices=OPTIMIZERS)
     weight_decay: float = setting(5e-4, "L2 penalty on conv and linear weights", bounds=">= 0")
     momentum: float = setting(0.9, "SGD's momentum", bounds="[0, 1)")

@@ -133,7 +133,7 @@ def _set_up(
     if channels_last:
         model.to(memory_format=torch.channels_last)
     batch_size = min(config.batch_size, len(train))
-    steps = max(1, len(train) * config.repeats // batch_size)
+    steps = max(1, epoch_images(len(train), config) // batch_size)
     return _Run(
         trainer=make_trainer(model, config, device, steps),
         objective=objective,
@@ -164,18 +164,23 @@ def _resume(run: _Run, result: FitResult) -> int:
     return epoch
 
 
+def epoch_images(n: int, config: FitConfig) -> int:
+    """How many of ``n`` training images an epoch draws: ``config.epoch_images``, or
+    ``repeats`` passes over all of them."""
+    return config.epoch_images or n * config.repeats
+
+
 def _train_epoch(run: _Run, epoch: int, estimate: TimeEstimate | None) -> dict:
-    """One epoch: ``repeats`` shuffled passes over the training images, a step per batch.
-    Returns the epoch's record: its number, the LR, the training metrics and (when
-    tracked) each layer's mean gradient norm."""
+    """One epoch: shuffled passes over the training images (``repeats``, or as many as
+    ``epoch_images`` needs, the last cut short), a step per batch. Returns the epoch's
+    record: its number, the LR, the training metrics and (when tracked) each layer's mean
+    gradient norm."""
     trainer, config, device = run.trainer, run.trainer.config, run.trainer.device
     run.augment.set_epoch(epoch)
     n = len(run.labels)
+    passes = -(-epoch_images(n, config) // n)
     order = torch.cat(
-        [
-            torch.randperm(n, generator=trainer.generator, device=device)
-            for _ in range(config.repeats)
-        ]
+        [torch.randperm(n, generator=trainer.generator, device=device) for _ in range(passes)]
     )
     meter = run.objective.meter(device)
     step_losses = torch.zeros(run.steps, device=device)

@@ -180,8 +180,8 @@ class Hw1Settings:
     )
     repeats: int | None = param(
         None,
-        "passes over the labelled images per epoch; None: round(1 / fraction), the budget of "
-        "100 % of the labels",
+        "passes over the labelled images per epoch; None: as many images per epoch as 100 % "
+        "of the labels, up to the recipe's cap (the budget does not shrink with the fraction)",
         bounds=">= 1",
     )
     self_training: bool = param(
@@ -220,6 +220,12 @@ class Hw1Settings:
     )
     max_train_images: int | None = setting(
         None, "cap on the training pool (stratified); None: every image", bounds=">= 1"
+    )
+    max_epoch_images: int | None = setting(
+        None,
+        "cap on the images an epoch draws, whatever the training set's size (a time budget); "
+        "None: as many as 100 % of the labels",
+        bounds=">= 1",
     )
     small_crop: int = setting(
         0,

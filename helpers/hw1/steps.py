@@ -86,11 +86,15 @@ def load_data(s: Hw1Settings, with_test: bool = True) -> Hw1Data:
     return Hw1Data(train, val, test, pool, source, unlabelled)
 
 
-def repeats(s: Hw1Settings, images: int, all_labels: int) -> int:
-    """Passes over ``images`` training images per epoch: ``s.repeats``, or as many as make
-    an epoch as long as one over ``all_labels`` images (100 % of the labels), so that every
-    labelled fraction trains for the same number of optimiser steps."""
-    return s.repeats or max(1, round(all_labels / images))
+def budget(s: Hw1Settings, all_labels: int) -> dict[str, int]:
+    """An epoch's length: ``s.repeats`` passes over the training images when given, or else
+    exactly ``all_labels`` images (an epoch over 100 % of the labels), so that every
+    labelled fraction, and a self-training student with any number of pseudo-labels, trains
+    for the same number of optimiser steps; at most ``s.max_epoch_images`` (the recipe's
+    time budget)."""
+    if s.repeats:
+        return {"repeats": s.repeats}
+    return {"epoch_images": min(all_labels, s.max_epoch_images or all_labels)}
 
 
 def build_model(s: Hw1Settings, num_classes: int = 10) -> ResNetClassifier:
@@ -161,7 +165,7 @@ def fit_labelled(
 ) -> FitResult:
     """``fit`` on ``images`` with the recipe, the budget of 100 % of the labels, checkpoints
     in ``folder/checkpoints`` and the history in ``folder/history.json``."""
-    config = fit_config(s, repeats=repeats(s, len(images), data.all_labels))
+    config = fit_config(s, **budget(s, data.all_labels))
     augment = BatchAugment(
         crop_pad=4,
         flip=True,
