@@ -79,7 +79,7 @@ def plot_fraction_curves(summary: dict, fraction: float):
         ax.set(title=title, xlabel="epoch")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"{fraction_label(fraction)}: pretrained (solid) vs scratch (dashed)")
+    fig.suptitle(f"{fraction_label(fraction)}: scratch (dashed) and the other arms (solid)")
     fig.tight_layout()
     return fig
 
