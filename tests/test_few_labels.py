@@ -164,6 +164,25 @@ def test_self_training_trains_a_student_on_labels_and_pseudo_labels(cifar_dir, t
     teacher = hw1.build_model(s)
     run = tmp_path / "run"
     teacher_result = hw1.train(s, teacher, data, CPU, run)
+    (run / "params.json").write_text(json.dumps(s.as_dict()))
+
+    def reuse(folder: str, **changes) -> tuple:
+        """Train with ``teacher=folder``: the finished run's model is loaded, not trained."""
+        t = hw1_settings(
+            cifar_dir, tmp_path, fraction=0.5, epochs=1, self_training=True, teacher=folder,
+            **changes,
+        )  # fmt: skip
+        loaded = hw1.build_model(t)
+        return loaded, hw1.train(t, loaded, data, CPU, tmp_path / "other")
+
+    def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+        pairs = zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+        return all(torch.equal(x, y) for x, y in pairs)
+
+    # a finished run serves as the teacher of another self-training run: no retraining
+    loaded, again = reuse(str(run))
+    assert again.history == teacher_result.history and same_weights(loaded, teacher)
+
     student, result, record = hw1.self_train(s, teacher, data, CPU, run)
     assert student is not teacher and len(result.history) == 1
     quota = round(s.pseudo_share * len(data.unlabelled) / 10)  # per class, at most
@@ -172,21 +191,12 @@ def test_self_training_trains_a_student_on_labels_and_pseudo_labels(cifar_dir, t
     assert (run / "student" / "checkpoints" / "best.pt").exists()
     assert (run / "student" / "history.json").exists()
 
-    # the finished run serves as the teacher of another self-training run: no retraining
-    (run / "params.json").write_text(json.dumps(s.as_dict()))
-    t = hw1_settings(
-        cifar_dir, tmp_path, fraction=0.5, epochs=1, self_training=True, teacher=str(run)
-    )
-    loaded = hw1.build_model(t)
-    again = hw1.train(t, loaded, data, CPU, tmp_path / "other")
-    assert again.history == teacher_result.history
-    for a, b in zip(loaded.state_dict().values(), teacher.state_dict().values(), strict=True):
-        assert torch.equal(a, b)
-    wrong = hw1_settings(
-        cifar_dir, tmp_path, fraction=0.5, epochs=1, self_training=True, teacher=str(run), seed=1
-    )
+    # now the run's final model is its student: reused, it teaches a second round
+    loaded, again = reuse(str(run))
+    assert again.history == result.history and same_weights(loaded, student)
+    assert not same_weights(loaded, teacher)
     with pytest.raises(ParameterError, match="seed=0"):
-        hw1.train(wrong, hw1.build_model(wrong), data, CPU, tmp_path / "third")
+        reuse(str(run), seed=1)
 
 
 def test_the_recipe_search_never_opens_the_test_batch(cifar_dir, tmp_path, monkeypatch):

@@ -136,6 +136,14 @@ def test_arms_name_their_notebook_parameters_and_unknown_ones_are_refused():
         "self_training": True,
     }
     assert study.arm_of({"pretrain": "none", "self_training": True}) == "scratch+self-training"
+    assert study.arm_parameters("scratch+self-training+self-training") == {
+        "pretrain": "none",
+        "self_training": True,
+    }
+    assert study.base_arm("restoration=+patch8+self-training+self-training") == (
+        "restoration=+patch8",
+        2,
+    )
     with pytest.raises(ParameterError, match="arm 'pretrained\\+self-training' is unknown"):
         study.arm_parameters("pretrained+self-training")
     with pytest.raises(ParameterError, match="restoration='nope' is unknown"):
@@ -322,3 +330,22 @@ def test_a_size_below_one_is_refused_before_anything_runs(tmp_path, option, valu
     with pytest.raises(ParameterError, match=f"{option} {value} must be an integer >= 1"):
         study.main(["--data-dir", str(tmp_path), option, value, "--out", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
+
+
+def test_a_second_round_of_self_training_is_told_from_its_teachers_parameters(tmp_path):
+    runs = tmp_path / "runs"
+    first = {"pretrain": "none", "self_training": True, "teacher": str(runs / "f0.1-scratch-s0")}
+    (runs / "f0.1-scratchplus-self-training-s0").mkdir(parents=True)
+    (runs / "f0.1-scratchplus-self-training-s0" / "params.json").write_text(json.dumps(first))
+    second = {
+        "pretrain": "none",
+        "self_training": True,
+        "teacher": "/moved/elsewhere/f0.1-scratchplus-self-training-s0",
+    }
+    assert study.arm_of(first, runs) == "scratch+self-training"  # its teacher did not self-train
+    # the recorded folder is gone (the study moved): the teacher is found by name under runs
+    assert study.arm_of(second, runs) == "scratch+self-training+self-training"
+    assert study.arm_of(second) == "scratch+self-training"  # without runs, only one round is known
+    assert study.cell_name(0.1, "scratch+self-training+self-training", 0) == (
+        "f0.1-scratchplus-self-trainingplus-self-training-s0"
+    )

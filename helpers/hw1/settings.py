@@ -191,7 +191,8 @@ class Hw1Settings:
     )
     teacher: str | None = param(
         None,
-        "self-training: a finished run's folder whose model labels the images; None: train it here",
+        "self-training: a finished run's folder whose final model labels the images (a "
+        "self-training run's student: a second round); None: train it here",
     )
     pseudo_share: float = param(
         0.5,
@@ -268,6 +269,16 @@ def parameters_of(namespace: Mapping[str, Any]) -> dict[str, Any]:
     return notebook_values(Hw1Settings, namespace)
 
 
+BEST = "checkpoints/best.pt"
+
+
+def final_model_folder(run: Path) -> Path:
+    """The folder that holds a finished hw1 run's final model: ``run/student`` when the run
+    self-trained (its student is what it reported), else ``run``."""
+    student = run / "student"
+    return student if (student / BEST).is_file() else run
+
+
 def _check_together(p: dict[str, Any]) -> None:
     """The rules between parameters: self-training needs unlabelled images (fraction < 1),
     and a teacher is only read by self-training, from a finished run's folder."""
@@ -281,10 +292,14 @@ def _check_together(p: dict[str, Any]) -> None:
             "self_training=True, or teacher=None."
         )
     teacher = p["teacher"]
-    if teacher is not None and not (Path(teacher).expanduser() / "checkpoints/best.pt").is_file():
+    if (
+        teacher is not None
+        and not (final_model_folder(Path(teacher).expanduser()) / BEST).is_file()
+    ):
         raise ParameterError(
-            f"teacher={teacher!r} has no checkpoints/best.pt: give the folder of a finished hw1 "
-            "run with the same fraction and seed, or None to train the teacher in this run."
+            f"teacher={teacher!r} has no {BEST} (nor student/{BEST}): give the folder of a "
+            "finished hw1 run with the same fraction and seed, or None to train the teacher in "
+            "this run."
         )
 
 

@@ -33,7 +33,7 @@ from ..data.cifar import (
     stratified_indices,
 )
 from .resnet import ResNetClassifier, build_classifier
-from .settings import Hw1Settings
+from .settings import BEST, Hw1Settings, final_model_folder
 
 
 @dataclass
@@ -209,7 +209,8 @@ def load_teacher(
     s: Hw1Settings, model: ResNetClassifier, run: Path, device: torch.device
 ) -> FitResult:
     """Load the best weights and the history of the finished run in ``run`` into ``model``,
-    after checking it was trained on the same labelled images."""
+    after checking it was trained on the same labelled images. A self-training run's final
+    model is its student, which then teaches a second round."""
     params = json.loads((run / "params.json").read_text())
     mine = s.as_dict()
     differ = [
@@ -223,12 +224,13 @@ def load_teacher(
             + ", ".join(differ)
             + ": give a run with this run's labelled images and network, or teacher=None."
         )
-    state = torch.load(run / "checkpoints" / "best.pt", map_location="cpu")
-    load_checked(model, state["model"], run / "checkpoints" / "best.pt")
+    folder = final_model_folder(run)
+    state = torch.load(folder / BEST, map_location="cpu")
+    load_checked(model, state["model"], folder / BEST)
     model.to(device)
-    history = json.loads((run / "history.json").read_text())
+    history = json.loads((folder / "history.json").read_text())
     best = max(history, key=lambda h: h.get("selection_score", float("-inf")))
-    print(f"teacher: the model of {run} (best epoch {state['epoch']})")
+    print(f"teacher: the model of {folder} (best epoch {state['epoch']})")
     return FitResult(history, state["epoch"], best.get("selection_score", float("nan")), 0.0)
 
 

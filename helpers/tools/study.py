@@ -36,18 +36,28 @@ ARM_COLORS = {
     "scratch+self-training": "tab:purple",
     "restoration+self-training": "tab:red",
     "contrastive+self-training": "tab:olive",
+    "scratch+self-training+self-training": "tab:pink",
 }
 
 
 SELF_TRAINING = "+self-training"  # an arm's suffix: its model, as teacher, pseudo-labels the rest
 
 
+def base_arm(arm: str) -> tuple[str, int]:
+    """The arm without its ``+self-training`` suffixes, and how many rounds they ask for."""
+    rounds = 0
+    while arm.endswith(SELF_TRAINING):
+        arm, rounds = arm.removesuffix(SELF_TRAINING), rounds + 1
+    return arm, rounds
+
+
 def arm_parameters(arm: str) -> dict:
     """Notebook parameters of an arm: ``scratch``, ``contrastive``, ``restoration`` or
-    ``restoration=<recipe>``, each optionally followed by ``+self-training``."""
+    ``restoration=<recipe>``, each optionally followed by ``+self-training`` (twice: a second
+    round, whose teacher is the first round's student)."""
 
-    base = arm.removesuffix(SELF_TRAINING)
-    extra = {"self_training": True} if base != arm else {}
+    base, rounds = base_arm(arm)
+    extra = {"self_training": True} if rounds else {}
     method, _, recipe = base.partition("=")
     if method == "scratch" and not recipe:
         return {"pretrain": "none", **extra}
@@ -62,9 +72,24 @@ def arm_parameters(arm: str) -> dict:
     )
 
 
-def arm_of(params: dict) -> str:
-    """The arm a finished run belongs to, from its parameters."""
-    suffix = SELF_TRAINING if params.get("self_training") else ""
+def self_training_rounds(params: dict, runs: Path | None = None) -> int:
+    """How many rounds of self-training made a finished run: 0 without, 1 + the teacher's
+    rounds with (its folder as recorded, or of the same name under ``runs``)."""
+    if not params.get("self_training"):
+        return 0
+    if not params.get("teacher"):
+        return 1
+    recorded = Path(params["teacher"])
+    for folder in [recorded, *([runs / recorded.name] if runs else [])]:
+        if (folder / "params.json").is_file():
+            return 1 + self_training_rounds(json.loads((folder / "params.json").read_text()), runs)
+    return 1
+
+
+def arm_of(params: dict, runs: Path | None = None) -> str:
+    """The arm a finished run belongs to, from its parameters (and its teacher's, found as
+    :func:`self_training_rounds` says)."""
+    suffix = SELF_TRAINING * self_training_rounds(params, runs)
     pretrain = params["pretrain"]
     if pretrain == "none":
         return "scratch" + suffix
@@ -88,7 +113,7 @@ def run_cell(
     name = cell_name(fraction, arm, seed)
     teacher = {}
     if arm.endswith(SELF_TRAINING):
-        base = arm[: -len(SELF_TRAINING)]
+        base = arm.removesuffix(SELF_TRAINING)  # one round fewer: the teacher's arm
         run_cell(out, fraction, base, seed, params, pretrain_dir)
         teacher = {"teacher": str(out / "runs" / cell_name(fraction, base, seed))}
     return run_notebook(
@@ -160,7 +185,7 @@ PER_FRACTION = (
 )
 
 
-def check_same_settings(runs: list[tuple[str, dict]]) -> None:
+def check_same_settings(runs: list[tuple[str, dict]], runs_dir: Path | None = None) -> None:
     """Refuse to summarise cells trained with different settings: every cell must share the
     recipe, and the cells of one arm its pretraining and fine-tuning parameters too, so a
     row never averages, say, two layer-wise LR decays."""
@@ -183,8 +208,9 @@ def check_same_settings(runs: list[tuple[str, dict]]) -> None:
         problems += differences(
             [(n, p) for n, p in runs if p["fraction"] == fraction], PER_CELL + PER_ARM
         )
-    for arm in {arm_of(p) for _, p in runs} - {"scratch"}:
-        problems += differences([(n, p) for n, p in runs if arm_of(p) == arm], PER_CELL)
+    arms = {name: arm_of(p, runs_dir) for name, p in runs}
+    for arm in set(arms.values()) - {"scratch"}:
+        problems += differences([(n, p) for n, p in runs if arms[n] == arm], PER_CELL)
     if problems:
         raise ParameterError(
             "the study's cells were run with different settings ("
@@ -205,14 +231,14 @@ def summarise(out: Path) -> dict:
             f"no finished cell (runs/<cell>/metrics.json) in {out / 'runs'}: point --out at "
             "a study's folder, or run the study there first."
         )
-    check_same_settings([(name, m["params"]) for name, m in finished])
+    check_same_settings([(name, m["params"]) for name, m in finished], out / "runs")
     cells = []
     for _, m in finished:
         p = m["params"]
         cells.append(
             {
                 "fraction": p["fraction"],
-                "arm": arm_of(p),
+                "arm": arm_of(p, out / "runs"),
                 "seed": p["seed"],
                 "test_accuracy": m["test_accuracy"],
                 "macro_f1": m["macro_f1"],
