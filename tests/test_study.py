@@ -349,3 +349,24 @@ def test_a_second_round_of_self_training_is_told_from_its_teachers_parameters(tm
     assert study.cell_name(0.1, "scratch+self-training+self-training", 0) == (
         "f0.1-scratchplus-self-trainingplus-self-training-s0"
     )
+
+
+def test_the_curves_name_each_arm_once_whatever_its_seeds():
+    history = [
+        {"epoch": e, "val_loss": 2.0, "val_recall": 0.3, "val_precision": 0.3, "val_f1": 0.3}
+        for e in (1, 2)
+    ]
+    cells = [
+        {"fraction": 0.1, "arm": arm, "seed": seed, "history": history}
+        for seed in (0, 1, 2)
+        for arm in ("scratch+self-training", "scratch")
+    ]
+    table = [{"fraction": 0.1, "arms": {"scratch+self-training": {}, "scratch": {}}}]
+    fig = study_report.plot_fraction_curves({"cells": cells, "table": table}, 0.1)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "scratch",
+        "scratch+self-training",
+    ]
+    assert all(len(ax.lines) == 6 for ax in fig.axes)  # every seed drawn in every panel
+    dashed = [line.get_linestyle() for line in fig.axes[0].lines]
+    assert dashed == ["--"] * 3 + ["-"] * 3  # scratch first, dashed

@@ -51,7 +51,8 @@ def write_figures(summary: dict, folder: Path) -> None:
 
 
 def plot_fraction_curves(summary: dict, fraction: float):
-    """Validation loss, recall, precision and F1 per epoch, for every arm and seed."""
+    """Validation loss, recall, precision and F1 per epoch, for every arm and seed (one
+    colour per arm, its seeds alike; the legend, beside the panels, names the arms)."""
     import matplotlib.pyplot as plt
 
     keys = (
@@ -62,23 +63,22 @@ def plot_fraction_curves(summary: dict, fraction: float):
     )
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
     order = arms_in(summary)
-    for cell in (c for c in summary["cells"] if c["fraction"] == fraction):
+    cells = [c for c in summary["cells"] if c["fraction"] == fraction]
+    named: set[str] = set()  # arms already in the legend
+    for cell in sorted(cells, key=lambda c: (order.index(c["arm"]), c["seed"])):
         style = "--" if cell["arm"] == "scratch" else "-"
         color = arm_color(cell["arm"], order.index(cell["arm"]))
         epochs = [h["epoch"] for h in cell["history"]]
+        label = None if cell["arm"] in named else cell["arm"]
+        named.add(cell["arm"])
         for ax, (key, _) in zip(axes, keys, strict=True):
-            ax.plot(
-                epochs,
-                [h[key] for h in cell["history"]],
-                style,
-                color=color,
-                alpha=0.8,
-                label=f"{cell['arm']} (seed {cell['seed']})",
-            )
+            values = [h[key] for h in cell["history"]]
+            ax.plot(epochs, values, style, color=color, alpha=0.8, label=label)
+            label = None  # one legend entry per arm, from the first panel
     for ax, (_, title) in zip(axes, keys, strict=True):
         ax.set(title=title, xlabel="epoch")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    fig.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, title="arm (all seeds)")
     fig.suptitle(f"{fraction_label(fraction)}: scratch (dashed) and the other arms (solid)")
     fig.tight_layout()
     return fig
