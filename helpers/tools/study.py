@@ -8,6 +8,9 @@ and figures: per fraction, validation loss, recall, precision and F1 per epoch (
 and a summary of test accuracy and macro F1. The arms are ``scratch``, ``restoration``
 (the "spark" recipe), ``contrastive`` (SimCLR), and for the ablation any restoration
 recipe as ``restoration=<recipe>`` (e.g. ``--arms scratch restoration=dense restoration``).
+An arm ending in ``+self-training`` uses the unlabelled images once more: the finished cell
+of the arm before the suffix labels them for a new student (``scratch+self-training``;
+``scratch+self-training+self-training`` is a second round, taught by the first's student).
 A cell whose ``metrics.json`` already exists is not run again, and an interrupted cell
 resumes from its last checkpoint, so an interrupted study continues where it stopped and
 more seeds can be added later.
@@ -303,7 +306,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--arms",
         nargs="+",
         default=list(DEFAULT_ARMS),
-        help="scratch, restoration, contrastive, or restoration=<recipe> for the ablation",
+        help="scratch, restoration, contrastive, or restoration=<recipe> for the ablation; "
+        "each may end in +self-training (twice: a second round)",
     )
     parser.add_argument("--epochs", type=int, help="override the preset's epochs")
     parser.add_argument("--pretrain-epochs", type=int, help="default: each method's own")
