@@ -22,7 +22,7 @@ from ..core.trainer import FitResult
 from ..core.training import EpochHook
 from .pretraining import apply_pretraining
 from .resnet import ResNetClassifier
-from .settings import Hw1Settings
+from .settings import STUDENT, Hw1Settings
 from .steps import Hw1Data, build_model, fit_labelled
 
 
@@ -104,7 +104,7 @@ def self_train(
         )
     student = build_model(s)
     apply_pretraining(s, student, data, device)
-    folder = Path(run_dir) / "student"
+    folder = Path(run_dir) / STUDENT
     resume = s.resume and (folder / "checkpoints" / "last.pt").exists()
     images = with_pseudo_labels(data.train, data.unlabelled, pseudo)
     result = fit_labelled(s, student, images, data, device, folder, on_epoch, resume)

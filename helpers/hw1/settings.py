@@ -270,12 +270,13 @@ def parameters_of(namespace: Mapping[str, Any]) -> dict[str, Any]:
 
 
 BEST = "checkpoints/best.pt"
+STUDENT = "student"  # the folder, inside a self-training run's, of its student
 
 
 def final_model_folder(run: Path) -> Path:
     """The folder that holds a finished hw1 run's final model: ``run/student`` when the run
     self-trained (its student is what it reported), else ``run``."""
-    student = run / "student"
+    student = run / STUDENT
     return student if (student / BEST).is_file() else run
 
 
