@@ -298,7 +298,7 @@ def _check_together(p: dict[str, Any]) -> None:
         and not (final_model_folder(Path(teacher).expanduser()) / BEST).is_file()
     ):
         raise ParameterError(
-            f"teacher={teacher!r} has no {BEST} (nor student/{BEST}): give the folder of a "
+            f"teacher={teacher!r} has no {BEST} (nor {STUDENT}/{BEST}): give the folder of a "
             "finished hw1 run with the same fraction and seed, or None to train the teacher in "
             "this run."
         )
