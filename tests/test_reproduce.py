@@ -6,7 +6,7 @@ import pytest
 
 from helpers.core.errors import CourseworkError
 from helpers.tools import reproduce
-from helpers.tools.report import render_hw2, replace_block
+from helpers.tools.report import render_hw2, render_study, replace_block
 
 README = "intro\n<!-- results:hw1 -->\nold table\n<!-- /results:hw1 -->\noutro\n"
 
@@ -61,6 +61,36 @@ def _hw2_metrics(method, tnr, unseen_tnr=None, seed=0):
             "test_normals": 87,
         }
     return m
+
+
+def test_the_study_block_names_each_pretraining_once_and_self_training_as_none():
+    def cell(arm, seconds, pretrain_epochs):
+        return {
+            "arm": arm,
+            "wall_seconds": seconds,
+            "pretrain_epochs": pretrain_epochs,
+            "preset": "cpu",
+            "arch": "resnet18",
+            "width": 32,
+            "epochs": 45,
+            "device": "cpu (2 threads, AVX2)",
+            "compute_dtype": "float32",
+        }
+
+    cells = [
+        cell("scratch", 600, 15),
+        cell("scratch+self-training", 700, 15),
+        cell("scratch+self-training+self-training", 700, 15),
+        cell("contrastive", 650, 7),
+        cell("contrastive+self-training", 700, 7),
+        cell("restoration", 640, 15),
+    ]
+    line = render_study({"cells": cells}, "| table |", "python -m x", "2026-12-07").splitlines()[0]
+
+    pretraining = "without labels: contrastive 7 epochs; restoration 15 epochs)"
+    assert pretraining in line
+    assert "self-training" not in line and "scratch" not in line
+    assert "6 runs, 66 min 30 s of notebook time" in line
 
 
 def test_hw2_block_has_a_row_per_run_the_ablation_and_the_unseen_images_table_when_there_is_one():

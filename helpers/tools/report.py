@@ -19,6 +19,7 @@ from pathlib import Path
 from ..core.errors import CourseworkError
 from ..core.progress import minutes
 from ..hw2.detector import SCORE_NAMES
+from .study import base_arm
 
 
 def replace_block(text: str, name: str, content: str, kind: str = "results") -> str:
@@ -183,7 +184,9 @@ def render_study(summary: dict, table: str, command: str, date: str) -> str:
     cells = summary["cells"]
     first = cells[0]
     seconds = sum(c.get("wall_seconds") or 0 for c in cells)
-    pretraining = sorted({(c["arm"], c["pretrain_epochs"]) for c in cells if c["arm"] != "scratch"})
+    # self-training arms pretrain like their base arm: scratch+self-training does not
+    bases = {(base_arm(c["arm"])[0], c["pretrain_epochs"]) for c in cells}
+    pretraining = sorted((arm, epochs) for arm, epochs in bases if arm != "scratch")
     pretrained = "; ".join(f"{arm} {epochs} epochs" for arm, epochs in pretraining)
     pretrained = (
         f"; pretraining on every training image without labels: {pretrained}" if pretrained else ""

@@ -86,7 +86,8 @@ def _add_hw1_arguments(group: argparse._ArgumentGroup) -> None:
         "--study-arms",
         nargs="+",
         default=list(study.DEFAULT_ARMS),
-        help="the study's arms: scratch, restoration, contrastive, restoration=<recipe>",
+        help="the study's arms: scratch, restoration, contrastive, restoration=<recipe>, each "
+        "optionally followed by +self-training (default: " + " ".join(study.DEFAULT_ARMS) + ")",
     )
     group.add_argument(
         "--study-epochs", type=int, help="epochs per study run (default: the preset's)"
