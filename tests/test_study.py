@@ -370,3 +370,8 @@ def test_the_curves_name_each_arm_once_whatever_its_seeds():
     assert all(len(ax.lines) == 6 for ax in fig.axes)  # every seed drawn in every panel
     dashed = [line.get_linestyle() for line in fig.axes[0].lines]
     assert dashed == ["--"] * 3 + ["-"] * 3  # scratch first, dashed
+    assert fig._suptitle.get_text() == "10 % of labels: scratch (dashed) and the other arms (solid)"
+
+    without_scratch = [c for c in cells if c["arm"] != "scratch"]
+    fig = study_report.plot_fraction_curves({"cells": without_scratch, "table": table}, 0.1)
+    assert fig._suptitle.get_text() == "10 % of labels: scratch+self-training"

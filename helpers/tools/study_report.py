@@ -79,7 +79,9 @@ def plot_fraction_curves(summary: dict, fraction: float):
         ax.set(title=title, xlabel="epoch")
         ax.grid(alpha=0.3)
     fig.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, title="arm (all seeds)")
-    fig.suptitle(f"{fraction_label(fraction)}: scratch (dashed) and the other arms (solid)")
+    drawn = [arm for arm in order if arm in named]
+    arms = "scratch (dashed) and the other arms (solid)" if "scratch" in drawn else ", ".join(drawn)
+    fig.suptitle(f"{fraction_label(fraction)}: {arms}")
     fig.tight_layout()
     return fig
 
