@@ -215,6 +215,30 @@ def test_summary_refuses_cells_run_with_different_settings(tmp_path):
         study.summarise(other)
 
 
+def test_summary_lets_an_arm_take_each_fraction_s_tuning_but_not_two_pretrainings(tmp_path):
+    # the cpu preset tunes 10 % of the labels (mixup) but not 100 %: one arm spans both
+    tuned = {"fraction": 0.1, "tuned_for": 0.1, "mixup": 0.2}
+    full = {"fraction": 1.0, "tuned_for": 1.0, "mixup": 0.0}
+    _finished_cell(tmp_path, "f0.1-scratch-s0", **tuned)
+    _finished_cell(tmp_path, "f1-scratch-s0", **full)
+    _finished_cell(tmp_path, "f0.1-contrastive-s0", pretrain="contrastive", **tuned)
+    _finished_cell(tmp_path, "f1-contrastive-s0", pretrain="contrastive", **full)
+    table = study.summarise(tmp_path)["table"]
+    assert [(r["fraction"], sorted(r["arms"])) for r in table] == [
+        (1.0, ["contrastive", "scratch"]),
+        (0.1, ["contrastive", "scratch"]),
+    ]
+
+    _finished_cell(
+        tmp_path, "f1-contrastive-s1", pretrain="contrastive", seed=1, pretrain_epochs=30, **full
+    )
+    with pytest.raises(
+        ParameterError,
+        match="pretrain_epochs=15 in f0.1-contrastive-s0 but 30 in f1-contrastive-s1",
+    ):
+        study.summarise(tmp_path)
+
+
 def _arm(seeds, acc, std, knn=None, gain=None):
     arm = {
         "seeds": seeds,

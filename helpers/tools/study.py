@@ -221,8 +221,10 @@ def check_same_settings(runs: list[tuple[str, dict]], runs_dir: Path | None = No
             [(n, p) for n, p in runs if p["fraction"] == fraction], PER_CELL + PER_ARM
         )
     arms = {name: arm_of(p, runs_dir) for name, p in runs}
-    for arm in set(arms.values()) - {"scratch"}:
-        problems += differences([(n, p) for n, p in runs if arms[n] == arm], PER_CELL)
+    for arm in set(arms.values()) - {"scratch"}:  # one pretraining, each fraction's tuning
+        problems += differences(
+            [(n, p) for n, p in runs if arms[n] == arm], PER_CELL + PER_FRACTION
+        )
     if problems:
         raise ParameterError(
             "the study's cells were run with different settings ("
