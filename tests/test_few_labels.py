@@ -15,9 +15,14 @@ from helpers.core.trainer import FitConfig
 from helpers.core.training import fit
 from helpers.hw1 import presets
 from helpers.hw1.presets import fraction_tuning
-from helpers.hw1.self_training import select_pseudo_labels, with_pseudo_labels
+from helpers.hw1.self_training import select_pseudo_labels, start_student, with_pseudo_labels
 from helpers.hw1.settings import resolve_hw1
 from helpers.hw1.steps import budget
+
+
+def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    pairs = zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    return all(torch.equal(x, y) for x, y in pairs)
 
 
 def test_every_fraction_trains_for_the_steps_of_all_the_labels(cifar_dir, tmp_path, monkeypatch):
@@ -175,10 +180,6 @@ def test_self_training_trains_a_student_on_labels_and_pseudo_labels(cifar_dir, t
         loaded = hw1.build_model(t)
         return loaded, hw1.train(t, loaded, data, CPU, tmp_path / "other")
 
-    def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
-        pairs = zip(a.state_dict().values(), b.state_dict().values(), strict=True)
-        return all(torch.equal(x, y) for x, y in pairs)
-
     # a finished run serves as the teacher of another self-training run: no retraining
     loaded, again = reuse(str(run))
     assert again.history == teacher_result.history and same_weights(loaded, teacher)
@@ -197,6 +198,18 @@ def test_self_training_trains_a_student_on_labels_and_pseudo_labels(cifar_dir, t
     assert not same_weights(loaded, teacher)
     with pytest.raises(ParameterError, match="seed=0"):
         reuse(str(run), seed=1)
+
+
+def test_the_student_starts_where_the_teacher_started_or_from_the_teacher(cifar_dir, tmp_path):
+    s = hw1_settings(cifar_dir, tmp_path, fraction=0.5, self_training=True)
+    data = hw1.load_data(s)
+    teacher = hw1.build_model(s.__class__(**{**s.as_dict(), "seed": 1}))  # other weights
+    assert same_weights(start_student(s, teacher, data, CPU), hw1.build_model(s))
+    s.student_from_teacher = True
+    student = start_student(s, teacher, data, CPU)
+    assert student is not teacher and same_weights(student, teacher)
+    next(student.parameters()).data.add_(1.0)  # a copy: training it leaves the teacher alone
+    assert not same_weights(student, teacher)
 
 
 def test_the_recipe_search_never_opens_the_test_batch(cifar_dir, tmp_path, monkeypatch):

@@ -9,6 +9,7 @@ student. Images below ``threshold`` confidence are never kept.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,10 +82,10 @@ def self_train(
     on_epoch: Sequence[EpochHook] = (),
 ) -> tuple[ResNetClassifier, FitResult, dict]:
     """Self-training: ``teacher`` labels the unlabelled images (averaging mirrored and
-    shifted views), the class-balanced confident share is kept, and a student, initialised
-    as the teacher was (``s.pretrain``), trains on labels and pseudo-labels with the same
-    budget; its checkpoints and history go to ``run_dir/student``. Returns the student, its
-    training result and a record of the teacher and the pseudo-labels for ``metrics.json``."""
+    shifted views), the class-balanced confident share is kept, and a student
+    (:func:`start_student`) trains on labels and pseudo-labels with the same budget; its
+    checkpoints and history go to ``run_dir/student``. Returns the student, its training
+    result and a record of the teacher and the pseudo-labels for ``metrics.json``."""
     assert data.unlabelled is not None, "self-training needs fraction < 1 (checked in resolve_hw1)"
     probs = predict_proba(
         teacher,
@@ -102,13 +103,24 @@ def self_train(
             "student learns from the labels alone (lower pseudo_threshold, or train the teacher "
             "longer)"
         )
-    student = build_model(s)
-    apply_pretraining(s, student, data, device)
+    student = start_student(s, teacher, data, device)
     folder = Path(run_dir) / STUDENT
     resume = s.resume and (folder / "checkpoints" / "last.pt").exists()
     images = with_pseudo_labels(data.train, data.unlabelled, pseudo)
     result = fit_labelled(s, student, images, data, device, folder, on_epoch, resume)
     return student, result, pseudo_record(pseudo, data)
+
+
+def start_student(
+    s: Hw1Settings, teacher: ResNetClassifier, data: Hw1Data, device: torch.device
+) -> ResNetClassifier:
+    """The student before its training: a copy of ``teacher`` with ``s.student_from_teacher``
+    (the teacher's training goes on), else initialised as the teacher was (``s.pretrain``)."""
+    if s.student_from_teacher:
+        return copy.deepcopy(teacher)
+    student = build_model(s)
+    apply_pretraining(s, student, data, device)
+    return student
 
 
 def pseudo_record(pseudo: PseudoLabels, data: Hw1Data) -> dict:

@@ -207,6 +207,11 @@ class Hw1Settings:
         bounds="[0, 1)",
         hint="e.g. 0.5",
     )
+    student_from_teacher: bool = param(
+        False,
+        "self-training: the student starts from the teacher's weights (its training goes on "
+        "with the pseudo-labels) instead of where the teacher started",
+    )
     # The recipe's own settings: the preset's (presets.HW1_PRESETS), or a tool's.
     label_smoothing: float = setting(None, "label smoothing of the loss", bounds="[0, 1)")
     cutout: int = setting(None, "side of the cutout square", bounds=">= 0", hint="0: none")

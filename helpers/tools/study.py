@@ -180,6 +180,7 @@ PER_ARM = (
     "self_training",
     "pseudo_share",
     "pseudo_threshold",
+    "student_from_teacher",
 )
 # What the tuning per labelled fraction may change (presets.HW1_FRACTION_TUNING): equal
 # within a fraction, free between fractions.
