@@ -251,6 +251,44 @@ def test_the_recipe_search_never_opens_the_test_batch(cifar_dir, tmp_path, monke
     assert saved["ranking"] == table
 
 
+def test_the_recipe_search_scores_a_students_settings_with_each_seeds_teacher(
+    cifar_dir, tmp_path, monkeypatch
+):
+    from helpers.data import cifar
+    from helpers.tools import recipe_search
+
+    s = hw1_settings(cifar_dir, tmp_path, fraction=0.5, epochs=1)
+    teacher_run = tmp_path / "teachers" / "t-s0"
+    hw1.train(s, hw1.build_model(s), hw1.load_data(s), CPU, teacher_run)
+    (teacher_run / "params.json").write_text(json.dumps(s.as_dict()))
+    teacher_weights = (teacher_run / "checkpoints" / "best.pt").read_bytes()
+    opened = []
+    read = cifar._read_batch
+    monkeypatch.setattr(cifar, "_read_batch", lambda path: opened.append(path.name) or read(path))
+
+    def search(*seeds: str) -> list[dict]:
+        return recipe_search.main(
+            ["--data-dir", str(cifar_dir), "--fraction", "0.5", "--epochs", "1", "--device",
+             "cpu", "--set", "arch=resnet18", "width=8", "batch_size=30", "self_training=true",
+             "pseudo_threshold=0", f"teacher={tmp_path}/teachers/t-s{{seed}}",
+             "--try", "mixup=0.2", "--out", str(tmp_path / "search"), "--seeds", *seeds]
+        )  # fmt: skip
+
+    with pytest.raises(ParameterError, match="t-s1"):  # seed 1 has no teacher: refused first
+        search("0", "1")
+    assert not opened and not (tmp_path / "search").exists()
+    table = search("0")
+    assert "test_batch" not in opened and {r["candidate"] for r in table} == {"base", "mixup=0.2"}
+    for name in ("base", "mixup=0.2"):
+        record = json.loads((tmp_path / "search" / "f0.5" / f"{name}-s0.json").read_text())
+        student = tmp_path / "search" / "f0.5" / "runs" / f"{name}-s0" / "student"
+        history = json.loads((student / "history.json").read_text())
+        assert record["pseudo_labels"] > 0  # the student learnt from pseudo-labels ...
+        assert record["val_score"] == max(h["selection_score"] for h in history)  # ... is scored
+    # the teacher was read, not trained again
+    assert (teacher_run / "checkpoints" / "best.pt").read_bytes() == teacher_weights
+
+
 def test_mixup_blends_pairs_of_images_and_their_labels_in_training_only():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))

@@ -9,6 +9,12 @@ images of ``--fraction``, and ranks them by the best 5-epoch mean validation acc
 averaged over the seeds. The test batch is never opened (``load_data(with_test=False)``).
 ``--epochs`` shortens every candidate alike (the ranking is what counts); each finished
 candidate is kept in ``<out>/<name>.json`` and not trained again.
+
+The student of a self-training round is searched the same way: with
+``--set self_training=true teacher=<finished run>`` each candidate's settings train the
+student only (the teacher is loaded, not trained), and its validation accuracy ranks it.
+``{seed}`` in ``teacher`` stands for the candidate's seed, so one search can read each
+seed's own teacher, e.g. ``teacher=results/hw1/study/runs/f0.1-contrastive-s{seed}``.
 """
 
 from __future__ import annotations
@@ -33,19 +39,34 @@ def candidate_name(overrides: dict[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "base"
 
 
+def for_seed(params: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The parameters of one seed's run: ``seed`` set, and ``{seed}`` in ``teacher``
+    replaced by it (each seed's teacher saw that seed's labelled images)."""
+    teacher = params.get("teacher")
+    if teacher:
+        params = {**params, "teacher": str(teacher).replace("{seed}", str(seed))}
+    return {**params, "seed": seed}
+
+
 def validation_score(base: dict[str, Any], overrides: dict[str, Any], seed: int, out: Path) -> dict:
     """Train one candidate on one seed (or read its finished record) and return its best
-    5-epoch mean validation accuracy, with the run's length."""
+    5-epoch mean validation accuracy, with the run's length. With ``self_training`` the
+    score is the student's, trained with the candidate's settings."""
     path = out / f"{candidate_name(overrides)}-s{seed}.json"
     if path.exists():
         return json.loads(path.read_text())
-    s = resolve_hw1(**{**base, **overrides, "seed": seed}, run_name=f"search-{seed}")
+    s = resolve_hw1(**for_seed({**base, **overrides}, seed), run_name=f"search-{seed}")
     device = select_device(s.device)
     data = hw1.load_data(s, with_test=False)
     model = hw1.build_model(s)
     hw1.apply_pretraining(s, model, data, device)
     started = time.time()
-    result = hw1.train(s, model, data, device, out / "runs" / path.stem)
+    run = out / "runs" / path.stem
+    result = hw1.train(s, model, data, device, run)
+    pseudo = {}
+    if s.self_training:  # the teacher (loaded or trained above) labels, the student is scored
+        _, result, kept = hw1.self_train(s, model, data, device, run)
+        pseudo = {"pseudo_labels": kept["pseudo_labels"]}
     record = {
         "overrides": overrides,
         "seed": seed,
@@ -53,6 +74,7 @@ def validation_score(base: dict[str, Any], overrides: dict[str, Any], seed: int,
         "best_epoch": result.best_epoch,
         "epochs": s.epochs,
         "train_images": len(data.train),
+        **pseudo,
         "seconds": round(time.time() - started, 1),
     }
     write_json(path, record)
@@ -116,7 +138,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     }
     candidates: list[dict[str, Any]] = [{}] + [parse_assignments(items) for items in args.tries]
     for overrides in candidates:  # every candidate is checked before any trains
-        resolve_hw1(**{**base, **overrides}, seed=0)
+        for seed in args.seeds:
+            resolve_hw1(**for_seed({**base, **overrides}, seed))
     records = [validation_score(base, o, seed, out) for o in candidates for seed in args.seeds]
     table = rank(records)
     command = "python -m helpers.tools.recipe_search " + " ".join(argv or [])
