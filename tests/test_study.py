@@ -375,27 +375,68 @@ def test_a_second_round_of_self_training_is_told_from_its_teachers_parameters(tm
     )
 
 
-def test_the_curves_name_each_arm_once_whatever_its_seeds():
-    history = [
-        {"epoch": e, "val_loss": 2.0, "val_recall": 0.3, "val_precision": 0.3, "val_f1": 0.3}
-        for e in (1, 2)
-    ]
+def test_the_curves_draw_each_arm_once_as_its_seeds_mean_and_range():
+    def history(value):
+        return [
+            {
+                "epoch": e,
+                "val_loss": 2.0,
+                "val_recall": value + e,
+                "val_precision": 0.3,
+                "val_f1": 0.3,
+            }
+            for e in (1, 2)
+        ]
+
     cells = [
-        {"fraction": 0.1, "arm": arm, "seed": seed, "history": history}
+        {"fraction": 0.1, "arm": arm, "seed": seed, "history": history(0.1 * seed)}
         for seed in (0, 1, 2)
-        for arm in ("scratch+self-training", "scratch")
+        for arm in ("scratch+self-training+self-training", "scratch")
     ]
-    table = [{"fraction": 0.1, "arms": {"scratch+self-training": {}, "scratch": {}}}]
+    table = [{"fraction": 0.1, "arms": {"scratch+self-training+self-training": {}, "scratch": {}}}]
     fig = study_report.plot_fraction_curves({"cells": cells, "table": table}, 0.1)
     assert [t.get_text() for t in fig.legends[0].get_texts()] == [
-        "scratch",
-        "scratch+self-training",
+        "scratch (3 seeds)",
+        "scratch + 2 rounds of self-training (3 seeds)",
     ]
-    assert all(len(ax.lines) == 6 for ax in fig.axes)  # every seed drawn in every panel
-    dashed = [line.get_linestyle() for line in fig.axes[0].lines]
-    assert dashed == ["--"] * 3 + ["-"] * 3  # scratch first, dashed
+    recall = fig.axes[1]
+    assert len(recall.lines) == 2  # one line per arm, not per seed
+    assert [line.get_linestyle() for line in recall.lines] == ["--", "-"]  # scratch first, dashed
+    assert recall.lines[0].get_ydata() == pytest.approx([1.1, 2.1])  # the mean of 1, 1.1, 1.2 ...
+    band = recall.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(1.0) and band.max() == pytest.approx(2.2)  # seeds' range
     assert fig._suptitle.get_text() == "10 % of labels: scratch (dashed) and the other arms (solid)"
 
-    without_scratch = [c for c in cells if c["arm"] != "scratch"]
-    fig = study_report.plot_fraction_curves({"cells": without_scratch, "table": table}, 0.1)
-    assert fig._suptitle.get_text() == "10 % of labels: scratch+self-training"
+    one_seed = [c for c in cells if c["arm"] != "scratch" and c["seed"] == 0]
+    fig = study_report.plot_fraction_curves({"cells": one_seed, "table": table}, 0.1)
+    assert not fig.axes[1].collections  # no range to draw for one seed
+    assert fig._suptitle.get_text() == "10 % of labels: scratch + 2 rounds of self-training"
+
+
+def test_figures_name_the_rounds_of_self_training_in_words():
+    assert study.arm_label("contrastive") == "contrastive"
+    assert study.arm_label("scratch+self-training") == "scratch + self-training"
+    four = "contrastive" + study.SELF_TRAINING * 4
+    assert study.arm_label(four) == "contrastive + 4 rounds of self-training"
+    assert study.arm_color(four, 0) != study.arm_color("contrastive+self-training", 0)
+
+
+def test_accuracy_against_labels_marks_each_fraction_and_keeps_its_arms_apart():
+    def arm(images, acc):
+        return {**_arm([0, 1], acc, 0.01), "train_images": images}
+
+    four = "contrastive" + study.SELF_TRAINING * 4
+    summary = {
+        "table": [
+            {"fraction": 1.0, "arms": {"scratch": arm(1000, 0.7), "contrastive": arm(1000, 0.71)}},
+            {"fraction": 0.1, "arms": {"scratch": arm(100, 0.4), four: arm(100, 0.5)}},
+        ]
+    }
+    ax = study_report.plot_accuracy_vs_labels(summary).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1,000\n(100 %)", "100\n(10 %)"]
+    assert "mean of 2 seeds per point" in ax.get_title()
+    points = {c.get_label(): c.lines[0].get_xdata() for c in ax.containers}  # an arm's line
+    assert list(points) == ["scratch", "contrastive", "contrastive + 4 rounds of self-training"]
+    tenth = points["scratch"][0], points["contrastive + 4 rounds of self-training"][0]
+    assert tenth[0] != tenth[1]  # side by side, not on top of each other ...
+    assert all(abs(x / 100 - 1) < 0.1 for x in tenth)  # ... and still at 100 labels

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.runs import save_figure
-from .study import SELF_TRAINING, arm_color, arms_in
+from .study import SELF_TRAINING, arm_color, arm_label, arms_in
 
 
 def markdown_table(summary: dict) -> str:
@@ -51,8 +51,9 @@ def write_figures(summary: dict, folder: Path) -> None:
 
 
 def plot_fraction_curves(summary: dict, fraction: float):
-    """Validation loss, recall, precision and F1 per epoch, for every arm and seed (one
-    colour per arm, its seeds alike; the legend, beside the panels, names the arms)."""
+    """Validation loss, recall, precision and F1 per epoch: for every arm the mean over its
+    seeds, and the range between them as a band (one colour per arm; scratch dashed; the
+    legend, beside the panels, names the arms)."""
     import matplotlib.pyplot as plt
 
     keys = (
@@ -64,23 +65,37 @@ def plot_fraction_curves(summary: dict, fraction: float):
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
     order = arms_in(summary)
     cells = [c for c in summary["cells"] if c["fraction"] == fraction]
-    named: set[str] = set()  # arms already in the legend
-    for cell in sorted(cells, key=lambda c: (order.index(c["arm"]), c["seed"])):
-        style = "--" if cell["arm"] == "scratch" else "-"
-        color = arm_color(cell["arm"], order.index(cell["arm"]))
-        epochs = [h["epoch"] for h in cell["history"]]
-        label = None if cell["arm"] in named else cell["arm"]
-        named.add(cell["arm"])
+    drawn = [arm for arm in order if any(c["arm"] == arm for c in cells)]
+    for arm in drawn:
+        group = [c["history"] for c in cells if c["arm"] == arm]
+        epochs = [h["epoch"] for h in min(group, key=len)]  # the epochs every seed reached
+        style = "--" if arm == "scratch" else "-"
+        color = arm_color(arm, order.index(arm))
+        seeds = f" ({len(group)} seeds)" if len(group) > 1 else ""
         for ax, (key, _) in zip(axes, keys, strict=True):
-            values = [h[key] for h in cell["history"]]
-            ax.plot(epochs, values, style, color=color, alpha=0.8, label=label)
-            label = None  # one legend entry per arm, from the first panel
+            values = np.array([[h[key] for h in history[: len(epochs)]] for history in group])
+            ax.plot(epochs, values.mean(axis=0), style, color=color, label=arm_label(arm) + seeds)
+            if len(group) > 1:
+                ax.fill_between(
+                    epochs, values.min(axis=0), values.max(axis=0), color=color, alpha=0.15
+                )
     for ax, (_, title) in zip(axes, keys, strict=True):
         ax.set(title=title, xlabel="epoch")
         ax.grid(alpha=0.3)
-    fig.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, title="arm (all seeds)")
-    drawn = [arm for arm in order if arm in named]
-    arms = "scratch (dashed) and the other arms (solid)" if "scratch" in drawn else ", ".join(drawn)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(
+        handles,
+        labels,
+        loc="center left",
+        bbox_to_anchor=(1.0, 0.5),
+        fontsize=8,
+        title="arm: mean of its seeds,\nband: their range",
+    )
+    arms = (
+        "scratch (dashed) and the other arms (solid)"
+        if "scratch" in drawn
+        else ", ".join(arm_label(a) for a in drawn)
+    )
     fig.suptitle(f"{fraction_label(fraction)}: {arms}")
     fig.tight_layout()
     return fig
@@ -91,12 +106,12 @@ def fraction_label(fraction: float) -> str:
     return f"{100 * fraction:g} % of labels"
 
 
-def seeds_note(rows: list[dict]) -> str:
-    """How many seeds each bar averages, for the figure's title."""
+def seeds_note(rows: list[dict], unit: str = "bar") -> str:
+    """How many seeds each bar (or point) averages, for the figure's title."""
     counts = sorted({len(a["seeds"]) for r in rows for a in r["arms"].values()})
     if counts == [1]:
-        return "one seed per bar (no error bars)"
-    return f"mean of {'-'.join(map(str, counts))} seeds per bar, error bars: std over seeds"
+        return f"one seed per {unit} (no error bars)"
+    return f"mean of {'-'.join(map(str, counts))} seeds per {unit}, error bars: std over seeds"
 
 
 def plot_summary(summary: dict):
@@ -120,7 +135,7 @@ def plot_summary(summary: dict):
                 [a[f"{key}_std"] if a and len(a["seeds"]) > 1 else np.nan for a in stats]
             )
             where = x + (i - (len(arms) - 1) / 2) * bar
-            bars = ax.bar(where, means, bar, label=arm, color=arm_color(arm, i))
+            ax.bar(where, means, bar, label=arm_label(arm), color=arm_color(arm, i))
             several = ~np.isnan(stds)  # one seed has no spread to draw
             if several.any():
                 ax.errorbar(
@@ -131,7 +146,17 @@ def plot_summary(summary: dict):
                     ecolor="black",
                     capsize=3,
                 )
-            ax.bar_label(bars, fmt="%.3f", fontsize=6, padding=2)
+            for w, mean, std in zip(where, means, np.nan_to_num(stds), strict=True):
+                if not np.isnan(mean):  # the value above its bar and error bar
+                    ax.text(
+                        w,
+                        mean + std + 0.01,
+                        f"{mean:.3f}",
+                        ha="center",
+                        va="bottom",
+                        fontsize=6,
+                        rotation=90 if len(arms) > 4 else 0,
+                    )
         ax.set_xticks(x, [fraction_label(r["fraction"]) for r in rows])
         ax.set(title=f"{title}: {seeds_note(rows)}", ylim=(0, 1))
         ax.grid(axis="y", alpha=0.3)
@@ -143,11 +168,14 @@ def plot_summary(summary: dict):
 
 def plot_accuracy_vs_labels(summary: dict):
     """Test accuracy against the number of labelled images, a line per arm (mean; error
-    bars: std over seeds)."""
+    bars: std over seeds). The arms' points at one fraction are spread sideways a little
+    (a few per cent of the number of labels), so that their error bars stay apart."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for i, arm in enumerate(arms_in(summary)):
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    arms = arms_in(summary)
+    for i, arm in enumerate(arms):
+        dodge = 10 ** (0.008 * (i - (len(arms) - 1) / 2))
         rows = sorted(
             (r["arms"][arm] for r in summary["table"] if arm in r["arms"]),
             key=lambda a: a["train_images"],
@@ -155,21 +183,28 @@ def plot_accuracy_vs_labels(summary: dict):
         style = "--" if arm.startswith("scratch") else "-"
         marker = "s" if arm.endswith(SELF_TRAINING) else "o"
         ax.errorbar(
-            [a["train_images"] for a in rows],
+            [a["train_images"] * dodge for a in rows],
             [a["test_accuracy_mean"] for a in rows],
             yerr=[a["test_accuracy_std"] for a in rows],
             fmt=style + marker,
             capsize=3,
             color=arm_color(arm, i),
-            label=arm,
+            label=arm_label(arm),
         )
     ax.set_xscale("log")
+    sizes = {
+        r["fraction"]: max(a["train_images"] for a in r["arms"].values()) for r in summary["table"]
+    }
+    ax.set_xticks(
+        list(sizes.values()), [f"{n:,}\n({100 * f:g} %)" for f, n in sizes.items()], minor=False
+    )
+    ax.minorticks_off()
     ax.set(
-        xlabel="labelled training images",
+        xlabel="labelled training images (each fraction's points spread sideways)",
         ylabel="test accuracy",
-        title=f"test accuracy against labels ({seeds_note(summary['table'])})",
+        title=f"test accuracy against labels ({seeds_note(summary['table'], 'point')})",
     )
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # beside the lines
     fig.tight_layout()
     return fig
