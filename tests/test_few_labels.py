@@ -212,6 +212,32 @@ def test_the_student_starts_where_the_teacher_started_or_from_the_teacher(cifar_
     assert not same_weights(student, teacher)
 
 
+@pytest.mark.parametrize("student_lr", [None, 0.03])
+def test_the_student_trains_at_its_own_learning_rate_when_set(
+    cifar_dir, tmp_path, monkeypatch, student_lr
+):
+    from helpers.hw1 import self_training
+
+    s = hw1_settings(
+        cifar_dir, tmp_path, fraction=0.5, self_training=True, lr=0.1, student_lr=student_lr
+    )
+    data = hw1.load_data(s)
+    teacher = hw1.build_model(s)
+    trained_at = []
+
+    class Stop(Exception):
+        pass
+
+    def stand_in(taught, *args):  # records the settings the student trains with, then stops
+        trained_at.append(taught.lr)
+        raise Stop
+
+    monkeypatch.setattr(self_training, "fit_labelled", stand_in)
+    with pytest.raises(Stop):
+        hw1.self_train(s, teacher, data, CPU, tmp_path / "run")
+    assert trained_at == [student_lr or 0.1] and s.lr == 0.1  # the teacher's settings kept
+
+
 def test_the_recipe_search_never_opens_the_test_batch(cifar_dir, tmp_path, monkeypatch):
     from helpers.data import cifar
     from helpers.tools import recipe_search

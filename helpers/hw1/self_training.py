@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -83,9 +83,10 @@ def self_train(
 ) -> tuple[ResNetClassifier, FitResult, dict]:
     """Self-training: ``teacher`` labels the unlabelled images (averaging mirrored and
     shifted views), the class-balanced confident share is kept, and a student
-    (:func:`start_student`) trains on labels and pseudo-labels with the same budget; its
-    checkpoints and history go to ``run_dir/student``. Returns the student, its training
-    result and a record of the teacher and the pseudo-labels for ``metrics.json``."""
+    (:func:`start_student`) trains on labels and pseudo-labels with the same budget, at
+    ``s.student_lr`` when set; its checkpoints and history go to ``run_dir/student``.
+    Returns the student, its training result and a record of the teacher and the
+    pseudo-labels for ``metrics.json``."""
     assert data.unlabelled is not None, "self-training needs fraction < 1 (checked in resolve_hw1)"
     probs = predict_proba(
         teacher,
@@ -107,7 +108,8 @@ def self_train(
     folder = Path(run_dir) / STUDENT
     resume = s.resume and (folder / "checkpoints" / "last.pt").exists()
     images = with_pseudo_labels(data.train, data.unlabelled, pseudo)
-    result = fit_labelled(s, student, images, data, device, folder, on_epoch, resume)
+    taught = replace(s, lr=s.student_lr or s.lr)  # the student's own learning rate, if set
+    result = fit_labelled(taught, student, images, data, device, folder, on_epoch, resume)
     return student, result, pseudo_record(pseudo, data)
 
 

@@ -212,6 +212,13 @@ class Hw1Settings:
         "self-training: the student starts from the teacher's weights (its training goes on "
         "with the pseudo-labels) instead of where the teacher started",
     )
+    student_lr: float | None = param(
+        None,
+        "self-training: the student's peak learning rate; None: lr (a student that starts "
+        "from its teacher may keep more of it with less)",
+        bounds="> 0",
+        hint="e.g. 0.03",
+    )
     # The recipe's own settings: the preset's (presets.HW1_PRESETS), or a tool's.
     label_smoothing: float = setting(None, "label smoothing of the loss", bounds="[0, 1)")
     cutout: int = setting(None, "side of the cutout square", bounds=">= 0", hint="0: none")

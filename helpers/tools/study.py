@@ -187,6 +187,7 @@ PER_ARM = (
     "pseudo_share",
     "pseudo_threshold",
     "student_from_teacher",
+    "student_lr",
 )
 # What the tuning per labelled fraction may change (presets.HW1_FRACTION_TUNING): equal
 # within a fraction, free between fractions.
