@@ -60,3 +60,13 @@ def test_every_parameter_has_a_type_a_help_line_and_a_documented_row(name):
         )
         assert info["help"], f"{name}: {param} needs a comment saying what it means"
         assert param in documented, f"{page.name}: the parameters table lacks {param} ({name})"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_code_cells_stay_short(name):
+    """A notebook cell calls helpers and shows results: logic that needs more than 40 lines
+    belongs in the package (the parameters cell, written from the settings, included)."""
+    nb = nbformat.read(ROOT / name, as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    long = [i for i, source in enumerate(code, 1) if len(source.splitlines()) > 40]
+    assert not long, f"{name}: code cells {long} are over 40 lines: move the logic into helpers"
