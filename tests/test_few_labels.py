@@ -201,7 +201,9 @@ def test_self_training_trains_a_student_on_labels_and_pseudo_labels(cifar_dir, t
 
 
 def test_the_student_starts_where_the_teacher_started_or_from_the_teacher(cifar_dir, tmp_path):
-    s = hw1_settings(cifar_dir, tmp_path, fraction=0.5, self_training=True)
+    s = hw1_settings(
+        cifar_dir, tmp_path, fraction=0.5, self_training=True, student_from_teacher=False
+    )
     data = hw1.load_data(s)
     teacher = hw1.build_model(s.__class__(**{**s.as_dict(), "seed": 1}))  # other weights
     assert same_weights(start_student(s, teacher, data, CPU), hw1.build_model(s))
@@ -212,14 +214,37 @@ def test_the_student_starts_where_the_teacher_started_or_from_the_teacher(cifar_
     assert not same_weights(student, teacher)
 
 
-@pytest.mark.parametrize("student_lr", [None, 0.03])
+def test_a_student_going_on_from_its_teacher_gets_the_presets_learning_rate():
+    base = {**HW1_BASE, "fraction": 0.1, "self_training": True}
+    s = resolve_hw1("cpu", **base)
+    assert s.student_from_teacher and s.student_lr == presets.HW1_PRESETS["cpu"]["student_lr"]
+    assert resolve_hw1("full", **base).student_lr == presets.HW1_PRESETS["full"]["student_lr"]
+    assert s.student_lr < s.lr  # it goes on from trained weights: no warm-up to the full LR
+    assert resolve_hw1("cpu", **base, student_lr=0.05).student_lr == 0.05  # explicit wins
+    fresh = resolve_hw1("cpu", **base, student_from_teacher=False)
+    assert fresh.student_lr is None  # a fresh student trains at lr, as its teacher did
+    chosen = resolve_hw1("cpu", **base, student_from_teacher=False, student_lr=0.05)
+    assert chosen.student_lr == 0.05
+    assert resolve_hw1("cpu", **{**base, "self_training": False}).student_lr is None  # no student
+
+
+@pytest.mark.parametrize(
+    ("from_teacher", "student_lr", "expected"),
+    [(False, None, 0.1), (False, 0.05, 0.05), (True, None, 0.03), (True, 0.05, 0.05)],
+)
 def test_the_student_trains_at_its_own_learning_rate_when_set(
-    cifar_dir, tmp_path, monkeypatch, student_lr
+    cifar_dir, tmp_path, monkeypatch, from_teacher, student_lr, expected
 ):
     from helpers.hw1 import self_training
 
     s = hw1_settings(
-        cifar_dir, tmp_path, fraction=0.5, self_training=True, lr=0.1, student_lr=student_lr
+        cifar_dir,
+        tmp_path,
+        fraction=0.5,
+        self_training=True,
+        lr=0.1,
+        student_from_teacher=from_teacher,
+        student_lr=student_lr,
     )
     data = hw1.load_data(s)
     teacher = hw1.build_model(s)
@@ -235,7 +260,7 @@ def test_the_student_trains_at_its_own_learning_rate_when_set(
     monkeypatch.setattr(self_training, "fit_labelled", stand_in)
     with pytest.raises(Stop):
         hw1.self_train(s, teacher, data, CPU, tmp_path / "run")
-    assert trained_at == [student_lr or 0.1] and s.lr == 0.1  # the teacher's settings kept
+    assert trained_at == [expected] and s.lr == 0.1  # the teacher's settings kept
 
 
 def test_the_recipe_search_never_opens_the_test_batch(cifar_dir, tmp_path, monkeypatch):

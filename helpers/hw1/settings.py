@@ -186,7 +186,7 @@ class Hw1Settings:
     )
     self_training: bool = param(
         False,
-        "True (fraction < 1): the trained model labels the unlabelled images, a new one "
+        "True (fraction < 1): the trained model labels the unlabelled images, a student "
         "learns from both",
     )
     teacher: str | None = param(
@@ -208,14 +208,14 @@ class Hw1Settings:
         hint="e.g. 0.5",
     )
     student_from_teacher: bool = param(
-        False,
+        True,
         "self-training: the student starts from the teacher's weights (its training goes on "
-        "with the pseudo-labels) instead of where the teacher started",
+        "with the pseudo-labels); False: where the teacher started",
     )
     student_lr: float | None = param(
         None,
-        "self-training: the student's peak learning rate; None: lr (a student that starts "
-        "from its teacher may keep more of it with less)",
+        "self-training: the student's peak learning rate; None: the preset's for a student "
+        "that starts from its teacher (cpu 0.03, full 0.06), lr for one that does not",
         bounds="> 0",
         hint="e.g. 0.03",
     )
@@ -325,6 +325,8 @@ def resolve_hw1(preset: str = "full", **params: Any) -> Hw1Settings:
     p = {**defaults(Hw1Settings), **HW1_PRESETS[preset], "preset": preset}
     p["tuned_for"], tuning = fraction_tuning(preset, given.get("fraction", p["fraction"]))
     p.update({**tuning, **given})
+    if not (p["self_training"] and p["student_from_teacher"]) and "student_lr" not in given:
+        p["student_lr"] = None  # no student, or a fresh one: it trains as its teacher did
     if p["pretrain_epochs"] is None:
         p["pretrain_epochs"] = PRETRAIN_EPOCHS.get(p["pretrain"], PRETRAIN_EPOCHS["restoration"])
     if p["layer_decay"] is None:
