@@ -87,6 +87,15 @@ def hw2_settings(data_dir, tmp_path, **change):
     return resolve_hw2(**hw2_parameters(data_dir, tmp_path, **change))
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close the figures each test drew, so matplotlib does not keep every one open."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 @pytest.fixture(scope="session")
 def cifar_dir(tmp_path_factory):
     """A small CIFAR-10 copy in the standard format: 2 x 60 training, 40 test images."""
